@@ -1,0 +1,65 @@
+/**
+ * `fusion bench [suite ...]`: runs benchmark suites from bench/<suite>.ts. Each suite exports
+ * `run(opts): Promise<Record<string, unknown>>`; the result is printed and written to
+ * bench/results/<suite>.json. Suites measure; they never assert.
+ */
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { helpText, parseFlags, UsageError } from "./args.ts";
+
+const BENCH_DIR = fileURLToPath(new URL("../../bench/", import.meta.url));
+
+export interface BenchOptions {
+  /** Quick mode: fewer repetitions (for smoke runs). */
+  quick: boolean;
+}
+
+export type BenchSuite = (opts: BenchOptions) => Promise<Record<string, unknown>>;
+
+export function listSuites(): string[] {
+  return readdirSync(BENCH_DIR)
+    .filter((f) => f.endsWith(".ts") && !f.startsWith("_"))
+    .map((f) => f.slice(0, -3))
+    .sort();
+}
+
+const SPECS = { quick: { type: "boolean" as const, help: "fewer repetitions (smoke run)" } };
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const { values, positionals, help } = parseFlags(argv, SPECS, true);
+  const all = listSuites();
+  if (help) {
+    process.stdout.write(
+      helpText(
+        "bench [suite ...]",
+        "Run benchmark suites; results go to bench/results/<suite>.json.",
+        SPECS,
+        `\nSuites: ${all.join(", ")}\n`,
+      ),
+    );
+    return 0;
+  }
+  const suites = positionals.length ? positionals : all;
+  for (const s of suites)
+    if (!all.includes(s)) throw new UsageError(`unknown suite '${s}' (suites: ${all.join(", ")})`);
+  mkdirSync(`${BENCH_DIR}/results`, { recursive: true });
+  for (const s of suites) {
+    const mod = (await import(pathToFileURL(`${BENCH_DIR}${s}.ts`).href)) as { run: BenchSuite };
+    process.stdout.write(`\n== bench ${s} ==\n`);
+    const t0 = performance.now();
+    const result = await mod.run({ quick: Boolean(values.quick) });
+    const out = {
+      suite: s,
+      date: new Date().toISOString(),
+      duration_s: (performance.now() - t0) / 1000,
+      ...result,
+    };
+    writeFileSync(`${BENCH_DIR}/results/${s}.json`, `${JSON.stringify(out, null, 2)}\n`);
+    for (const [k, v] of Object.entries(result)) {
+      if (typeof v === "number")
+        process.stdout.write(`  ${k.padEnd(36)} ${Number.isInteger(v) ? v : v.toPrecision(4)}\n`);
+    }
+    process.stdout.write(`  -> bench/results/${s}.json\n`);
+  }
+  return 0;
+}

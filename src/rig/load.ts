@@ -1,0 +1,49 @@
+/** Load and validate rig files and presets. Errors name the file, the field and the reason. */
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import YAML from "yaml";
+import type { z } from "zod";
+import { type RigConfig, rigSchema } from "./schema.ts";
+
+export const PRESETS = ["sim", "nuscenes", "kitti"] as const;
+export type Preset = (typeof PRESETS)[number];
+
+const presetPath = (name: string) =>
+  fileURLToPath(new URL(`../../config/rigs/${name}.yaml`, import.meta.url));
+
+export class ConfigError extends Error {
+  readonly code = "E_CONFIG";
+}
+
+function formatIssues(source: string, err: z.ZodError): string {
+  const first = err.issues[0]!;
+  const path = first.path.length ? first.path.join(".") : "(root)";
+  const more = err.issues.length > 1 ? ` (+${err.issues.length - 1} more)` : "";
+  return `${source}: ${path}: ${first.message}${more}`;
+}
+
+/** Validate an already-parsed object as a rig; throws ConfigError naming the field. */
+export function parseRig(obj: unknown, source = "rig"): RigConfig {
+  const r = rigSchema.safeParse(obj);
+  if (!r.success) throw new ConfigError(formatIssues(source, r.error));
+  return r.data;
+}
+
+/** Load a rig from a preset name (`sim`, `nuscenes`, `kitti`) or a YAML/JSON file path. */
+export function loadRig(nameOrPath: string): RigConfig {
+  const isPreset = (PRESETS as readonly string[]).includes(nameOrPath);
+  const file = isPreset ? presetPath(nameOrPath) : nameOrPath;
+  if (!existsSync(file))
+    throw new ConfigError(`rig '${nameOrPath}': no such file or preset (presets: ${PRESETS.join(", ")})`);
+  let obj: unknown;
+  try {
+    obj = YAML.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new ConfigError(`${nameOrPath}: not valid YAML/JSON: ${(e as Error).message.split("\n")[0]}`);
+  }
+  return parseRig(obj, nameOrPath);
+}
+
+export function sensorById(rig: RigConfig, id: string) {
+  return rig.sensors.find((s) => s.id === id);
+}

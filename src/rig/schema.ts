@@ -1,0 +1,147 @@
+/**
+ * Rig configuration: one file per vehicle (YAML or JSON), validated at start-up.
+ * Defaults live here, in the schema, and nowhere else. Each stage owns its parameter section.
+ */
+import { z } from "zod";
+import { alignConfigSchema } from "../align/config.ts";
+import { healthConfigSchema } from "../health/config.ts";
+
+const vec3 = z.tuple([z.number(), z.number(), z.number()]);
+
+export const extrinsicSchema = z
+  .object({
+    /** Sensor origin in the vehicle frame (x forward, y left, z up), m. */
+    translation_m: vec3.default([0, 0, 0]),
+    /** Sensor orientation in the vehicle frame as roll, pitch, yaw (rad, applied Z-Y-X). */
+    rotation_rpy_rad: vec3.default([0, 0, 0]),
+  })
+  .strict();
+
+export const lidarModelSchema = z
+  .object({
+    beams: z.number().int().min(1).max(256).default(32),
+    /** Azimuth samples per revolution per beam. */
+    azimuth_steps: z.number().int().min(16).max(8192).default(1085),
+    /** Lowest and highest beam elevation, deg. */
+    vertical_fov_deg: z.tuple([z.number(), z.number()]).default([-30.67, 10.67]),
+    max_range_m: z.number().positive().default(70),
+    range_noise_m: z.number().min(0).default(0.02),
+    dropout: z.number().min(0).max(1).default(0.05),
+  })
+  .strict();
+
+export const radarModelSchema = z
+  .object({
+    fov_deg: z.number().positive().max(360).default(90),
+    max_range_m: z.number().positive().default(150),
+    range_noise_m: z.number().min(0).default(0.25),
+    azimuth_noise_deg: z.number().min(0).default(1.0),
+    velocity_noise_mps: z.number().min(0).default(0.1),
+    p_detect: z.number().min(0).max(1).default(0.9),
+    clutter_per_scan: z.number().min(0).default(3),
+  })
+  .strict();
+
+export const cameraModelSchema = z
+  .object({
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    fx: z.number().positive(),
+    fy: z.number().positive(),
+    cx: z.number(),
+    cy: z.number(),
+    p_detect: z.number().min(0).max(1).default(0.9),
+    max_range_m: z.number().positive().default(80),
+  })
+  .strict();
+
+export const gnssModelSchema = z
+  .object({
+    /** ENU origin used by the simulator, deg / m. */
+    origin_lat_deg: z.number().min(-90).max(90).default(48.137),
+    origin_lon_deg: z.number().min(-180).max(180).default(11.575),
+    origin_alt_m: z.number().default(520),
+    noise_m: z.number().min(0).default(0.5),
+  })
+  .strict();
+
+export const imuModelSchema = z
+  .object({
+    accel_noise_mps2: z.number().min(0).default(0.05),
+    gyro_noise_radps: z.number().min(0).default(0.002),
+  })
+  .strict();
+
+export const sensorKindSchema = z.enum(["lidar", "radar", "camera", "gnss", "imu"]);
+
+export const sensorSchema = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9_-]+$/, "sensor id may contain letters, digits, _ and - only"),
+    kind: sensorKindSchema,
+    /** Nominal message rate, Hz. */
+    rate_hz: z.number().positive().max(10_000),
+    extrinsic: extrinsicSchema.default({ translation_m: [0, 0, 0], rotation_rpy_rad: [0, 0, 0] }),
+    /** Sensor clock minus reference (vehicle) clock, ms: corrected stamp = stamp - offset. */
+    clock_offset_ms: z.number().default(0),
+    /** A message matches a tick when |corrected stamp - tick| <= this window, ms. Default: half a period. */
+    jitter_window_ms: z.number().positive().optional(),
+    /** How long the aligner waits for this sensor after a tick, ms. Default: 1.5 periods, at most 150 ms. */
+    timeout_ms: z.number().positive().optional(),
+    /** Health: no message for this long -> STALE, ms. Default: 3 periods, at least 100 ms. */
+    stale_ms: z.number().positive().optional(),
+    lidar: lidarModelSchema.optional(),
+    radar: radarModelSchema.optional(),
+    camera: cameraModelSchema.optional(),
+    gnss: gnssModelSchema.optional(),
+    imu: imuModelSchema.optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.kind === "camera" && !s.camera)
+      ctx.addIssue({
+        code: "custom",
+        path: ["camera"],
+        message: "camera sensors need intrinsics (camera: {...})",
+      });
+    for (const k of ["lidar", "radar", "camera", "gnss", "imu"] as const) {
+      if (s[k] && s.kind !== k)
+        ctx.addIssue({ code: "custom", path: [k], message: `a ${s.kind} sensor cannot have a '${k}' block` });
+    }
+  })
+  .transform((s) => {
+    const periodMs = 1000 / s.rate_hz;
+    return {
+      ...s,
+      jitter_window_ms: s.jitter_window_ms ?? periodMs / 2,
+      timeout_ms: s.timeout_ms ?? Math.min(1.5 * periodMs, 150),
+      stale_ms: s.stale_ms ?? Math.max(3 * periodMs, 100),
+      lidar: s.kind === "lidar" ? (s.lidar ?? lidarModelSchema.parse({})) : undefined,
+      radar: s.kind === "radar" ? (s.radar ?? radarModelSchema.parse({})) : undefined,
+      gnss: s.kind === "gnss" ? (s.gnss ?? gnssModelSchema.parse({})) : undefined,
+      imu: s.kind === "imu" ? (s.imu ?? imuModelSchema.parse({})) : undefined,
+    };
+  });
+
+export const rigSchema = z
+  .object({
+    name: z.string().min(1),
+    /** Sensor whose sweeps define the tick (usually the LiDAR). */
+    reference: z.string().min(1),
+    sensors: z.array(sensorSchema).min(1),
+    align: alignConfigSchema.default(alignConfigSchema.parse({})),
+    health: healthConfigSchema.default(healthConfigSchema.parse({})),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const ids = new Set<string>();
+    r.sensors.forEach((s, i) => {
+      if (ids.has(s.id))
+        ctx.addIssue({ code: "custom", path: ["sensors", i, "id"], message: `duplicate id '${s.id}'` });
+      ids.add(s.id);
+    });
+    if (!ids.has(r.reference))
+      ctx.addIssue({ code: "custom", path: ["reference"], message: `no sensor with id '${r.reference}'` });
+  });
+
+export type RigConfig = z.infer<typeof rigSchema>;
+export type SensorConfig = RigConfig["sensors"][number];

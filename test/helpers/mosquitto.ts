@@ -1,0 +1,90 @@
+/**
+ * Starts a real mosquitto broker on a free loopback port for a test, and stops it after.
+ * Requires the Debian package `mosquitto` (installed by .ci/run).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Mosquitto {
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startMosquitto(): Promise<Mosquitto> {
+  const bin = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
+  const dir = mkdtempSync(join(tmpdir(), "mosq-"));
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const conf = join(dir, "mosquitto.conf");
+    writeFileSync(
+      conf,
+      [
+        `listener ${port} 127.0.0.1`,
+        "allow_anonymous true",
+        "persistence false",
+        "max_queued_messages 10000",
+        "",
+      ].join("\n"),
+    );
+    const proc = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    proc.stderr?.on("data", (d) => {
+      stderr += d;
+    });
+    const ok = await waitForPort(port, proc, 5000);
+    if (ok) {
+      return {
+        url: `mqtt://127.0.0.1:${port}`,
+        port,
+        proc,
+        stop: () =>
+          new Promise<void>((resolve) => {
+            if (proc.exitCode !== null) return resolve();
+            proc.once("exit", () => {
+              rmSync(dir, { recursive: true, force: true });
+              resolve();
+            });
+            proc.kill("SIGTERM");
+          }),
+      };
+    }
+    proc.kill("SIGKILL");
+    if (attempt === 4) throw new Error(`mosquitto did not start: ${stderr}`);
+  }
+  throw new Error("unreachable");
+}
+
+async function waitForPort(port: number, proc: ChildProcess, timeoutMs: number): Promise<boolean> {
+  const { connect } = await import("node:net");
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) return false;
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect(port, "127.0.0.1");
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (up) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
