@@ -1,4 +1,136 @@
-/** `fusion serve` — placeholder until the wiring lands. */
-export async function serveCommand(_argv: string[]): Promise<number> {
-  throw new Error("fusion serve: not implemented yet");
+/** `fusion serve`: run the service. Default of `npm start`: embedded broker + simulator + dashboard. */
+import { EP_CHOICES, type EpChoice, FUSION_MODES } from "../fusion/index.ts";
+import type { FusionMode } from "../fusion/types.ts";
+import { loadRig } from "../rig/load.ts";
+import { type SimEmbedOptions, startService } from "../service.ts";
+import { createLogger } from "../util/log.ts";
+import { type FlagSpecs, helpText, hostPort, numFlag, parseFlags, UsageError } from "./args.ts";
+
+export const SERVE_FLAGS: FlagSpecs = {
+  broker: { type: "string", arg: "URL", help: "use an external MQTT broker (mqtt://host:port); no embedded broker" },
+  listen: {
+    type: "string",
+    arg: "HOST:PORT",
+    help: "address of the embedded MQTT broker (ignored with --broker)",
+    default: "127.0.0.1:1883",
+  },
+  rig: { type: "string", arg: "FILE|PRESET", help: "rig config file (YAML/JSON) or preset: sim, nuscenes, kitti", default: "sim" },
+  "no-sim": { type: "boolean", help: "do not start the built-in simulator" },
+  fusion: { type: "string", arg: "MODE", help: `fusion strategy: ${FUSION_MODES.join("|")}`, default: "classical" },
+  ep: { type: "string", arg: "EP", help: `inference provider for learned fusion: ${EP_CHOICES.join("|")}`, default: "auto" },
+  http: { type: "string", arg: "HOST:PORT", help: "dashboard address ('off' disables it)", default: "127.0.0.1:8080" },
+  influx: { type: "string", arg: "URL", help: "write telemetry to InfluxDB 1.x at URL (e.g. http://127.0.0.1:8086/fusion)" },
+  instance: { type: "string", arg: "ID", help: "service instance id for fusion/_service/<id>/status (default fusion-<pid>)" },
+  scenario: { type: "string", arg: "NAME", help: "simulator scenario: urban|highway|intersection", default: "urban" },
+  conditions: { type: "string", arg: "NAME", help: "simulator conditions: clear|rain|fog|night", default: "clear" },
+  seed: { type: "string", arg: "N", help: "simulator seed", default: "1" },
+  vehicles: { type: "string", arg: "N", help: "simulated vehicles (sim-1..sim-N)", default: "1" },
+  faults: { type: "string", arg: "SPEC", help: "simulator fault script, e.g. 'lidar:drop@10s+5s'" },
+  "camera-frames": { type: "boolean", help: "simulator also publishes small JPEG camera frames" },
+};
+
+export interface ParsedServe {
+  brokerUrl?: string;
+  listen: { host: string; port: number };
+  rigName: string;
+  sim: SimEmbedOptions | false;
+  fusion: FusionMode;
+  ep: EpChoice;
+  http: { host: string; port: number } | null;
+  influx?: string;
+  instance?: string;
+}
+
+const oneOf = <T extends string>(name: string, v: unknown, allowed: readonly T[]): T => {
+  if (!allowed.includes(v as T)) throw new UsageError(`--${name}: expected one of ${allowed.join("|")}, got '${String(v)}'`);
+  return v as T;
+};
+
+export function parseServeArgs(argv: string[]): ParsedServe | "help" {
+  const { values, help } = parseFlags(argv, SERVE_FLAGS);
+  if (help) return "help";
+  const brokerUrl = values.broker as string | undefined;
+  if (brokerUrl !== undefined && !/^(mqtts?|wss?|tcp):\/\/[^/]+/.test(brokerUrl))
+    throw new UsageError(`--broker: expected a URL like mqtt://host:1883, got '${brokerUrl}'`);
+  const httpArg = values.http as string;
+  return {
+    brokerUrl,
+    listen: hostPort("listen", values.listen as string),
+    rigName: values.rig as string,
+    sim: values["no-sim"]
+      ? false
+      : {
+          scenario: oneOf("scenario", values.scenario, ["urban", "highway", "intersection"] as const),
+          conditions: oneOf("conditions", values.conditions, ["clear", "rain", "fog", "night"] as const),
+          seed: numFlag("seed", values.seed, { int: true, min: 0 }),
+          vehicles: numFlag("vehicles", values.vehicles, { int: true, min: 1, max: 1000 }),
+          faults: (values.faults as string | undefined) ?? "",
+          cameraFrames: Boolean(values["camera-frames"]),
+        },
+    fusion: oneOf("fusion", values.fusion, FUSION_MODES),
+    ep: oneOf("ep", values.ep, EP_CHOICES),
+    http: httpArg === "off" ? null : hostPort("http", httpArg),
+    influx: values.influx as string | undefined,
+    instance: values.instance as string | undefined,
+  };
+}
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const p = parseServeArgs(argv);
+  if (p === "help") {
+    process.stdout.write(
+      helpText(
+        "serve",
+        "Run the fusion service: subscribe to fusion/+/sensors/+, publish fusion/<vehicle>/fused and /health,\nserve the dashboard. Without --broker an embedded MQTT broker is started.",
+        SERVE_FLAGS,
+      ),
+    );
+    return 0;
+  }
+  const rig = loadRig(p.rigName);
+  const logger = createLogger();
+  const service = await startService({
+    brokerUrl: p.brokerUrl,
+    mqttHost: p.listen.host,
+    mqttPort: p.listen.port,
+    rig,
+    sim: p.sim,
+    fusion: p.fusion,
+    ep: p.ep,
+    http: p.http,
+    influx: p.influx,
+    instance: p.instance,
+    logger,
+  });
+  logger.log(
+    "info",
+    `fusion service '${service.instance}' running: broker ${service.brokerUrl}${service.httpUrl ? `, dashboard ${service.httpUrl}` : ""}`,
+  );
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.log("info", `${sig}: shutting down`);
+      const force = setTimeout(() => {
+        logger.log("warn", "shutdown took longer than 1.5 s; exiting anyway");
+        process.exit(0);
+      }, 1500);
+      force.unref();
+      service.stop().then(
+        () => {
+          clearTimeout(force);
+          resolve(0);
+          // Sockets of libraries may keep the loop alive a moment longer; nothing is left to do.
+          setImmediate(() => process.exit(0));
+        },
+        (e) => {
+          logger.log("error", `shutdown failed: ${(e as Error).message}`);
+          resolve(1);
+        },
+      );
+    };
+    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+  });
 }

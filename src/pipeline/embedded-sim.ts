@@ -1,0 +1,55 @@
+/**
+ * The built-in simulator of `npm start`: runs in-process but publishes through the broker with its
+ * own MQTT client, exactly as an external sensor gateway would. Stamps follow the wall clock.
+ */
+import mqtt from "mqtt";
+import type { RigConfig } from "../rig/schema.ts";
+import type { NowNs } from "../util/clock.ts";
+import type { Logger } from "../util/log.ts";
+import { DEFAULT_SIM_OPTIONS, runSimulation } from "../../sim/index.ts";
+import type { SimEmbedOptions } from "../service.ts";
+
+export async function startEmbeddedSim(o: {
+  brokerUrl: string;
+  rig: RigConfig;
+  sim: SimEmbedOptions;
+  logger: Logger;
+  now: NowNs;
+}): Promise<{ stop(): Promise<void> }> {
+  const client = await mqtt.connectAsync(o.brokerUrl, {
+    clientId: `fusion-sim-${process.pid}-${Math.random().toString(16).slice(2, 6)}`,
+    queueQoSZero: false,
+  });
+  let dropped = 0;
+  const run = runSimulation({
+    ...DEFAULT_SIM_OPTIONS,
+    rig: o.rig,
+    scenario: o.sim.scenario ?? DEFAULT_SIM_OPTIONS.scenario,
+    conditions: o.sim.conditions ?? DEFAULT_SIM_OPTIONS.conditions,
+    seed: o.sim.seed ?? DEFAULT_SIM_OPTIONS.seed,
+    vehicles: o.sim.vehicles ?? 1,
+    faults: o.sim.faults ?? "",
+    cameraFrames: o.sim.cameraFrames ?? false,
+    startNs: Math.round(o.now()),
+    rate: o.sim.rate ?? 1,
+    publish: (ev) => {
+      if (!client.connected) {
+        dropped++;
+        return;
+      }
+      client.publish(ev.topic, Buffer.from(ev.payload.buffer, ev.payload.byteOffset, ev.payload.byteLength), {
+        qos: ev.qos,
+        retain: ev.retain ?? false,
+      });
+    },
+  });
+  o.logger.log("info", `simulator publishing ${o.sim.vehicles ?? 1} vehicle(s) on rig ${o.rig.name}`);
+  return {
+    async stop() {
+      run.stop();
+      await run.done.catch(() => undefined);
+      if (dropped) o.logger.log("info", `simulator dropped ${dropped} messages while disconnected`);
+      await client.endAsync(true);
+    },
+  };
+}

@@ -1,0 +1,289 @@
+/**
+ * The service wiring: broker connection, decode, per-vehicle pipelines, outputs, dashboard and the
+ * embedded simulator. This module only joins stages; each stage lives in its own folder.
+ */
+import mqtt, { type MqttClient } from "mqtt";
+import { asyncScheduler, groupBy, mergeMap, Subject, type Subscription, share, filter, interval } from "rxjs";
+import { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded.ts";
+import { type Dashboard, startDashboard } from "./dashboard/server.ts";
+import { createEngine, type EpChoice } from "./fusion/index.ts";
+import type { FusionEngine, FusionMode } from "./fusion/types.ts";
+import { HealthMonitor } from "./health/index.ts";
+import { topics } from "./msg/topics.ts";
+import type { FusedFrame, HealthReport } from "./msg/types.ts";
+import { Publisher, serviceWill } from "./outputs/publisher.ts";
+import { frameView, healthView } from "./pipeline/dashboard-view.ts";
+import { lastInputStampNs } from "./pipeline/frame.ts";
+import { vehiclePipeline } from "./pipeline/vehicle.ts";
+import type { RigConfig } from "./rig/schema.ts";
+import { decodeSensors } from "./streams/decode-sensors.ts";
+import { fromMqttMessages } from "./streams/mqtt-source.ts";
+import { type NowNs, wallNs } from "./util/clock.ts";
+import { createLogger, type Logger } from "./util/log.ts";
+
+export const VERSION = "0.1.0";
+
+export interface SimEmbedOptions {
+  scenario?: "urban" | "highway" | "intersection";
+  conditions?: "clear" | "rain" | "fog" | "night";
+  seed?: number;
+  vehicles?: number;
+  faults?: string;
+  cameraFrames?: boolean;
+  /** Multiple of real time. Default 1. */
+  rate?: number;
+}
+
+export interface ServiceOptions {
+  /** External broker URL; when absent an embedded broker listens on `mqttHost:mqttPort`. */
+  brokerUrl?: string;
+  /** Embedded broker address. Defaults 127.0.0.1 and 1883 (0 = any free port). */
+  mqttHost?: string;
+  mqttPort?: number;
+  rig: RigConfig;
+  /** Run the built-in simulator in-process (publishing through the broker). false = no simulator. */
+  sim: SimEmbedOptions | false;
+  fusion: FusionMode;
+  ep?: EpChoice;
+  /** Dashboard address; null = no dashboard. Default 127.0.0.1:8080. */
+  http?: { host: string; port: number } | null;
+  /** InfluxDB 1.x URL for telemetry; undefined = off. */
+  influx?: string;
+  /** Service instance id (status topic). Default `fusion-<pid>`. */
+  instance?: string;
+  /** Largest number of vehicles served; messages of further vehicles are dropped and counted. Default 64. */
+  maxVehicles?: number;
+  logger?: Logger;
+  now?: NowNs;
+}
+
+export interface ServiceStats {
+  received: number;
+  decodeErrors: Record<string, number>;
+  vehicles: string[];
+  rejectedVehicles: number;
+  ticks: number;
+  fusionDrops: number;
+  published: Publisher["stats"] | null;
+  dashboard: Dashboard["stats"] | null;
+}
+
+export interface Service {
+  brokerUrl: string;
+  httpUrl: string | null;
+  instance: string;
+  /** Every fused frame, as published (hot). */
+  frames$: Subject<FusedFrame>;
+  /** Every health report, as published (hot). */
+  health$: Subject<HealthReport>;
+  stats(): ServiceStats;
+  stop(): Promise<void>;
+}
+
+function connectClient(url: string, opts: mqtt.IClientOptions): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect(url, { reconnectPeriod: 1000, connectTimeout: 5000, ...opts });
+    const onErr = (e: Error) => {
+      c.end(true);
+      reject(new Error(`cannot connect to MQTT broker ${url}: ${e.message}`));
+    };
+    c.once("connect", () => {
+      c.off("error", onErr);
+      resolve(c);
+    });
+    c.once("error", onErr);
+    // A refused TCP connection does not emit 'error' in mqtt.js 5; it retries. Bound the wait.
+    setTimeout(() => {
+      if (!c.connected) onErr(new Error("no answer within 5 s"));
+    }, 5000).unref();
+  });
+}
+
+export async function startService(o: ServiceOptions): Promise<Service> {
+  const logger = o.logger ?? createLogger();
+  const now = o.now ?? wallNs;
+  const instance = o.instance ?? `fusion-${process.pid}`;
+  const maxVehicles = o.maxVehicles ?? 64;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        logger.log("warn", `shutdown step failed: ${(e as Error).message}`);
+      }
+    }
+  };
+
+  try {
+    let broker: EmbeddedBroker | null = null;
+    let brokerUrl = o.brokerUrl;
+    if (!brokerUrl) {
+      broker = await startEmbeddedBroker({ host: o.mqttHost ?? "127.0.0.1", port: o.mqttPort ?? 1883 });
+      cleanups.push(() => broker?.close());
+      brokerUrl = broker.url;
+      logger.log("info", `embedded MQTT broker on ${brokerUrl}`);
+    }
+
+    const engine: FusionEngine = await createEngine(o.fusion, o.rig, { ep: o.ep ?? "auto", logger });
+    cleanups.push(() => engine.close());
+
+    const client = await connectClient(brokerUrl, {
+      clientId: `${instance}-${Math.random().toString(16).slice(2, 8)}`,
+      will: serviceWill(instance),
+      queueQoSZero: false,
+    });
+    const publisher = new Publisher(client, (e) => logger.limited("publish-error", "warn", `publish failed: ${e.message}`));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          if (!client.connected) return client.end(true, {}, () => resolve());
+          publisher.status({ instance, online: false, stampNs: now(), version: VERSION, vehicles: [] });
+          client.end(false, {}, () => resolve());
+          setTimeout(() => client.end(true, {}, () => resolve()), 500).unref();
+        }),
+    );
+    client.on("error", (e) => logger.limited("mqtt-error", "warn", `MQTT: ${e.message}`));
+    client.on("offline", () => logger.limited("mqtt-offline", "warn", "MQTT broker unreachable; reconnecting"));
+    client.on("reconnect", () => logger.limited("mqtt-reconnect", "info", "MQTT reconnecting"));
+
+    let dashboard: Dashboard | null = null;
+    const http = o.http === undefined ? { host: "127.0.0.1", port: 8080 } : o.http;
+
+    const frames$ = new Subject<FusedFrame>();
+    const health$ = new Subject<HealthReport>();
+    const monitors = new Map<string, HealthMonitor>();
+    const stats = {
+      received: 0,
+      decodeErrors: {} as Record<string, number>,
+      rejectedVehicles: 0,
+      ticks: 0,
+      fusionDrops: 0,
+    };
+    const publishHealth = (m: HealthMonitor, snap: ReturnType<HealthMonitor["evaluate"]>) => {
+      const report = m.toReport(snap);
+      publisher.health(report);
+      health$.next(report);
+      dashboard?.broadcast(healthView(report));
+    };
+
+    const raw$ = fromMqttMessages(client, now).pipe(share());
+    const envelopes$ = raw$.pipe(
+      filter(() => {
+        stats.received++;
+        return true;
+      }),
+      decodeSensors({
+        onFailure: (f) => {
+          const key = `${f.vehicle ?? "?"}/${f.sensorId ?? "?"}/${f.code}`;
+          stats.decodeErrors[key] = (stats.decodeErrors[key] ?? 0) + 1;
+          logger.limited(`decode:${key}`, "warn", `rejected payload on ${f.topic}: ${f.code}: ${f.message}`);
+          if (f.vehicle && f.sensorId) monitors.get(f.vehicle)?.onDecodeError(f.sensorId, f.code, f.arrivalNs);
+        },
+      }),
+    );
+
+    const pipelineSub: Subscription = envelopes$
+      .pipe(
+        filter((env) => {
+          const v = env.msg.header.vehicle;
+          if (monitors.has(v)) return true;
+          if (monitors.size >= maxVehicles) {
+            stats.rejectedVehicles++;
+            logger.limited("max-vehicles", "warn", `vehicle ${v} rejected: ${maxVehicles} vehicles already served`);
+            return false;
+          }
+          if (!o.rig.sensors.some((s) => s.id === env.msg.header.sensorId)) {
+            logger.limited(`unknown-sensor:${env.msg.header.sensorId}`, "warn", `sensor ${env.msg.header.sensorId} is not in rig ${o.rig.name}; ignored`);
+            return false;
+          }
+          monitors.set(v, new HealthMonitor(v, o.rig));
+          logger.log("info", `serving vehicle ${v} (rig ${o.rig.name}, fusion ${engine.mode})`);
+          return true;
+        }),
+        groupBy((env) => env.msg.header.vehicle),
+        mergeMap((group) =>
+          group.pipe(
+            vehiclePipeline({
+              vehicle: group.key,
+              rig: o.rig,
+              engine,
+              health: monitors.get(group.key)!,
+              scheduler: asyncScheduler,
+              now,
+              logger,
+              onFusionDrop: () => {
+                stats.fusionDrops++;
+                logger.limited(`fusion-drop:${group.key}`, "warn", `fusion busy: shed a tick of ${group.key}`);
+              },
+            }),
+          ),
+        ),
+      )
+      .subscribe({
+        next: ({ frame, health, tick }) => {
+          stats.ticks++;
+          const t0 = now();
+          const e2eMs = (t0 - lastInputStampNs(tick)) / 1e6;
+          frame.latency.push({ stage: "e2e", ms: e2eMs });
+          publisher.fused(frame);
+          frame.latency.push({ stage: "publish", ms: (now() - t0) / 1e6 });
+          frames$.next(frame);
+          dashboard?.broadcast(frameView(frame, e2eMs));
+          for (const t of health.transitions ?? []) logger.log("info", `health ${frame.vehicle}: ${t}`);
+          if (health.changed) publishHealth(monitors.get(frame.vehicle)!, health);
+        },
+        error: (e) => logger.log("error", `pipeline failed: ${(e as Error).stack ?? e}`),
+      });
+    cleanups.push(() => pipelineSub.unsubscribe());
+
+    const periodMs = o.rig.health.report_period_ms;
+    const reportSub = interval(periodMs).subscribe(() => {
+      for (const m of monitors.values()) publishHealth(m, m.evaluate(now()));
+    });
+    cleanups.push(() => reportSub.unsubscribe());
+
+    await client.subscribeAsync(topics.allSensors, { qos: 0 });
+    publisher.status({ instance, online: true, stampNs: now(), version: VERSION, vehicles: [] });
+
+    if (http) {
+      dashboard = await startDashboard({
+        host: http.host,
+        port: http.port,
+        status: () => ({ instance, version: VERSION, fusion: engine.mode, vehicles: [...monitors.keys()], ...stats }),
+      });
+      const d = dashboard;
+      cleanups.push(() => d.close());
+      logger.log("info", `dashboard on ${dashboard.url}`);
+    }
+
+    if (o.sim) {
+      const { startEmbeddedSim } = await import("./pipeline/embedded-sim.ts");
+      const sim = await startEmbeddedSim({ brokerUrl, rig: o.rig, sim: o.sim, logger, now });
+      cleanups.push(() => sim.stop());
+    }
+
+    const service: Service = {
+      brokerUrl,
+      httpUrl: dashboard?.url ?? null,
+      instance,
+      frames$,
+      health$,
+      stats: () => ({
+        ...stats,
+        vehicles: [...monitors.keys()],
+        published: publisher.stats,
+        dashboard: dashboard?.stats ?? null,
+      }),
+      async stop() {
+        await cleanup();
+        frames$.complete();
+        health$.complete();
+      },
+    };
+    return service;
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
