@@ -108,12 +108,20 @@ function decodePacked(
   }
   for (const r of required) if (!(r in fields)) return fail("E_MISSING_FIELD", `layout lacks field '${r}'`);
   // A bytes field is a view into the MQTT buffer at any offset: copy when unaligned.
-  const aligned = data.byteOffset % 4 === 0 ? data : data.slice();
+  // (Buffer#slice is a view, not a copy: copy explicitly.)
+  let aligned = data;
+  if (data.byteOffset % 4 !== 0) {
+    aligned = new Uint8Array(data.byteLength);
+    aligned.set(data);
+  }
   const f32 = new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
-  for (let i = 0; i < f32.length; i++) {
-    if (!Number.isFinite(f32[i])) {
-      return fail("E_NOT_FINITE", `non-finite value in record ${Math.floor(i / (stride / 4))}`);
-    }
+  // x * 0 is 0 for every finite x and NaN for +-Inf and NaN: one multiply-add per float, and the
+  // index is looked up only on failure.
+  let acc = 0;
+  for (let i = 0; i < f32.length; i++) acc += f32[i]! * 0;
+  if (acc !== 0) {
+    const i = f32.findIndex((x) => !Number.isFinite(x));
+    return fail("E_NOT_FINITE", `non-finite value in record ${Math.floor(i / (stride / 4))}`);
   }
   return { ok: true, value: { stride: stride / 4, count, fields, data: f32 } };
 }
