@@ -193,7 +193,7 @@ export function decodeSensorMessage(
         width: c.width,
         height: c.height,
         encoding: c.encoding ?? 0,
-        data: c.data,
+        data: new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength), // plain Uint8Array view, no copy
       };
       break;
     }

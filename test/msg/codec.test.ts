@@ -179,7 +179,7 @@ test("codec: FusedFrame round-trips", () => {
         y: -2,
         z: 0.5,
         length: 4.5,
-        width: 1.8,
+        width: 1.75,
         height: 1.5,
         yaw: 0.25,
         vx: 3,
