@@ -133,7 +133,9 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       will: serviceWill(instance),
       queueQoSZero: false,
     });
-    const publisher = new Publisher(client, (e) => logger.limited("publish-error", "warn", `publish failed: ${e.message}`));
+    const publisher = new Publisher(client, (e) =>
+      logger.limited("publish-error", "warn", `publish failed: ${e.message}`),
+    );
     cleanups.push(
       () =>
         new Promise<void>((resolve) => {
@@ -144,7 +146,9 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         }),
     );
     client.on("error", (e) => logger.limited("mqtt-error", "warn", `MQTT: ${e.message}`));
-    client.on("offline", () => logger.limited("mqtt-offline", "warn", "MQTT broker unreachable; reconnecting"));
+    client.on("offline", () =>
+      logger.limited("mqtt-offline", "warn", "MQTT broker unreachable; reconnecting"),
+    );
     client.on("reconnect", () => logger.limited("mqtt-reconnect", "info", "MQTT reconnecting"));
 
     let dashboard: Dashboard | null = null;
@@ -167,6 +171,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       dashboard?.broadcast(healthView(report));
     };
 
+    const kindOf = new Map(o.rig.sensors.map((s) => [s.id, s.kind] as const));
     const raw$ = fromMqttMessages(client, now).pipe(share());
     const envelopes$ = raw$.pipe(
       filter(() => {
@@ -174,11 +179,13 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         return true;
       }),
       decodeSensors({
+        kindOf: (id) => kindOf.get(id),
         onFailure: (f) => {
           const key = `${f.vehicle ?? "?"}/${f.sensorId ?? "?"}/${f.code}`;
           stats.decodeErrors[key] = (stats.decodeErrors[key] ?? 0) + 1;
           logger.limited(`decode:${key}`, "warn", `rejected payload on ${f.topic}: ${f.code}: ${f.message}`);
-          if (f.vehicle && f.sensorId) monitors.get(f.vehicle)?.onDecodeError(f.sensorId, f.code, f.arrivalNs);
+          if (f.vehicle && f.sensorId)
+            monitors.get(f.vehicle)?.onDecodeError(f.sensorId, f.code, f.arrivalNs);
         },
       }),
     );
@@ -190,11 +197,11 @@ export async function startService(o: ServiceOptions): Promise<Service> {
           if (monitors.has(v)) return true;
           if (monitors.size >= maxVehicles) {
             stats.rejectedVehicles++;
-            logger.limited("max-vehicles", "warn", `vehicle ${v} rejected: ${maxVehicles} vehicles already served`);
-            return false;
-          }
-          if (!o.rig.sensors.some((s) => s.id === env.msg.header.sensorId)) {
-            logger.limited(`unknown-sensor:${env.msg.header.sensorId}`, "warn", `sensor ${env.msg.header.sensorId} is not in rig ${o.rig.name}; ignored`);
+            logger.limited(
+              "max-vehicles",
+              "warn",
+              `vehicle ${v} rejected: ${maxVehicles} vehicles already served`,
+            );
             return false;
           }
           monitors.set(v, new HealthMonitor(v, o.rig));
@@ -214,7 +221,11 @@ export async function startService(o: ServiceOptions): Promise<Service> {
               logger,
               onFusionDrop: () => {
                 stats.fusionDrops++;
-                logger.limited(`fusion-drop:${group.key}`, "warn", `fusion busy: shed a tick of ${group.key}`);
+                logger.limited(
+                  `fusion-drop:${group.key}`,
+                  "warn",
+                  `fusion busy: shed a tick of ${group.key}`,
+                );
               },
             }),
           ),
@@ -250,7 +261,13 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       dashboard = await startDashboard({
         host: http.host,
         port: http.port,
-        status: () => ({ instance, version: VERSION, fusion: engine.mode, vehicles: [...monitors.keys()], ...stats }),
+        status: () => ({
+          instance,
+          version: VERSION,
+          fusion: engine.mode,
+          vehicles: [...monitors.keys()],
+          ...stats,
+        }),
       });
       const d = dashboard;
       cleanups.push(() => d.close());

@@ -1,11 +1,14 @@
 import { Observable, type OperatorFunction } from "rxjs";
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeSensorMessage } from "../msg/codec.ts";
 import { parseSensorTopic } from "../msg/topics.ts";
-import type { SensorEnvelope } from "../msg/types.ts";
+import { KIND_OF_PAYLOAD, type SensorEnvelope, type SensorKind } from "../msg/types.ts";
 import type { DecodeFailure, RawMessage } from "./types.ts";
 
 export interface DecodeSensorsOptions {
   limits?: DecodeLimits;
+  /** Kind of a sensor id from the rig (undefined = not in the rig). When given, payloads of unknown
+   *  sensors (E_UNKNOWN_SENSOR) and of the wrong kind (E_KIND_MISMATCH) are rejected too. */
+  kindOf?: (sensorId: string) => SensorKind | undefined;
   /** Called once per rejected payload (count it, log it rate-limited). Must not throw. */
   onFailure: (f: DecodeFailure) => void;
 }
@@ -36,6 +39,20 @@ export function decodeSensors(opts: DecodeSensorsOptions): OperatorFunction<RawM
           if (!r.ok) {
             opts.onFailure({ topic: raw.topic, ...where, ...r.error, arrivalNs: raw.arrivalNs });
             return;
+          }
+          if (opts.kindOf) {
+            const want = opts.kindOf(where.sensorId);
+            const got = KIND_OF_PAYLOAD[r.value.payload.kind];
+            if (want !== got) {
+              opts.onFailure({
+                topic: raw.topic,
+                ...where,
+                code: want === undefined ? "E_UNKNOWN_SENSOR" : "E_KIND_MISMATCH",
+                message: want === undefined ? "sensor not in the rig" : `${got} payload on a ${want} sensor`,
+                arrivalNs: raw.arrivalNs,
+              });
+              return;
+            }
           }
           subscriber.next({ msg: r.value, arrivalNs: raw.arrivalNs, bytes: raw.payload.byteLength });
         },

@@ -9,7 +9,8 @@ import type { RawMessage } from "./types.ts";
  */
 export function fromMqttMessages(client: MqttClient, now: NowNs): Observable<RawMessage> {
   return new Observable<RawMessage>((subscriber) => {
-    const onMessage = (topic: string, payload: Buffer) => subscriber.next({ topic, payload, arrivalNs: now() });
+    const onMessage = (topic: string, payload: Buffer) =>
+      subscriber.next({ topic, payload, arrivalNs: now() });
     client.on("message", onMessage);
     return () => {
       client.off("message", onMessage);

@@ -20,7 +20,10 @@ test("boundedConcatMap: drops the oldest waiting input when full, and reports it
     // a takes 5 frames; b, c, d arrive while busy: capacity 1 keeps only the newest (d).
     const src = cold("abcd------|");
     const out = src.pipe(
-      boundedConcatMap((v) => of(v.toUpperCase()).pipe(delay(5)), { capacity: 1, onDrop: (x) => dropped.push(x) }),
+      boundedConcatMap((v) => of(v.toUpperCase()).pipe(delay(5)), {
+        capacity: 1,
+        onDrop: (x) => dropped.push(x),
+      }),
     );
     expectObservable(out).toBe("-----A----(D|)");
   });
