@@ -20,6 +20,7 @@ import { decodeSensors } from "./streams/decode-sensors.ts";
 import { fromMqttMessages } from "./streams/mqtt-source.ts";
 import { type NowNs, wallNs } from "./util/clock.ts";
 import { createLogger, type Logger } from "./util/log.ts";
+import { InfluxTelemetry } from "./telemetry/influx.ts";
 
 export const VERSION = "0.1.0";
 
@@ -66,6 +67,7 @@ export interface ServiceStats {
   fusionDrops: number;
   published: Publisher["stats"] | null;
   dashboard: Dashboard["stats"] | null;
+  telemetry: InfluxTelemetry["stats"] | null;
 }
 
 export interface Service {
@@ -151,6 +153,14 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     );
     client.on("reconnect", () => logger.limited("mqtt-reconnect", "info", "MQTT reconnecting"));
 
+    let telemetry: InfluxTelemetry | null = null;
+    if (o.influx) {
+      telemetry = new InfluxTelemetry({ url: o.influx, logger });
+      const t = telemetry;
+      cleanups.push(() => t.close());
+      logger.log("info", `telemetry to ${o.influx}`);
+    }
+
     let dashboard: Dashboard | null = null;
     const http = o.http === undefined ? { host: "127.0.0.1", port: 8080 } : o.http;
 
@@ -167,6 +177,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     const publishHealth = (m: HealthMonitor, snap: ReturnType<HealthMonitor["evaluate"]>) => {
       const report = m.toReport(snap);
       publisher.health(report);
+      telemetry?.health(report);
       health$.next(report);
       dashboard?.broadcast(healthView(report));
     };
@@ -240,6 +251,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
           publisher.fused(frame);
           frame.latency.push({ stage: "publish", ms: (now() - t0) / 1e6 });
           frames$.next(frame);
+          telemetry?.frame(frame);
           dashboard?.broadcast(frameView(frame, e2eMs));
           for (const t of health.transitions ?? []) logger.log("info", `health ${frame.vehicle}: ${t}`);
           if (health.changed) publishHealth(monitors.get(frame.vehicle)!, health);
@@ -291,6 +303,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         vehicles: [...monitors.keys()],
         published: publisher.stats,
         dashboard: dashboard?.stats ?? null,
+        telemetry: telemetry?.stats ?? null,
       }),
       async stop() {
         await cleanup();

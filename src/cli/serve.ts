@@ -3,26 +3,69 @@ import { EP_CHOICES, type EpChoice, FUSION_MODES } from "../fusion/index.ts";
 import type { FusionMode } from "../fusion/types.ts";
 import { loadRig } from "../rig/load.ts";
 import { type SimEmbedOptions, startService } from "../service.ts";
+import { parseInfluxUrl } from "../telemetry/influx.ts";
 import { createLogger } from "../util/log.ts";
 import { type FlagSpecs, helpText, hostPort, numFlag, parseFlags, UsageError } from "./args.ts";
 
 export const SERVE_FLAGS: FlagSpecs = {
-  broker: { type: "string", arg: "URL", help: "use an external MQTT broker (mqtt://host:port); no embedded broker" },
+  broker: {
+    type: "string",
+    arg: "URL",
+    help: "use an external MQTT broker (mqtt://host:port); no embedded broker",
+  },
   listen: {
     type: "string",
     arg: "HOST:PORT",
     help: "address of the embedded MQTT broker (ignored with --broker)",
     default: "127.0.0.1:1883",
   },
-  rig: { type: "string", arg: "FILE|PRESET", help: "rig config file (YAML/JSON) or preset: sim, nuscenes, kitti", default: "sim" },
+  rig: {
+    type: "string",
+    arg: "FILE|PRESET",
+    help: "rig config file (YAML/JSON) or preset: sim, nuscenes, kitti",
+    default: "sim",
+  },
   "no-sim": { type: "boolean", help: "do not start the built-in simulator" },
-  fusion: { type: "string", arg: "MODE", help: `fusion strategy: ${FUSION_MODES.join("|")}`, default: "classical" },
-  ep: { type: "string", arg: "EP", help: `inference provider for learned fusion: ${EP_CHOICES.join("|")}`, default: "auto" },
-  http: { type: "string", arg: "HOST:PORT", help: "dashboard address ('off' disables it)", default: "127.0.0.1:8080" },
-  influx: { type: "string", arg: "URL", help: "write telemetry to InfluxDB 1.x at URL (e.g. http://127.0.0.1:8086/fusion)" },
-  instance: { type: "string", arg: "ID", help: "service instance id for fusion/_service/<id>/status (default fusion-<pid>)" },
-  scenario: { type: "string", arg: "NAME", help: "simulator scenario: urban|highway|intersection", default: "urban" },
-  conditions: { type: "string", arg: "NAME", help: "simulator conditions: clear|rain|fog|night", default: "clear" },
+  fusion: {
+    type: "string",
+    arg: "MODE",
+    help: `fusion strategy: ${FUSION_MODES.join("|")}`,
+    default: "classical",
+  },
+  ep: {
+    type: "string",
+    arg: "EP",
+    help: `inference provider for learned fusion: ${EP_CHOICES.join("|")}`,
+    default: "auto",
+  },
+  http: {
+    type: "string",
+    arg: "HOST:PORT",
+    help: "dashboard address ('off' disables it)",
+    default: "127.0.0.1:8080",
+  },
+  influx: {
+    type: "string",
+    arg: "URL",
+    help: "write telemetry to InfluxDB 1.x at URL (e.g. http://127.0.0.1:8086/fusion)",
+  },
+  instance: {
+    type: "string",
+    arg: "ID",
+    help: "service instance id for fusion/_service/<id>/status (default fusion-<pid>)",
+  },
+  scenario: {
+    type: "string",
+    arg: "NAME",
+    help: "simulator scenario: urban|highway|intersection",
+    default: "urban",
+  },
+  conditions: {
+    type: "string",
+    arg: "NAME",
+    help: "simulator conditions: clear|rain|fog|night",
+    default: "clear",
+  },
   seed: { type: "string", arg: "N", help: "simulator seed", default: "1" },
   vehicles: { type: "string", arg: "N", help: "simulated vehicles (sim-1..sim-N)", default: "1" },
   faults: { type: "string", arg: "SPEC", help: "simulator fault script, e.g. 'lidar:drop@10s+5s'" },
@@ -42,7 +85,8 @@ export interface ParsedServe {
 }
 
 const oneOf = <T extends string>(name: string, v: unknown, allowed: readonly T[]): T => {
-  if (!allowed.includes(v as T)) throw new UsageError(`--${name}: expected one of ${allowed.join("|")}, got '${String(v)}'`);
+  if (!allowed.includes(v as T))
+    throw new UsageError(`--${name}: expected one of ${allowed.join("|")}, got '${String(v)}'`);
   return v as T;
 };
 
@@ -53,6 +97,13 @@ export function parseServeArgs(argv: string[]): ParsedServe | "help" {
   if (brokerUrl !== undefined && !/^(mqtts?|wss?|tcp):\/\/[^/]+/.test(brokerUrl))
     throw new UsageError(`--broker: expected a URL like mqtt://host:1883, got '${brokerUrl}'`);
   const httpArg = values.http as string;
+  if (values.influx !== undefined) {
+    try {
+      parseInfluxUrl(values.influx as string);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   return {
     brokerUrl,
     listen: hostPort("listen", values.listen as string),

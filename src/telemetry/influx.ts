@@ -1,0 +1,156 @@
+/**
+ * Telemetry to InfluxDB 1.x (`--influx http://host:8086/db`). Points are buffered (bounded: the
+ * oldest are dropped and counted when InfluxDB is slow or down) and written in batches every
+ * `flush_ms`. An outage never blocks or breaks the pipeline; writes resume when InfluxDB returns.
+ */
+import Influx from "influx";
+import { type FusedFrame, type HealthReport, SENSOR_STATE_NAMES, SYSTEM_MODE_NAMES } from "../msg/types.ts";
+import type { Logger } from "../util/log.ts";
+
+export interface TelemetryOptions {
+  /** http://host:port/database */
+  url: string;
+  /** Batch period, ms. Default 1000. */
+  flushMs?: number;
+  /** Largest number of buffered points; the oldest are dropped beyond it. Default 20,000. */
+  maxBufferedPoints?: number;
+  logger: Logger;
+}
+
+export interface TelemetryStats {
+  written: number;
+  dropped: number;
+  failedWrites: number;
+  buffered: number;
+}
+
+export function parseInfluxUrl(url: string): {
+  host: string;
+  port: number;
+  database: string;
+  protocol: "http" | "https";
+} {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`--influx: not a URL: '${url}'`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:")
+    throw new Error(`--influx: expected http(s)://host:port/db, got '${url}'`);
+  const database = u.pathname.replace(/^\/+|\/+$/g, "") || "fusion";
+  return {
+    host: u.hostname,
+    port: Number(u.port || 8086),
+    database,
+    protocol: u.protocol === "https:" ? "https" : "http",
+  };
+}
+
+export class InfluxTelemetry {
+  readonly stats: TelemetryStats = { written: 0, dropped: 0, failedWrites: 0, buffered: 0 };
+  private buf: Influx.IPoint[] = [];
+  private readonly db: Influx.InfluxDB;
+  private readonly database: string;
+  private readonly max: number;
+  private timer: NodeJS.Timeout;
+  private dbReady = false;
+  private writing = false;
+
+  constructor(private readonly o: TelemetryOptions) {
+    const p = parseInfluxUrl(o.url);
+    this.database = p.database;
+    this.db = new Influx.InfluxDB({ host: p.host, port: p.port, protocol: p.protocol, database: p.database });
+    this.max = o.maxBufferedPoints ?? 20_000;
+    this.timer = setInterval(() => void this.flush(), o.flushMs ?? 1000);
+    this.timer.unref();
+  }
+
+  private push(p: Influx.IPoint) {
+    if (this.buf.length >= this.max) {
+      this.buf.shift();
+      this.stats.dropped++;
+    }
+    this.buf.push(p);
+    this.stats.buffered = this.buf.length;
+  }
+
+  frame(f: FusedFrame) {
+    const fields: Record<string, number | string> = {
+      objects: f.objects.length,
+      mode: SYSTEM_MODE_NAMES[f.mode],
+      seq: f.seq,
+      ego_speed: f.ego.speed,
+    };
+    for (const l of f.latency) fields[`${l.stage}_ms`] = l.ms;
+    for (const s of f.sensors) fields[`gate_${s.sensorId}`] = s.gateWeight;
+    this.push({
+      measurement: "fused",
+      tags: { vehicle: f.vehicle, fusion: f.fusion, trigger: f.trigger },
+      fields,
+      timestamp: new Date(Math.floor(f.stampNs / 1e6)),
+    });
+  }
+
+  health(h: HealthReport) {
+    const ts = new Date(Math.floor(h.stampNs / 1e6));
+    this.push({
+      measurement: "system",
+      tags: { vehicle: h.vehicle },
+      fields: { mode: SYSTEM_MODE_NAMES[h.mode], reasons: h.reasons.join("; ") },
+      timestamp: ts,
+    });
+    for (const s of h.sensors) {
+      this.push({
+        measurement: "sensor_health",
+        tags: { vehicle: h.vehicle, sensor: s.sensorId },
+        fields: {
+          state: SENSOR_STATE_NAMES[s.state],
+          rate_hz: s.rateHz,
+          jitter_ms: s.jitterMs,
+          latency_ms: s.latencyMs,
+          age_ms: s.ageMs,
+          decode_errors: s.decodeErrors,
+          drops: s.drops,
+        },
+        timestamp: ts,
+      });
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.writing || this.buf.length === 0) return;
+    this.writing = true;
+    const batch = this.buf.splice(0, 5000);
+    try {
+      if (!this.dbReady) {
+        await this.db.createDatabase(this.database);
+        this.dbReady = true;
+      }
+      await this.db.writePoints(batch, { precision: "ms" });
+      this.stats.written += batch.length;
+    } catch (e) {
+      this.stats.failedWrites++;
+      // Put the batch back in front (still bounded: drop the oldest beyond the limit).
+      this.buf = batch.concat(this.buf);
+      const over = this.buf.length - this.max;
+      if (over > 0) {
+        this.buf.splice(0, over);
+        this.stats.dropped += over;
+      }
+      this.o.logger.limited(
+        "influx",
+        "warn",
+        `InfluxDB write failed (${(e as Error).message}); buffering ${this.buf.length} points`,
+      );
+    } finally {
+      this.stats.buffered = this.buf.length;
+      this.writing = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 300))]);
+  }
+}
