@@ -5,6 +5,19 @@ import type { SensorHealth, SystemMode } from "../msg/types.ts";
 export type PerceptionModality = "lidar" | "radar" | "camera";
 export const PERCEPTION_MODALITIES: readonly PerceptionModality[] = ["lidar", "radar", "camera"];
 
+/** One drift statistic: a population stability index of a per-message statistic against its reference. */
+export interface DriftStatus {
+  /** Sensor id, or the perception modality for model token norms. */
+  subject: string;
+  /** Statistic name: `points`, `intensity`, `returns`, `rcs`, `detections`, `score`, `brightness`, `token_norm`. */
+  stat: string;
+  /** Population stability index of the current window against the reference (0 = same distribution). */
+  psi: number;
+  /** true while the statistic is in the DRIFT condition (hysteresis: raised above the threshold,
+   *  cleared below half of it). */
+  drifting: boolean;
+}
+
 export interface HealthSnapshot {
   vehicle: string;
   /** Processing time of the evaluation, ns. */
@@ -17,6 +30,15 @@ export interface HealthSnapshot {
   /** Per-modality health features for the model, each in [0, 1]:
    *  [present, freshness (1 = fresh, 0 = at stale timeout), rate ratio (clamped), content ok]. */
   features: Record<PerceptionModality, [number, number, number, number]>;
-  /** true when any sensor state or the mode changed since the previous snapshot. */
+  /** true when any sensor state, the mode or the mode reasons changed since the previous snapshot. */
   changed: boolean;
+  /** Per sensor id: may fusion use this sensor's data this tick (state OK/DEGRADED and no masking
+   *  reason such as `frozen`). Feeds `SensorStatus.used`. */
+  usable: Record<string, boolean>;
+  /** State and mode changes since the previous snapshot, one human-readable line each, e.g.
+   *  `lidar OK -> STALE (stale)`, `mode NOMINAL -> DEGRADED (perception_degraded: lidar.degraded)`.
+   *  Each transition appears in exactly one snapshot: log these lines as they come. */
+  transitions: string[];
+  /** Every drift statistic with a complete reference (sensors, then model token norms). */
+  drift: DriftStatus[];
 }

@@ -1,0 +1,356 @@
+/**
+ * Per-sensor monitor: pure state machine over injected processing time.
+ *
+ * Every condition is a reason code with a severity (DEGRADED, STALE or FAILED) and the time it was
+ * last seen. The target state at time `now` is the most severe reason seen within the last `dwell_ms`
+ * (so a better condition must hold for a whole dwell before a state improves), and the state moves:
+ *   - to STALE / FAILED at once (staleness must be noticed quickly);
+ *   - anywhere else only after the current state has held for `dwell_ms` (minimum dwell),
+ * which bounds a flapping sensor to one state change per dwell period.
+ */
+import type { AlignConfig } from "../align/config.ts";
+import {
+  MODALITY_OF_KIND,
+  type Modality,
+  type SensorEnvelope,
+  type SensorHealth,
+  type SensorKind,
+  SensorState,
+} from "../msg/types.ts";
+import type { SensorConfig } from "../rig/schema.ts";
+import type { HealthConfig } from "./config.ts";
+import { type ContentState, checkContent, newContentState } from "./content.ts";
+import { PsiTracker } from "./drift.ts";
+import { hysteresis, WindowCounter } from "./window.ts";
+
+const NS_PER_MS = 1e6;
+const LATENCY_ALPHA = 1 / 8;
+const JITTER_GAIN = 1 / 16; // RFC 3550
+
+/** Reasons whose severity is above DEGRADED; every other reason code is DEGRADED. */
+const SEVERITY: Record<string, SensorState> = {
+  stale: SensorState.STALE,
+  no_data: SensorState.STALE,
+  failed_timeout: SensorState.FAILED,
+};
+const severityOf = (reason: string): SensorState => SEVERITY[reason] ?? SensorState.DEGRADED;
+
+/** Reasons about the data itself (feature "content ok" of the fusion input). */
+const CONTENT_REASONS = new Set([
+  "frozen",
+  "low_points",
+  "invalid_points",
+  "no_returns",
+  "low_returns",
+  "black_frame",
+]);
+
+export class SensorMonitor {
+  readonly id: string;
+  readonly kind: SensorKind;
+  readonly modality: Modality;
+  readonly nominalRateHz: number;
+  readonly staleNs: number;
+  private readonly dwellNs: number;
+  private readonly failedNs: number;
+  private readonly offsetNs: number;
+
+  // arrivals
+  private lastArrivalNs = -1;
+  private lastStampNs = 0;
+  private lastCorrectedNs = 0;
+  /** Start of the current uninterrupted run of data (first arrival, or first after a stale gap). */
+  private resumeNs = -1;
+  private readonly msgs: WindowCounter;
+  private readonly errs: WindowCounter;
+  private readonly dropsWin: WindowCounter;
+  private decodeErrors = 0;
+  private dropsTotal = 0;
+  private lastDropCum = 0;
+  private jitterNs = 0;
+  private latencyNs = Number.NaN;
+  private missingTicks = 0;
+  private presentTicks = 0;
+
+  // conditions with hysteresis
+  private rateLow = false;
+  private rateHigh = false;
+  private jitterHigh = false;
+  private latencyHigh = false;
+  private decodeHigh = false;
+  private dropsHigh = false;
+  alignerSkew = false;
+  /** Model token-norm drift of this sensor's modality (set by the vehicle monitor). */
+  tokenDrift = false;
+
+  private readonly content: ContentState = newContentState();
+  private contentFlags: string[] = [];
+  readonly drift = new Map<string, PsiTracker>();
+
+  // state machine
+  state: SensorState = SensorState.STALE;
+  private initial = true;
+  private enteredNs = Number.NEGATIVE_INFINITY;
+  /** reason code -> last time seen (ns). Bounded by the finite set of reason codes. */
+  private readonly seen = new Map<string, number>();
+  reasons: string[] = ["no_data"];
+  private startNs = -1;
+
+  constructor(
+    private readonly cfg: SensorConfig,
+    private readonly hc: HealthConfig,
+    private readonly ac: AlignConfig,
+  ) {
+    this.id = cfg.id;
+    this.kind = cfg.kind;
+    this.modality = MODALITY_OF_KIND[cfg.kind];
+    this.nominalRateHz = cfg.rate_hz;
+    this.staleNs = cfg.stale_ms * NS_PER_MS;
+    this.dwellNs = hc.dwell_ms * NS_PER_MS;
+    this.failedNs = hc.failed_after_ms * NS_PER_MS;
+    this.offsetNs = cfg.clock_offset_ms * NS_PER_MS;
+    const winNs = hc.rate_window_ms * NS_PER_MS;
+    this.msgs = new WindowCounter(winNs);
+    this.errs = new WindowCounter(winNs);
+    this.dropsWin = new WindowCounter(winNs);
+  }
+
+  /** Processing time the monitor started watching (first call of any kind). */
+  start(nowNs: number): void {
+    if (this.startNs < 0) this.startNs = nowNs;
+  }
+
+  private mark(reason: string, tNs: number): void {
+    const prev = this.seen.get(reason);
+    if (prev === undefined || tNs > prev) this.seen.set(reason, tNs);
+  }
+
+  private refMedian = (stat: string): number => this.drift.get(stat)?.referenceMedian ?? Number.NaN;
+
+  onMessage(env: SensorEnvelope): void {
+    const t = env.arrivalNs;
+    this.start(t);
+    const stamp = env.msg.header.stampNs;
+    const corrected = stamp - this.offsetNs;
+    if (this.lastArrivalNs >= 0) {
+      const gap = t - this.lastArrivalNs;
+      if (gap > this.staleNs) {
+        // went stale between two evaluations: remember it for the hysteresis
+        this.mark("stale", t);
+        if (gap >= this.failedNs) this.mark("failed_timeout", t);
+        this.resumeNs = t;
+        this.msgs.reset();
+      }
+      // RFC 3550 inter-arrival jitter: spacing of arrivals vs. spacing of stamps
+      const d = gap - (corrected - this.lastCorrectedNs);
+      if (gap <= this.staleNs) this.jitterNs += (Math.abs(d) - this.jitterNs) * JITTER_GAIN;
+    } else {
+      this.resumeNs = t;
+      // first data ends the start-up "no_data" condition at once (no hysteresis to leave it)
+      this.seen.delete("no_data");
+      this.seen.delete("failed_timeout");
+    }
+    this.lastArrivalNs = t;
+    this.lastStampNs = stamp;
+    this.lastCorrectedNs = corrected;
+    const lat = t - corrected;
+    this.latencyNs = Number.isNaN(this.latencyNs)
+      ? lat
+      : this.latencyNs + (lat - this.latencyNs) * LATENCY_ALPHA;
+    this.msgs.add(t);
+
+    const res = checkContent(env.msg.payload, corrected, this.content, this.hc, this.cfg, this.refMedian);
+    this.contentFlags = res.flags;
+    for (const f of res.flags) this.mark(f, t);
+    for (const [stat, v] of res.stats) {
+      let tr = this.drift.get(stat);
+      if (!tr) {
+        tr = new PsiTracker(
+          stat,
+          this.hc.drift_reference_n,
+          this.hc.drift_window_n,
+          this.hc.drift_bins,
+          this.hc.drift_psi_threshold,
+        );
+        this.drift.set(stat, tr);
+      }
+      tr.add(v);
+      if (tr.drifting) this.mark(`drift:${stat}`, t);
+    }
+  }
+
+  onDecodeError(nowNs: number): void {
+    this.start(nowNs);
+    this.decodeErrors++;
+    this.errs.add(nowNs);
+  }
+
+  /** Cumulative aligner drops for this sensor (sum over reasons) and whether it was present this tick. */
+  onTick(dropCum: number, present: boolean | null, nowNs: number): void {
+    this.start(nowNs);
+    const delta = dropCum >= this.lastDropCum ? dropCum - this.lastDropCum : dropCum; // aligner reset
+    this.lastDropCum = dropCum;
+    if (delta > 0) {
+      this.dropsTotal += delta;
+      this.dropsWin.add(nowNs, delta);
+    }
+    if (present === true) this.presentTicks++;
+    else if (present === false) this.missingTicks++;
+  }
+
+  /** Current (un-held) conditions at `now`, each marked as seen now. */
+  private observe(now: number): void {
+    const hc = this.hc;
+    if (this.lastArrivalNs < 0) {
+      this.mark("no_data", now);
+      if (now - this.startNs >= this.failedNs) this.mark("failed_timeout", now);
+    } else {
+      const age = now - this.lastArrivalNs;
+      if (age > this.staleNs) {
+        this.mark("stale", now);
+        if (age >= this.failedNs) this.mark("failed_timeout", now);
+      }
+    }
+    const errs = this.errs.sum(now);
+    const msgs = this.msgs.sum(now);
+    this.decodeHigh = hysteresis(
+      this.decodeHigh,
+      errs / Math.max(1, errs + msgs),
+      hc.max_decode_error_ratio,
+      hc.max_decode_error_ratio / 2,
+    );
+    if (this.decodeHigh && errs > 0) this.mark("decode_errors", now);
+    if (this.lastArrivalNs < 0 || now - this.lastArrivalNs > this.staleNs) return;
+
+    // rate over the current uninterrupted run, once it covers half a window
+    const span = Math.min(this.msgs.spanNs(now), now - this.resumeNs);
+    if (span >= (hc.rate_window_ms * NS_PER_MS) / 2) {
+      const ratio = msgs / (span / 1e9) / this.nominalRateHz;
+      this.rateLow = this.rateLow ? ratio < hc.recover_rate_ratio : ratio < hc.degraded_rate_ratio;
+      this.rateHigh = hysteresis(this.rateHigh, ratio, hc.max_rate_ratio, 1 + (hc.max_rate_ratio - 1) / 2);
+    } else {
+      this.rateLow = false;
+      this.rateHigh = false;
+    }
+    if (this.rateLow) this.mark("rate_low", now);
+    if (this.rateHigh) this.mark("rate_high", now);
+
+    const maxJ = hc.max_jitter_ms * NS_PER_MS;
+    this.jitterHigh = hysteresis(this.jitterHigh, this.jitterNs, maxJ, 0.8 * maxJ);
+    if (this.jitterHigh) this.mark("jitter", now);
+
+    const lat = this.latencyNs;
+    const skew =
+      this.alignerSkew || lat > this.ac.max_past_ms * NS_PER_MS || lat < -this.ac.max_future_ms * NS_PER_MS;
+    if (skew) this.mark("clock_skew", now);
+    const maxL = hc.max_latency_ms * NS_PER_MS;
+    this.latencyHigh = !skew && hysteresis(this.latencyHigh, lat, maxL, 0.8 * maxL);
+    if (this.latencyHigh) this.mark("latency", now);
+
+    this.dropsHigh = hysteresis(
+      this.dropsHigh,
+      this.dropsWin.sum(now) / Math.max(1, msgs),
+      hc.max_drop_ratio,
+      hc.max_drop_ratio / 2,
+    );
+    if (this.dropsHigh) this.mark("drops", now);
+
+    for (const f of this.contentFlags) this.mark(f, now);
+    for (const tr of this.drift.values()) if (tr.drifting) this.mark(`drift:${tr.stat}`, now);
+    if (this.tokenDrift) this.mark("drift:token_norm", now);
+  }
+
+  /** Advance the state machine to `now`; returns the transition line, or null when the state held. */
+  evaluate(now: number): string | null {
+    this.start(now);
+    this.observe(now);
+    const horizon = now - Math.max(this.dwellNs, 1);
+    let target: SensorState = SensorState.OK;
+    let current: SensorState = SensorState.OK;
+    const recent: string[] = [];
+    for (const [r, t] of this.seen) {
+      if (t <= horizon) continue;
+      recent.push(r);
+      const s = severityOf(r);
+      if (s > target) target = s;
+      if (t >= now && s > current) current = s;
+    }
+    const prev = this.state;
+    const held = now - this.enteredNs >= this.dwellNs;
+    if (target !== prev && (this.initial || held || (target > prev && target >= SensorState.STALE))) {
+      this.state = target;
+      this.enteredNs = now;
+    }
+    if (this.lastArrivalNs >= 0) this.initial = false;
+    // reasons of the state: every condition seen within the dwell, most severe first
+    recent.sort((a, b) => severityOf(b) - severityOf(a) || (a < b ? -1 : a > b ? 1 : 0));
+    if (this.state === SensorState.OK) this.reasons = [];
+    else {
+      if (current < this.state) recent.unshift("recovering");
+      this.reasons = recent;
+    }
+    if (this.state === prev) return null;
+    return `${this.id} ${STATE_NAME[prev]} -> ${STATE_NAME[this.state]}${this.reasons.length ? ` (${this.reasons.join(", ")})` : ""}`;
+  }
+
+  /** Usable by fusion: OK or DEGRADED without a masking reason. */
+  usable(maskReasons: ReadonlySet<string>): boolean {
+    if (this.state !== SensorState.OK && this.state !== SensorState.DEGRADED) return false;
+    for (const r of this.reasons) if (maskReasons.has(r)) return false;
+    return true;
+  }
+
+  /** 1 when none of the current reasons is about the data content. */
+  contentOk(): boolean {
+    for (const r of this.reasons) if (CONTENT_REASONS.has(r) || r.startsWith("drift:")) return false;
+    return true;
+  }
+
+  ageNs(now: number): number {
+    return this.lastArrivalNs >= 0 ? now - this.lastArrivalNs : now - this.startNs;
+  }
+
+  /** Next time at which this sensor would go STALE if nothing arrives (Infinity when already stale). */
+  staleDeadlineNs(): number {
+    if (this.state >= SensorState.STALE || this.lastArrivalNs < 0) return Number.POSITIVE_INFINITY;
+    // 1 us after the timeout: float64 ns near the epoch resolve 256 ns, so "+1" would be lost
+    return this.lastArrivalNs + this.staleNs + 1000;
+  }
+
+  rateHz(now: number): number {
+    if (this.lastArrivalNs < 0) return 0;
+    const span = Math.min(this.msgs.spanNs(now), now - this.resumeNs);
+    return span > 0 ? this.msgs.sum(now) / (span / 1e9) : 0;
+  }
+
+  health(now: number): SensorHealth {
+    return {
+      sensorId: this.id,
+      modality: this.modality,
+      state: this.state,
+      reasons: this.reasons,
+      rateHz: this.rateHz(now),
+      nominalRateHz: this.nominalRateHz,
+      jitterMs: this.jitterNs / NS_PER_MS,
+      latencyMs: Number.isNaN(this.latencyNs) ? 0 : this.latencyNs / NS_PER_MS,
+      ageMs: this.ageNs(now) / NS_PER_MS,
+      decodeErrors: this.decodeErrors,
+      drops: this.dropsTotal,
+      lastStampNs: this.lastStampNs,
+    };
+  }
+
+  /** Fraction of aligned ticks in which this sensor was missing (diagnostic). */
+  missingRatio(): number {
+    const n = this.presentTicks + this.missingTicks;
+    return n ? this.missingTicks / n : 0;
+  }
+}
+
+const STATE_NAME: Record<SensorState, string> = {
+  0: "UNSPECIFIED",
+  1: "OK",
+  2: "DEGRADED",
+  3: "STALE",
+  4: "FAILED",
+};
