@@ -1,0 +1,314 @@
+/**
+ * LiDAR object proposals: ground removal by height, BEV occupancy grid, connected components,
+ * and an oriented box per component (L-shape fit by the closeness criterion of Zhang et al.,
+ * "Efficient L-Shape Fitting for Vehicle Detection Using Laser Scanners", 2017, on the occupied
+ * cells; extents from the points).
+ *
+ * Hot path: points stay in the PackedArray; the grid and per-point scratch are typed arrays reused
+ * across ticks (one clusterer per engine; ticks of different vehicles share it sequentially).
+ */
+import type { PackedArray } from "../../msg/types.ts";
+import type { ClassicalConfig } from "./config.ts";
+
+export interface LidarCluster {
+  /** Box centre of the measured extents, vehicle frame, m. */
+  cx: number;
+  cy: number;
+  /** Measured footprint extents (length >= width), m, and the yaw of the length axis, rad. */
+  length: number;
+  width: number;
+  yaw: number;
+  /** Highest and lowest point above the ground, m. */
+  zMax: number;
+  zMin: number;
+  points: number;
+}
+
+const ANGLE_COARSE_STEPS = 18; // 5 deg over 90 deg
+const ANGLE_FINE_STEPS = 5; // +-2 deg around the best coarse angle
+
+export class LidarClusterer {
+  private readonly n: number;
+  private readonly cell: number;
+  private readonly half: number;
+  /** Per cell: tick generation that last touched it (avoids clearing the grid). */
+  private readonly mark: Uint32Array;
+  /** Per cell: component label (valid where mark === gen). */
+  private readonly label: Int32Array;
+  /** Per cell: sum of point x, y and count (mean point position feeds the orientation fit). */
+  private readonly sumX: Float32Array;
+  private readonly sumY: Float32Array;
+  private readonly num: Uint16Array;
+  private gen = 0;
+  private occupied: Int32Array = new Int32Array(4096);
+  private pointCell: Int32Array = new Int32Array(65536);
+  private stack: Int32Array = new Int32Array(4096);
+
+  constructor(private readonly cfg: ClassicalConfig) {
+    this.cell = cfg.cell_m;
+    this.half = cfg.grid_half_size_m;
+    this.n = Math.ceil((2 * this.half) / this.cell);
+    this.mark = new Uint32Array(this.n * this.n);
+    this.label = new Int32Array(this.n * this.n);
+    this.sumX = new Float32Array(this.n * this.n);
+    this.sumY = new Float32Array(this.n * this.n);
+    this.num = new Uint16Array(this.n * this.n);
+  }
+
+  cluster(pc: PackedArray): LidarCluster[] {
+    const cfg = this.cfg;
+    const fx = pc.fields["x"];
+    const fy = pc.fields["y"];
+    const fz = pc.fields["z"];
+    if (fx === undefined || fy === undefined || fz === undefined) return [];
+    const { data, stride, count } = pc;
+    const n = this.n;
+    const inv = 1 / this.cell;
+    const half = this.half;
+    const [exMin, exMax, eyMin, eyMax] = cfg.ego_box_m;
+    const zLo = cfg.ground_height_m;
+    const zHi = cfg.max_height_m;
+    if (++this.gen === 0xffffffff) {
+      this.mark.fill(0);
+      this.gen = 1;
+    }
+    const gen = this.gen;
+    if (this.pointCell.length < count) this.pointCell = new Int32Array(count * 2);
+    const pointCell = this.pointCell;
+    const mark = this.mark;
+    const label = this.label;
+    const sumX = this.sumX;
+    const sumY = this.sumY;
+    const num = this.num;
+
+    // Pass 1: non-ground points into the grid.
+    let nOcc = 0;
+    for (let i = 0, o = 0; i < count; i++, o += stride) {
+      pointCell[i] = -1;
+      const z = data[o + fz]!;
+      if (!(z > zLo && z < zHi)) continue;
+      const x = data[o + fx]!;
+      const y = data[o + fy]!;
+      if (x > exMin && x < exMax && y > eyMin && y < eyMax) continue;
+      const gx = Math.floor((x + half) * inv);
+      const gy = Math.floor((y + half) * inv);
+      if (gx < 0 || gy < 0 || gx >= n || gy >= n) continue;
+      const c = gy * n + gx;
+      pointCell[i] = c;
+      if (mark[c] !== gen) {
+        mark[c] = gen;
+        label[c] = -1;
+        sumX[c] = 0;
+        sumY[c] = 0;
+        num[c] = 0;
+        if (nOcc === this.occupied.length) this.occupied = grow(this.occupied);
+        this.occupied[nOcc++] = c;
+      }
+      sumX[c]! += x;
+      sumY[c]! += y;
+      if (num[c]! < 65535) num[c]!++;
+    }
+
+    // Pass 2: connected components over occupied cells. Far cells (sparser returns) also join
+    // across one empty cell.
+    const farR2 = (25 * inv) ** 2;
+    const ctr = half * inv;
+    let nLab = 0;
+    for (let k = 0; k < nOcc; k++) {
+      const seed = this.occupied[k]!;
+      if (label[seed] !== -1) continue;
+      const lab = nLab++;
+      label[seed] = lab;
+      let sp = 0;
+      this.stack[sp++] = seed;
+      while (sp > 0) {
+        const c = this.stack[--sp]!;
+        const gx = c % n;
+        const gy = (c - gx) / n;
+        const r = (gx - ctr) ** 2 + (gy - ctr) ** 2 > farR2 ? 2 : 1;
+        for (let dy = -r; dy <= r; dy++) {
+          const yy = gy + dy;
+          if (yy < 0 || yy >= n) continue;
+          for (let dx = -r; dx <= r; dx++) {
+            const xx = gx + dx;
+            if (xx < 0 || xx >= n) continue;
+            const nc = yy * n + xx;
+            if (mark[nc] !== gen || label[nc] !== -1) continue;
+            label[nc] = lab;
+            if (sp === this.stack.length) this.stack = grow(this.stack);
+            this.stack[sp++] = nc;
+          }
+        }
+      }
+    }
+    if (nLab === 0) return [];
+
+    // Pass 3: per-component point counts and height range.
+    const cnt = new Int32Array(nLab);
+    const zMax = new Float32Array(nLab).fill(Number.NEGATIVE_INFINITY);
+    const zMin = new Float32Array(nLab).fill(Number.POSITIVE_INFINITY);
+    const cellCnt = new Int32Array(nLab);
+    for (let k = 0; k < nOcc; k++) cellCnt[label[this.occupied[k]!]!]!++;
+    for (let i = 0, o = 0; i < count; i++, o += stride) {
+      const c = pointCell[i]!;
+      if (c < 0) continue;
+      const l = label[c]!;
+      cnt[l]!++;
+      const z = data[o + fz]!;
+      if (z > zMax[l]!) zMax[l] = z;
+      if (z < zMin[l]!) zMin[l] = z;
+    }
+
+    // Cells grouped by component (counting sort) for the orientation search.
+    const cellStart = new Int32Array(nLab + 1);
+    for (let l = 0; l < nLab; l++) cellStart[l + 1] = cellStart[l]! + cellCnt[l]!;
+    const fill = cellStart.slice(0, nLab);
+    const cellsByLab = new Int32Array(nOcc);
+    for (let k = 0; k < nOcc; k++) {
+      const c = this.occupied[k]!;
+      cellsByLab[fill[label[c]!]!++] = c;
+    }
+
+    const keep = new Int32Array(nLab).fill(-1);
+    const out: LidarCluster[] = [];
+    const cxs: number[] = [];
+    const cys: number[] = [];
+    for (let l = 0; l < nLab; l++) {
+      if (cnt[l]! < cfg.min_cluster_points) continue;
+      // Mean point position of each cell of this component.
+      cxs.length = 0;
+      cys.length = 0;
+      for (let k = cellStart[l]!; k < cellStart[l + 1]!; k++) {
+        const c = cellsByLab[k]!;
+        cxs.push(sumX[c]! / num[c]!);
+        cys.push(sumY[c]! / num[c]!);
+      }
+      const theta = fitOrientation(cxs, cys, this.cell);
+      keep[l] = out.length;
+      out.push({
+        cx: 0,
+        cy: 0,
+        length: 0,
+        width: 0,
+        yaw: theta,
+        zMax: zMax[l]!,
+        zMin: zMin[l]!,
+        points: cnt[l]!,
+      });
+    }
+    if (out.length === 0) return out;
+
+    // Pass 4: extents of the points along each component's axes.
+    const m = out.length;
+    const lo1 = new Float64Array(m).fill(Number.POSITIVE_INFINITY);
+    const hi1 = new Float64Array(m).fill(Number.NEGATIVE_INFINITY);
+    const lo2 = new Float64Array(m).fill(Number.POSITIVE_INFINITY);
+    const hi2 = new Float64Array(m).fill(Number.NEGATIVE_INFINITY);
+    const cs = new Float64Array(m);
+    const sn = new Float64Array(m);
+    for (let q = 0; q < m; q++) {
+      cs[q] = Math.cos(out[q]!.yaw);
+      sn[q] = Math.sin(out[q]!.yaw);
+    }
+    for (let i = 0, o = 0; i < count; i++, o += stride) {
+      const c = pointCell[i]!;
+      if (c < 0) continue;
+      const q = keep[label[c]!]!;
+      if (q < 0) continue;
+      const x = data[o + fx]!;
+      const y = data[o + fy]!;
+      const a = cs[q]! * x + sn[q]! * y;
+      const b = -sn[q]! * x + cs[q]! * y;
+      if (a < lo1[q]!) lo1[q] = a;
+      if (a > hi1[q]!) hi1[q] = a;
+      if (b < lo2[q]!) lo2[q] = b;
+      if (b > hi2[q]!) hi2[q] = b;
+    }
+    for (let q = 0; q < m; q++) {
+      const cl = out[q]!;
+      let l1 = hi1[q]! - lo1[q]!;
+      let l2 = hi2[q]! - lo2[q]!;
+      const a = (hi1[q]! + lo1[q]!) / 2;
+      const b = (hi2[q]! + lo2[q]!) / 2;
+      cl.cx = cs[q]! * a - sn[q]! * b;
+      cl.cy = sn[q]! * a + cs[q]! * b;
+      if (l2 > l1) {
+        [l1, l2] = [l2, l1];
+        cl.yaw += Math.PI / 2;
+      }
+      cl.length = l1;
+      cl.width = l2;
+      cl.yaw = wrapHalfPi(cl.yaw);
+    }
+    return out;
+  }
+}
+
+/** Wrap to [-pi/2, pi/2): box yaw is pi-ambiguous. */
+function wrapHalfPi(a: number): number {
+  return a - Math.PI * Math.floor((a + Math.PI / 2) / Math.PI);
+}
+
+function grow(a: Int32Array): Int32Array {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+/**
+ * Yaw in [0, pi/2) of the rectangle that best hugs the points, by the closeness criterion:
+ * each point scores 1 / max(d, d0) where d is its distance to the nearer rectangle edge of
+ * each axis. Coarse search every 5 deg, then a fine search around the best.
+ */
+function fitOrientation(xs: number[], ys: number[], cell: number): number {
+  const np = xs.length;
+  if (np < 3) return 0;
+  const d0 = Math.max(0.02, cell / 10);
+  const score = (th: number): number => {
+    const c = Math.cos(th);
+    const s = Math.sin(th);
+    let lo1 = Number.POSITIVE_INFINITY;
+    let hi1 = Number.NEGATIVE_INFINITY;
+    let lo2 = Number.POSITIVE_INFINITY;
+    let hi2 = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < np; i++) {
+      const a = c * xs[i]! + s * ys[i]!;
+      const b = -s * xs[i]! + c * ys[i]!;
+      if (a < lo1) lo1 = a;
+      if (a > hi1) hi1 = a;
+      if (b < lo2) lo2 = b;
+      if (b > hi2) hi2 = b;
+    }
+    let sc = 0;
+    for (let i = 0; i < np; i++) {
+      const a = c * xs[i]! + s * ys[i]!;
+      const b = -s * xs[i]! + c * ys[i]!;
+      const da = Math.min(a - lo1, hi1 - a);
+      const db = Math.min(b - lo2, hi2 - b);
+      sc += 1 / Math.max(Math.min(da, db), d0);
+    }
+    return sc;
+  };
+  const step = Math.PI / 2 / ANGLE_COARSE_STEPS;
+  let best = 0;
+  let bestS = Number.NEGATIVE_INFINITY;
+  for (let k = 0; k < ANGLE_COARSE_STEPS; k++) {
+    const sc = score(k * step);
+    if (sc > bestS) {
+      bestS = sc;
+      best = k * step;
+    }
+  }
+  const fine = step / (ANGLE_FINE_STEPS + 1);
+  const base = best;
+  for (let k = -ANGLE_FINE_STEPS; k <= ANGLE_FINE_STEPS; k++) {
+    if (k === 0) continue;
+    const th = base + k * fine;
+    const sc = score(th);
+    if (sc > bestS) {
+      bestS = sc;
+      best = th;
+    }
+  }
+  return best;
+}

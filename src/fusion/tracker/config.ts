@@ -1,0 +1,43 @@
+import { z } from "zod";
+
+/**
+ * Tracker parameters (a rig file could carry them as `fusion.tracker`). Units are in the names.
+ * Defaults live here and nowhere else.
+ */
+export const trackerConfigSchema = z
+  .object({
+    /** White-acceleration process noise of the constant-velocity model, m/s^2 (1 sigma). */
+    accel_std_mps2: z.number().positive().default(3),
+    /** Velocity uncertainty of a newborn track without a velocity measurement, m/s (1 sigma). */
+    init_vel_std_mps: z.number().positive().default(8),
+    /** Association gate on the squared Mahalanobis distance of the position innovation (2 dof). */
+    gate_chi2: z.number().positive().default(16),
+    /** Association gate on the plain distance between prediction and detection, m. */
+    gate_max_m: z.number().positive().default(4),
+    /** Cost added when the detection class differs from the track class (in chi2 units). */
+    class_mismatch_cost: z.number().min(0).default(4),
+    /** Hits needed to confirm a track. */
+    confirm_hits: z.number().int().min(1).default(2),
+    /** A confirmed track without a hit for this long is deleted, ms. */
+    max_coast_ms: z.number().positive().default(600),
+    /** A tentative track without a hit for this long is deleted, ms. */
+    tentative_max_coast_ms: z.number().positive().default(150),
+    /** Emit tentative tracks too (with their lower score). */
+    emit_tentative: z.boolean().default(false),
+    /** Smoothing factor of box size and height, 0..1 (weight of the new measurement). */
+    shape_alpha: z.number().gt(0).max(1).default(0.3),
+    /** Smoothing factor of the track score, 0..1. */
+    score_alpha: z.number().gt(0).max(1).default(0.4),
+    /** Score multiplier per missed tick while coasting. */
+    coast_score_decay: z.number().gt(0).max(1).default(0.8),
+    /** Above this speed (and a settled velocity) the box yaw follows the velocity heading, m/s. */
+    yaw_from_motion_min_mps: z.number().min(0).default(1.5),
+    /** Most tracks per vehicle; births beyond it are dropped and counted. */
+    max_tracks: z.number().int().positive().default(512),
+    /** Per-tick decay of the class votes (lets a track change class). */
+    class_vote_decay: z.number().gt(0).max(1).default(0.9),
+  })
+  .strict();
+
+export type TrackerConfig = z.infer<typeof trackerConfigSchema>;
+export type TrackerConfigInput = z.input<typeof trackerConfigSchema>;
