@@ -27,6 +27,11 @@ export const lidarModelSchema = z
     max_range_m: z.number().positive().default(70),
     range_noise_m: z.number().min(0).default(0.02),
     dropout: z.number().min(0).max(1).default(0.05),
+    /** Simulator: std of the intensity noise (intensity is reflectance in [0, 1]). */
+    intensity_noise: z.number().min(0).default(0.02),
+    /** Simulator: capture-to-publish delay and its jitter (std), ms. */
+    latency_ms: z.number().min(0).default(8),
+    latency_jitter_ms: z.number().min(0).default(1),
   })
   .strict();
 
@@ -39,6 +44,11 @@ export const radarModelSchema = z
     velocity_noise_mps: z.number().min(0).default(0.1),
     p_detect: z.number().min(0).max(1).default(0.9),
     clutter_per_scan: z.number().min(0).default(3),
+    /** Simulator: elevation noise (deg), RCS noise (dB), capture-to-publish delay and jitter (ms). */
+    elevation_noise_deg: z.number().min(0).default(1.0),
+    rcs_noise_db: z.number().min(0).default(2.0),
+    latency_ms: z.number().min(0).default(5),
+    latency_jitter_ms: z.number().min(0).default(1),
   })
   .strict();
 
@@ -52,6 +62,13 @@ export const cameraModelSchema = z
     cy: z.number(),
     p_detect: z.number().min(0).max(1).default(0.9),
     max_range_m: z.number().positive().default(80),
+    /** Simulator: mean false positives per frame, class confusion probability, box noise (fraction of size). */
+    false_positives_per_frame: z.number().min(0).default(0.2),
+    p_class_confusion: z.number().min(0).max(1).default(0.04),
+    box_noise_frac: z.number().min(0).default(0.03),
+    /** Simulator: capture-to-publish delay (detector inference) and jitter, ms. */
+    latency_ms: z.number().min(0).default(25),
+    latency_jitter_ms: z.number().min(0).default(3),
   })
   .strict();
 
@@ -62,6 +79,12 @@ export const gnssModelSchema = z
     origin_lon_deg: z.number().min(-180).max(180).default(11.575),
     origin_alt_m: z.number().default(520),
     noise_m: z.number().min(0).default(0.5),
+    /** Simulator: fix type when healthy, multipath jump rate (1/s) and size (m), delay and jitter (ms). */
+    fix_type: z.enum(["fix_3d", "dgps", "rtk_float", "rtk_fixed"]).default("dgps"),
+    multipath_rate_hz: z.number().min(0).default(0.02),
+    multipath_m: z.number().min(0).default(4),
+    latency_ms: z.number().min(0).default(20),
+    latency_jitter_ms: z.number().min(0).default(2),
   })
   .strict();
 
@@ -69,6 +92,11 @@ export const imuModelSchema = z
   .object({
     accel_noise_mps2: z.number().min(0).default(0.05),
     gyro_noise_radps: z.number().min(0).default(0.002),
+    /** Simulator: bias std (drawn once per run), delay and jitter (ms). */
+    accel_bias_mps2: z.number().min(0).default(0.03),
+    gyro_bias_radps: z.number().min(0).default(0.0005),
+    latency_ms: z.number().min(0).default(1),
+    latency_jitter_ms: z.number().min(0).default(0.2),
   })
   .strict();
 

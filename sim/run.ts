@@ -1,0 +1,148 @@
+/**
+ * Real-time pacing of a Simulation: each event is published when the wall clock reaches
+ * t0 + (sendNs - startNs) / rate. Targets are computed from the absolute start (drift-corrected:
+ * timer overshoot never accumulates). rate 0 publishes as fast as the publisher accepts
+ * (awaiting its promise = backpressure), yielding to the event loop regularly.
+ */
+import { type SimEvent, type SimOptions, Simulation } from "./simulation.ts";
+
+export interface RunOptions extends SimOptions {
+  /** Multiple of real time; 0 = as fast as possible. */
+  rate: number;
+  /** Simulated seconds to run; undefined = until stop(). */
+  durationS?: number;
+  publish: (ev: SimEvent) => void | Promise<void>;
+  /** Wall clock in ms; default performance.now. */
+  now?: () => number;
+}
+
+export interface SensorStats {
+  messages: number;
+  bytes: number;
+}
+
+export interface SimStats {
+  /** Events published. */
+  events: number;
+  bytes: number;
+  /** Simulated time covered, s. */
+  simulatedS: number;
+  /** Wall time, s. */
+  wallS: number;
+  /** Per topic. */
+  topics: Record<string, SensorStats>;
+  /** Publish lateness vs. schedule (ms): p50, p99, max (rate > 0 only). */
+  latenessMsP50: number;
+  latenessMsP99: number;
+  latenessMsMax: number;
+  /** publish() calls that threw or rejected. */
+  publishErrors: number;
+}
+
+export interface SimRun {
+  stop(): void;
+  done: Promise<SimStats>;
+  /** The simulation being run (for ground truth). */
+  sim: Simulation;
+}
+
+const LATENESS_RESERVOIR = 4096;
+
+export function runSimulation(opts: RunOptions): SimRun {
+  const sim = new Simulation(opts);
+  const now = opts.now ?? (() => performance.now());
+  const rate = opts.rate;
+  if (!(rate >= 0) || !Number.isFinite(rate)) throw new Error(`rate must be >= 0, got ${rate}`);
+  const endNs = opts.durationS === undefined ? Number.POSITIVE_INFINITY : opts.startNs + opts.durationS * 1e9;
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const stats: SimStats = {
+    events: 0,
+    bytes: 0,
+    simulatedS: 0,
+    wallS: 0,
+    topics: {},
+    latenessMsP50: 0,
+    latenessMsP99: 0,
+    latenessMsMax: 0,
+    publishErrors: 0,
+  };
+  const lateness = new Float64Array(LATENESS_RESERVOIR);
+  let nLate = 0;
+  let latenessMax = 0;
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(() => {
+        timer = null;
+        wake = null;
+        resolve();
+      }, ms);
+    });
+
+  const loop = async (): Promise<SimStats> => {
+    const t0 = now();
+    let sinceYield = 0;
+    let lastNs = opts.startNs;
+    while (!stopped) {
+      const sendNs = sim.peekSendNs();
+      if (sendNs > endNs) break;
+      let target = 0;
+      if (rate > 0) {
+        target = t0 + (sendNs - opts.startNs) / 1e6 / rate;
+        const wait = target - now();
+        if (wait > 0.5) {
+          await sleep(wait);
+          continue;
+        }
+      }
+      const ev = sim.next()!;
+      lastNs = ev.sendNs;
+      if (rate > 0) {
+        const late = now() - target;
+        if (late > latenessMax) latenessMax = late;
+        lateness[nLate++ % LATENESS_RESERVOIR] = late;
+      }
+      const t = (stats.topics[ev.topic] ??= { messages: 0, bytes: 0 });
+      t.messages++;
+      t.bytes += ev.payload.byteLength;
+      stats.events++;
+      stats.bytes += ev.payload.byteLength;
+      try {
+        const r = opts.publish(ev);
+        if (r) await r;
+      } catch {
+        stats.publishErrors++;
+      }
+      if (rate === 0 && ++sinceYield >= 64) {
+        sinceYield = 0;
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    }
+    stats.wallS = (now() - t0) / 1000;
+    stats.simulatedS = (Math.min(endNs, Math.max(lastNs, opts.startNs)) - opts.startNs) / 1e9;
+    const l = Array.from(lateness.subarray(0, Math.min(nLate, LATENESS_RESERVOIR))).sort((a, b) => a - b);
+    if (l.length) {
+      stats.latenessMsP50 = l[Math.floor(l.length * 0.5)]!;
+      stats.latenessMsP99 = l[Math.min(l.length - 1, Math.floor(l.length * 0.99))]!;
+      stats.latenessMsMax = latenessMax;
+    }
+    return stats;
+  };
+
+  const done = loop();
+  return {
+    sim,
+    done,
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      const w = wake as (() => void) | null;
+      wake = null;
+      w?.();
+    },
+  };
+}

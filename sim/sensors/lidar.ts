@@ -1,0 +1,314 @@
+/**
+ * Spinning LiDAR: ray casting of the beam pattern against the ground plane (analytic) and against
+ * oriented boxes (slab test in the box frame), after a coarse azimuth cull of the boxes.
+ * Each azimuth column is cast from the sensor pose at its own time within the sweep (rolling
+ * shutter), so points are NOT motion-compensated: the aligner deskews them with the `t` field.
+ *
+ * Output fields x, y, z, intensity, t, ring (float32, sensor frame). t = seconds relative to the
+ * stamp (<= 0); the stamp is the end of the sweep. Intensity = reflectance in [0, 1].
+ * Conditions: rain adds drop-outs, spurious near returns and lowers intensity; fog attenuates
+ * returns exponentially with range (effective range ~30 m) and adds backscatter near the sensor.
+ */
+import { packed } from "../../src/msg/codec.ts";
+import type { SensorPayload } from "../../src/msg/types.ts";
+import { type Mount, mountOf, newPose, type SensorPose, sensorPose } from "../frames.ts";
+import type { Rng } from "../rng.ts";
+import type { EgoKinematics } from "../world.ts";
+import type { CaptureContext, Conditions, ModelDeps, SensorModel } from "./types.ts";
+
+export const LIDAR_FIELDS = ["x", "y", "z", "intensity", "t", "ring"] as const;
+const STRIDE = LIDAR_FIELDS.length;
+const AZ_BINS = 720;
+const GROUND_REFLECTIVITY = 0.12;
+
+interface Weather {
+  /** Extinction coefficient, 1/m: P(return) *= exp(-2 alpha r). */
+  alpha: number;
+  extraDropout: number;
+  /** Probability that a ray returns a spurious near echo (rain drops, fog backscatter). */
+  spurious: number;
+  spuriousMaxM: number;
+  intensityScale: number;
+}
+
+const WEATHER: Record<Conditions, Weather> = {
+  clear: { alpha: 0, extraDropout: 0, spurious: 0, spuriousMaxM: 0, intensityScale: 1 },
+  night: { alpha: 0, extraDropout: 0, spurious: 0, spuriousMaxM: 0, intensityScale: 1 },
+  rain: { alpha: 0.004, extraDropout: 0.12, spurious: 0.004, spuriousMaxM: 15, intensityScale: 0.75 },
+  fog: { alpha: 0.035, extraDropout: 0.05, spurious: 0.02, spuriousMaxM: 6, intensityScale: 0.6 },
+};
+
+export class LidarModel implements SensorModel {
+  readonly sensor: ModelDeps["sensor"];
+  private readonly rng: Rng;
+  private readonly w: Weather;
+  private readonly mount: Mount;
+  private readonly beams: number;
+  private readonly cols: number;
+  private readonly periodNs: number;
+  private readonly maxRange: number;
+  private readonly rangeNoise: number;
+  private readonly dropout: number;
+  private readonly intensityNoise: number;
+  // Beam pattern, sensor frame: direction of ray (col, beam) = (cosEl cosAz, cosEl sinAz, sinEl).
+  private readonly cosEl: Float64Array;
+  private readonly sinEl: Float64Array;
+  private readonly cosAz: Float64Array;
+  private readonly sinAz: Float64Array;
+  private readonly az: Float64Array;
+  private readonly buf: Float32Array;
+  // Azimuth cull: per bin, a list of candidate box indices.
+  private readonly binStart = new Int32Array(AZ_BINS + 1);
+  private binItems = new Int32Array(1024);
+  private readonly pose: SensorPose = newPose();
+  private readonly ego: EgoKinematics = {
+    x: 0,
+    y: 0,
+    z: 0,
+    yaw: 0,
+    vx: 0,
+    vy: 0,
+    speed: 0,
+    yawRate: 0,
+    accel: 0,
+  };
+
+  constructor(d: ModelDeps) {
+    this.sensor = d.sensor;
+    const m = d.sensor.lidar!;
+    this.rng = d.rng;
+    this.w = WEATHER[d.conditions];
+    this.mount = mountOf(d.sensor);
+    this.beams = m.beams;
+    this.cols = m.azimuth_steps;
+    this.periodNs = 1e9 / d.sensor.rate_hz;
+    this.maxRange = m.max_range_m;
+    this.rangeNoise = m.range_noise_m;
+    this.dropout = m.dropout;
+    this.intensityNoise = m.intensity_noise;
+    const [lo, hi] = m.vertical_fov_deg;
+    this.cosEl = new Float64Array(this.beams);
+    this.sinEl = new Float64Array(this.beams);
+    for (let b = 0; b < this.beams; b++) {
+      const el = ((lo + (this.beams === 1 ? 0 : ((hi - lo) * b) / (this.beams - 1))) * Math.PI) / 180;
+      this.cosEl[b] = Math.cos(el);
+      this.sinEl[b] = Math.sin(el);
+    }
+    // Clockwise rotation (seen from above), starting behind the sensor.
+    this.az = new Float64Array(this.cols);
+    this.cosAz = new Float64Array(this.cols);
+    this.sinAz = new Float64Array(this.cols);
+    for (let k = 0; k < this.cols; k++) {
+      const a = Math.PI - (2 * Math.PI * (k + 0.5)) / this.cols;
+      this.az[k] = a;
+      this.cosAz[k] = Math.cos(a);
+      this.sinAz[k] = Math.sin(a);
+    }
+    this.buf = new Float32Array(this.beams * this.cols * STRIDE);
+  }
+
+  capture(ctx: CaptureContext): SensorPayload[] {
+    const { world, tNs } = ctx;
+    const B = world.boxes;
+    const rng = this.rng;
+    const w = this.w;
+    const noiseStd = this.rangeNoise * ctx.noise;
+    const pDrop = Math.min(1, this.dropout + w.extraDropout);
+    const maxR = this.maxRange;
+    const worldT = world.tNs;
+    // Coarse cull at mid-sweep: boxes within range, binned by world azimuth interval.
+    world.egoAt(tNs - this.periodNs / 2, this.ego);
+    const mid = sensorPose(this.ego, this.mount, this.pose);
+    const sweepMove = 2 + this.ego.speed * (this.periodNs / 1e9);
+    this.binStart.fill(0);
+    const counts = this.binStart;
+    const cand: number[] = [];
+    const lo: number[] = [];
+    const hi: number[] = [];
+    for (let i = 0; i < B.count; i++) {
+      const dx = B.x[i]! - mid.ox;
+      const dy = B.y[i]! - mid.oy;
+      const rad = Math.hypot(B.hl[i]!, B.hw[i]!) + sweepMove + Math.hypot(B.vx[i]!, B.vy[i]!) * 0.12;
+      const d = Math.hypot(dx, dy);
+      if (d - rad > maxR) continue;
+      let a0: number;
+      let a1: number;
+      if (d <= rad) {
+        a0 = 0;
+        a1 = AZ_BINS - 1;
+      } else {
+        const c = Math.atan2(dy, dx);
+        const half = Math.asin(Math.min(1, rad / d));
+        a0 = Math.floor(((c - half) / (2 * Math.PI)) * AZ_BINS);
+        a1 = Math.floor(((c + half) / (2 * Math.PI)) * AZ_BINS);
+      }
+      cand.push(i);
+      lo.push(a0);
+      hi.push(a1);
+      for (let a = a0; a <= a1; a++) counts[(((a % AZ_BINS) + AZ_BINS) % AZ_BINS) + 1]!++;
+    }
+    for (let a = 0; a < AZ_BINS; a++) counts[a + 1]! += counts[a]!;
+    const total = counts[AZ_BINS]!;
+    if (this.binItems.length < total) this.binItems = new Int32Array(total * 2);
+    const fillPos = counts.slice(0, AZ_BINS);
+    for (let j = 0; j < cand.length; j++) {
+      for (let a = lo[j]!; a <= hi[j]!; a++) {
+        const bin = ((a % AZ_BINS) + AZ_BINS) % AZ_BINS;
+        this.binItems[fillPos[bin]!++] = cand[j]!;
+      }
+    }
+
+    const out = this.buf;
+    let n = 0;
+    const R = this.pose.R;
+    const beams = this.beams;
+    const cols = this.cols;
+    for (let k = 0; k < cols; k++) {
+      const tRel = -(this.periodNs * (1 - (k + 1) / cols)); // ns, <= 0
+      const tCol = tNs + tRel;
+      world.egoAt(tCol, this.ego);
+      const p = sensorPose(this.ego, this.mount, this.pose);
+      const ox = p.ox;
+      const oy = p.oy;
+      const oz = p.oz;
+      const dtBox = (tCol - worldT) / 1e9;
+      // World azimuth of this column's rays (roll/pitch of the mount ignored for the cull).
+      const wa = Math.atan2(
+        R[3]! * this.cosAz[k]! + R[4]! * this.sinAz[k]!,
+        R[0]! * this.cosAz[k]! + R[1]! * this.sinAz[k]!,
+      );
+      let bin = Math.floor((wa / (2 * Math.PI)) * AZ_BINS);
+      bin = ((bin % AZ_BINS) + AZ_BINS) % AZ_BINS;
+      const b0 = this.binStart[bin]!;
+      const b1 = this.binStart[bin + 1]!;
+      const ca = this.cosAz[k]!;
+      const sa = this.sinAz[k]!;
+      const tSec = tRel / 1e9;
+      for (let b = 0; b < beams; b++) {
+        // Local ray direction, then world.
+        const lx = this.cosEl[b]! * ca;
+        const ly = this.cosEl[b]! * sa;
+        const lz = this.sinEl[b]!;
+        const dx = R[0]! * lx + R[1]! * ly + R[2]! * lz;
+        const dy = R[3]! * lx + R[4]! * ly + R[5]! * lz;
+        const dz = R[6]! * lx + R[7]! * ly + R[8]! * lz;
+        let best = dz < -1e-6 ? -oz / dz : Number.POSITIVE_INFINITY;
+        let refl = GROUND_REFLECTIVITY;
+        let cosInc = -dz;
+        for (let j = b0; j < b1; j++) {
+          const i = this.binItems[j]!;
+          const cy = Math.cos(B.yaw[i]!);
+          const sy = Math.sin(B.yaw[i]!);
+          // Ray in the box frame (box moved to the column time).
+          const rx = ox - (B.x[i]! + B.vx[i]! * dtBox);
+          const ry = oy - (B.y[i]! + B.vy[i]! * dtBox);
+          const rz = oz - B.z[i]!;
+          const px = cy * rx + sy * ry;
+          const py = -sy * rx + cy * ry;
+          const qx = cy * dx + sy * dy;
+          const qy = -sy * dx + cy * dy;
+          const hl = B.hl[i]!;
+          const hw = B.hw[i]!;
+          const hh = B.hh[i]!;
+          // Slab test.
+          let tmin = 0;
+          let tmax = best;
+          let axis = -1;
+          if (Math.abs(qx) < 1e-12) {
+            if (px < -hl || px > hl) continue;
+          } else {
+            const inv = 1 / qx;
+            let t0 = (-hl - px) * inv;
+            let t1 = (hl - px) * inv;
+            if (t0 > t1) {
+              const tt = t0;
+              t0 = t1;
+              t1 = tt;
+            }
+            if (t0 > tmin) {
+              tmin = t0;
+              axis = 0;
+            }
+            if (t1 < tmax) tmax = t1;
+            if (tmin > tmax) continue;
+          }
+          if (Math.abs(qy) < 1e-12) {
+            if (py < -hw || py > hw) continue;
+          } else {
+            const inv = 1 / qy;
+            let t0 = (-hw - py) * inv;
+            let t1 = (hw - py) * inv;
+            if (t0 > t1) {
+              const tt = t0;
+              t0 = t1;
+              t1 = tt;
+            }
+            if (t0 > tmin) {
+              tmin = t0;
+              axis = 1;
+            }
+            if (t1 < tmax) tmax = t1;
+            if (tmin > tmax) continue;
+          }
+          if (Math.abs(dz) < 1e-12) {
+            if (rz < -hh || rz > hh) continue;
+          } else {
+            const inv = 1 / dz;
+            let t0 = (-hh - rz) * inv;
+            let t1 = (hh - rz) * inv;
+            if (t0 > t1) {
+              const tt = t0;
+              t0 = t1;
+              t1 = tt;
+            }
+            if (t0 > tmin) {
+              tmin = t0;
+              axis = 2;
+            }
+            if (t1 < tmax) tmax = t1;
+            if (tmin > tmax) continue;
+          }
+          if (axis < 0 || tmin >= best) continue; // inside the box, or behind a nearer hit
+          best = tmin;
+          refl = B.reflectivity[i]!;
+          cosInc = Math.abs(axis === 0 ? qx : axis === 1 ? qy : dz);
+        }
+        let r = best;
+        if (!(r <= maxR)) {
+          if (w.spurious > 0 && rng.next() < w.spurious) {
+            r = rng.uniform(1, w.spuriousMaxM);
+            refl = 0.05;
+            cosInc = 1;
+          } else continue;
+        } else {
+          if (rng.next() < pDrop) continue;
+          if (w.alpha > 0 && rng.next() > Math.exp(-2 * w.alpha * r)) continue;
+          if (w.spurious > 0 && rng.next() < w.spurious) {
+            r = rng.uniform(1, Math.min(r, w.spuriousMaxM));
+            refl = 0.05;
+            cosInc = 1;
+          }
+        }
+        r += noiseStd * rng.gauss();
+        if (r <= 0.3) continue;
+        let inten = refl * w.intensityScale * (0.35 + 0.65 * cosInc) + this.intensityNoise * rng.gauss();
+        inten = Math.min(1, Math.max(0, inten));
+        const o = n * STRIDE;
+        out[o] = r * lx;
+        out[o + 1] = r * ly;
+        out[o + 2] = r * lz;
+        out[o + 3] = inten;
+        out[o + 4] = tSec;
+        out[o + 5] = b;
+        n++;
+      }
+    }
+    return [
+      {
+        kind: "point_cloud",
+        points: packed(LIDAR_FIELDS, out.slice(0, n * STRIDE)),
+        sweepStartNs: 0, // filled with the sensor-clock sweep start by the caller
+      },
+    ];
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Automotive radar: one scan = a list of detections with range, azimuth, elevation, radial
+ * (Doppler) velocity and RCS, in the sensor frame. Radial velocity is the raw Doppler relative to
+ * the moving sensor: (v_target - v_sensor) . line-of-sight (negative = approaching); the aligner
+ * compensates ego motion. Objects give 1-3 returns from their visible surface; static scenery gives
+ * occasional stationary returns; clutter false alarms are uniform in the field of view.
+ * Rain raises clutter and noise; fog barely affects radar.
+ */
+import { packed } from "../../src/msg/codec.ts";
+import { ObjectClass, type SensorPayload } from "../../src/msg/types.ts";
+import { type Mount, mountOf, newPose, type SensorPose, sensorPose } from "../frames.ts";
+import type { Rng } from "../rng.ts";
+import type { EgoKinematics } from "../world.ts";
+import type { CaptureContext, Conditions, ModelDeps, SensorModel } from "./types.ts";
+
+export const RADAR_FIELDS = ["range", "azimuth", "elevation", "radial_velocity", "rcs"] as const;
+const DEG = Math.PI / 180;
+
+const RCS_DBSM: Record<number, number> = {
+  [ObjectClass.UNKNOWN]: 0,
+  [ObjectClass.CAR]: 10,
+  [ObjectClass.TRUCK]: 20,
+  [ObjectClass.PEDESTRIAN]: -8,
+  [ObjectClass.CYCLIST]: -3,
+};
+const RETURNS: Record<number, number> = {
+  [ObjectClass.UNKNOWN]: 1,
+  [ObjectClass.CAR]: 2,
+  [ObjectClass.TRUCK]: 3,
+  [ObjectClass.PEDESTRIAN]: 1,
+  [ObjectClass.CYCLIST]: 1,
+};
+const WEATHER: Record<Conditions, { clutter: number; noise: number; pd: number }> = {
+  clear: { clutter: 1, noise: 1, pd: 1 },
+  night: { clutter: 1, noise: 1, pd: 1 },
+  rain: { clutter: 4, noise: 1.5, pd: 0.93 },
+  fog: { clutter: 1.2, noise: 1.05, pd: 0.99 },
+};
+
+export class RadarModel implements SensorModel {
+  readonly sensor: ModelDeps["sensor"];
+  private readonly rng: Rng;
+  private readonly m: NonNullable<ModelDeps["sensor"]["radar"]>;
+  private readonly mount: Mount;
+  private readonly weather: (typeof WEATHER)[Conditions];
+  private readonly pose: SensorPose = newPose();
+  private readonly ego: EgoKinematics = {
+    x: 0,
+    y: 0,
+    z: 0,
+    yaw: 0,
+    vx: 0,
+    vy: 0,
+    speed: 0,
+    yawRate: 0,
+    accel: 0,
+  };
+
+  constructor(d: ModelDeps) {
+    this.sensor = d.sensor;
+    this.rng = d.rng;
+    this.m = d.sensor.radar!;
+    this.mount = mountOf(d.sensor);
+    this.weather = WEATHER[d.conditions];
+  }
+
+  capture(ctx: CaptureContext): SensorPayload[] {
+    const { world, tNs } = ctx;
+    const B = world.boxes;
+    const rng = this.rng;
+    const m = this.m;
+    const wx = this.weather;
+    const ego = world.egoAt(tNs, this.ego);
+    const p = sensorPose(ego, this.mount, this.pose);
+    const R = p.R;
+    // Sensor velocity in the world: ego velocity + yaw rate x lever arm.
+    const svx = ego.vx - ego.yawRate * (p.oy - ego.y);
+    const svy = ego.vy + ego.yawRate * (p.ox - ego.x);
+    const halfFov = (m.fov_deg / 2) * DEG;
+    const dt = (tNs - world.tNs) / 1e9;
+    const noise = ctx.noise * wx.noise;
+    const rows: number[] = [];
+    const emit = (px: number, py: number, pz: number, tvx: number, tvy: number, rcs: number, pd: number) => {
+      // World point -> sensor frame (R^T (p - o)).
+      const dx = px - p.ox;
+      const dy = py - p.oy;
+      const dz = pz - p.oz;
+      const sx = R[0]! * dx + R[3]! * dy + R[6]! * dz;
+      const sy = R[1]! * dx + R[4]! * dy + R[7]! * dz;
+      const sz = R[2]! * dx + R[5]! * dy + R[8]! * dz;
+      const range = Math.hypot(sx, sy, sz);
+      if (range < 0.5 || range > m.max_range_m) return;
+      const az = Math.atan2(sy, sx);
+      if (Math.abs(az) > halfFov) return;
+      // Detection probability falls off near max range, more for small RCS.
+      const snr = rcs + 40 - 40 * Math.log10(Math.max(1, range) / 10);
+      const pdet = pd * m.p_detect * wx.pd * (snr > 30 ? 1 : Math.max(0, snr / 30));
+      if (rng.next() >= pdet) return;
+      const el = Math.asin(sz / range);
+      const vr = ((tvx - svx) * dx + (tvy - svy) * dy) / range;
+      rows.push(
+        range + m.range_noise_m * noise * rng.gauss(),
+        az + m.azimuth_noise_deg * DEG * noise * rng.gauss(),
+        el + m.elevation_noise_deg * DEG * noise * rng.gauss(),
+        vr + m.velocity_noise_mps * noise * rng.gauss(),
+        rcs + m.rcs_noise_db * rng.gauss(),
+      );
+    };
+    for (let i = 0; i < B.count; i++) {
+      const bx = B.x[i]! + B.vx[i]! * dt;
+      const by = B.y[i]! + B.vy[i]! * dt;
+      const ddx = bx - p.ox;
+      const ddy = by - p.oy;
+      if (Math.abs(ddx) > m.max_range_m + 20 || Math.abs(ddy) > m.max_range_m + 20) continue;
+      const c = Math.cos(B.yaw[i]!);
+      const s = Math.sin(B.yaw[i]!);
+      // Sensor position in the box frame; the nearest surface point faces the sensor.
+      const lx = -(c * ddx + s * ddy);
+      const ly = -(-s * ddx + c * ddy);
+      const hl = B.hl[i]!;
+      const hw = B.hw[i]!;
+      const dynamic = B.dynamic[i] === 1;
+      if (!dynamic) {
+        // Static scenery: an occasional stationary return from the nearest point.
+        if (rng.next() > 0.25) continue;
+        const nx = Math.max(-hl, Math.min(hl, lx));
+        const ny = Math.max(-hw, Math.min(hw, ly));
+        emit(
+          bx + c * nx - s * ny,
+          by + s * nx + c * ny,
+          Math.min(B.hh[i]! * 2, 1.0),
+          0,
+          0,
+          5 + 5 * rng.gauss(),
+          0.8,
+        );
+        continue;
+      }
+      const nRet = 1 + rng.int(RETURNS[B.cls[i]!]!);
+      for (let r = 0; r < nRet; r++) {
+        // First return at the nearest point, others spread over the facing surface.
+        let nx = Math.max(-hl, Math.min(hl, lx));
+        let ny = Math.max(-hw, Math.min(hw, ly));
+        if (r > 0) {
+          if (Math.abs(nx) === hl) ny = rng.uniform(-hw, hw);
+          else nx = rng.uniform(-hl, hl);
+        }
+        const pz = rng.uniform(0.3, Math.min(1.2, B.hh[i]! * 2));
+        emit(
+          bx + c * nx - s * ny,
+          by + s * nx + c * ny,
+          pz,
+          B.vx[i]!,
+          B.vy[i]!,
+          RCS_DBSM[B.cls[i]!]! - 3 * r,
+          1,
+        );
+      }
+    }
+    // Clutter false alarms: stationary-looking points uniform in the field of view.
+    const nClutter = rng.poisson(m.clutter_per_scan * wx.clutter);
+    for (let k = 0; k < nClutter; k++) {
+      const range = rng.uniform(2, m.max_range_m * 0.6);
+      const az = rng.uniform(-halfFov, halfFov);
+      const el = rng.normal(0, 2 * DEG);
+      const lx = range * Math.cos(el) * Math.cos(az);
+      const ly = range * Math.cos(el) * Math.sin(az);
+      const lz = range * Math.sin(el);
+      const dx = R[0]! * lx + R[1]! * ly + R[2]! * lz;
+      const dy = R[3]! * lx + R[4]! * ly + R[5]! * lz;
+      const vr = (-svx * dx - svy * dy) / range;
+      rows.push(range, az, el, vr + m.velocity_noise_mps * 3 * rng.gauss(), rng.uniform(-15, 0));
+    }
+    return [{ kind: "radar_scan", returns: packed(RADAR_FIELDS, Float32Array.from(rows)) }];
+  }
+}
