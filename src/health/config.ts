@@ -159,9 +159,10 @@ export const healthConfigSchema = z
 
     // -- drift -----------------------------------------------------------------------------------
     /** Samples per statistic collected (from the first data) as the reference distribution. */
-    drift_reference_n: z.number().int().min(10).default(200),
-    /** Samples in the sliding current window compared against the reference. */
-    drift_window_n: z.number().int().min(10).default(100),
+    drift_reference_n: z.number().int().min(10).default(300),
+    /** Samples in the sliding current window compared against the reference. Under no drift the PSI is
+     *  about (1/window + 1/reference) * chi2(bins - 1): 300/150 with 5 bins keeps 0.25 a ~1e-4 tail. */
+    drift_window_n: z.number().int().min(10).default(150),
     /** Histogram bins (reference quantiles) of the population stability index. */
     drift_bins: z.number().int().min(2).max(20).default(5),
     /** PSI above this raises `drift:<statistic>`; it clears below half of it. 0.25 = "significant shift". */
