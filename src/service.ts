@@ -3,7 +3,7 @@
  * embedded simulator. This module only joins stages; each stage lives in its own folder.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import { asyncScheduler, groupBy, mergeMap, Subject, type Subscription, share, filter, interval } from "rxjs";
+import { groupBy, mergeMap, Subject, type Subscription, share, filter, interval } from "rxjs";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded.ts";
 import { type Dashboard, startDashboard } from "./dashboard/server.ts";
 import { createEngine, type EpChoice } from "./fusion/index.ts";
@@ -18,7 +18,7 @@ import { vehiclePipeline } from "./pipeline/vehicle.ts";
 import type { RigConfig } from "./rig/schema.ts";
 import { decodeSensors } from "./streams/decode-sensors.ts";
 import { fromMqttMessages } from "./streams/mqtt-source.ts";
-import { type NowNs, wallNs } from "./util/clock.ts";
+import { type NowNs, wallNs, wallScheduler } from "./util/clock.ts";
 import { createLogger, type Logger } from "./util/log.ts";
 import { InfluxTelemetry } from "./telemetry/influx.ts";
 
@@ -227,7 +227,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
               rig: o.rig,
               engine,
               health: monitors.get(group.key)!,
-              scheduler: asyncScheduler,
+              scheduler: wallScheduler,
               now,
               logger,
               onFusionDrop: () => {

@@ -1,3 +1,4 @@
+import { asyncScheduler, type SchedulerLike } from "rxjs";
 /**
  * Processing-time clocks. Logic never calls Date.now(): it receives a `NowNs` function.
  * `wallNs` is the wall clock with sub-millisecond resolution (performance.timeOrigin + now()),
@@ -12,3 +13,13 @@ export const schedulerNs =
   (s: { now(): number }): NowNs =>
   () =>
     s.now() * 1e6;
+
+/**
+ * An RxJS scheduler that schedules like `asyncScheduler` but whose now() is the same sub-ms wall
+ * clock as `wallNs` (in ms), so that arrival stamps taken with `wallNs` and times read from the
+ * scheduler inside operators are directly comparable.
+ */
+export const wallScheduler: SchedulerLike = {
+  now: () => wallNs() / 1e6,
+  schedule: asyncScheduler.schedule.bind(asyncScheduler) as SchedulerLike["schedule"],
+};
