@@ -73,6 +73,8 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
 
   const server: Server = createServer(handler);
   const wss = new WebSocketServer({ server, path: "/ws", maxPayload: 64 * 1024 });
+  // The ws server re-emits the HTTP server's errors; they are handled on the server below.
+  wss.on("error", () => {});
   wss.on("connection", (ws) => {
     stats.clients = wss.clients.size;
     ws.on("close", () => {
