@@ -1,7 +1,5 @@
-/** Real headless Chromium (Debian package `chromium`) driven by playwright-core. */
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+/** Real headless (playwright gives each launch a fresh temporary profile) Chromium (Debian package `chromium`) driven by playwright-core. */
+import { existsSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 
 export function chromiumPath(): string {
@@ -23,7 +21,6 @@ export async function launchChromium(): Promise<Browser> {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
-      `--user-data-dir=${mkdtempSync(join(tmpdir(), "chromium-"))}`,
     ],
   });
 }
