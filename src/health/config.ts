@@ -167,6 +167,11 @@ export const healthConfigSchema = z
     drift_bins: z.number().int().min(2).max(20).default(5),
     /** PSI above this raises `drift:<statistic>`; it clears below half of it. 0.25 = "significant shift". */
     drift_psi_threshold: z.number().positive().default(0.25),
+    /** false (default): a drift is reported (sensor reason `drift:<stat>`, `snapshot.drift`) but leaves the
+     *  sensor state OK, because scene-dependent statistics (point, return and detection counts) also move
+     *  with the environment; mode rules may still use `<subject>.drift`. true: a drift makes the sensor
+     *  DEGRADED. */
+    drift_degrades: z.boolean().default(false),
 
     // -- outputs ---------------------------------------------------------------------------------
     /** Sensor reasons that mask a sensor from fusion although its state is only DEGRADED. */

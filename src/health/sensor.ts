@@ -33,7 +33,6 @@ const SEVERITY: Record<string, SensorState> = {
   no_data: SensorState.STALE,
   failed_timeout: SensorState.FAILED,
 };
-const severityOf = (reason: string): SensorState => SEVERITY[reason] ?? SensorState.DEGRADED;
 
 /** Reasons about the data itself (feature "content ok" of the fusion input). */
 const CONTENT_REASONS = new Set([
@@ -118,6 +117,14 @@ export class SensorMonitor {
   /** Processing time the monitor started watching (first call of any kind). */
   start(nowNs: number): void {
     if (this.startNs < 0) this.startNs = nowNs;
+  }
+
+  /** Severity of a reason code; informational reasons (a drift, unless `drift_degrades`) are OK. */
+  private severityOf(reason: string): SensorState {
+    const s = SEVERITY[reason];
+    if (s !== undefined) return s;
+    if (!this.hc.drift_degrades && reason.startsWith("drift:")) return SensorState.OK;
+    return SensorState.DEGRADED;
   }
 
   private mark(reason: string, tNs: number): void {
@@ -271,7 +278,7 @@ export class SensorMonitor {
     for (const [r, t] of this.seen) {
       if (t <= horizon) continue;
       recent.push(r);
-      const s = severityOf(r);
+      const s = this.severityOf(r);
       if (s > target) target = s;
       if (t >= now && s > current) current = s;
     }
@@ -283,9 +290,11 @@ export class SensorMonitor {
     }
     if (this.lastArrivalNs >= 0) this.initial = false;
     // reasons of the state: every condition seen within the dwell, most severe first
-    recent.sort((a, b) => severityOf(b) - severityOf(a) || (a < b ? -1 : a > b ? 1 : 0));
-    if (this.state === SensorState.OK) this.reasons = [];
-    else {
+    recent.sort((a, b) => this.severityOf(b) - this.severityOf(a) || (a < b ? -1 : a > b ? 1 : 0));
+    if (this.state === SensorState.OK) {
+      // only informational reasons: worse ones are pending behind the dwell, not this state's reasons
+      this.reasons = recent.filter((r) => this.severityOf(r) === SensorState.OK);
+    } else {
       if (current < this.state) recent.unshift("recovering");
       this.reasons = recent;
     }
@@ -302,7 +311,7 @@ export class SensorMonitor {
 
   /** 1 when none of the current reasons is about the data content. */
   contentOk(): boolean {
-    for (const r of this.reasons) if (CONTENT_REASONS.has(r) || r.startsWith("drift:")) return false;
+    for (const r of this.reasons) if (CONTENT_REASONS.has(r)) return false;
     return true;
   }
 

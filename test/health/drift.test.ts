@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { PsiTracker } from "../../src/health/drift.ts";
-import { SensorState } from "../../src/msg/types.ts";
+import { SensorState, SystemMode } from "../../src/msg/types.ts";
 import { drive, newMonitor, rng, S, stateOf, T0 } from "./fixtures.ts";
 
 describe("PsiTracker", () => {
@@ -44,8 +44,8 @@ describe("PsiTracker", () => {
 });
 
 describe("drift in the monitor", () => {
-  test("LiDAR intensity shift -> DEGRADED drift:intensity with its PSI; points unaffected", () => {
-    const { mon, rig } = newMonitor();
+  test("LiDAR intensity shift (drift_degrades) -> DEGRADED drift:intensity with its PSI; points unaffected", () => {
+    const { mon, rig } = newMonitor({ drift_degrades: true });
     const { snaps } = drive(
       mon,
       rig,
@@ -62,9 +62,24 @@ describe("drift in the monitor", () => {
     assert.ok(stat.drifting && stat.psi > 0.25);
     const pts = hit.drift.find((d) => d.subject === "lidar" && d.stat === "points")!;
     assert.equal(pts.drifting, false);
-    assert.ok(hit.features.lidar[3] < 1, "content-ok feature drops");
     assert.equal(hit.mask.lidar, true, "drift is flagged, not masked");
     assert.ok(hit.reasons.some((r) => r.startsWith("perception_degraded")));
+  });
+
+  test("by default a drift is reported as a reason of an OK sensor; a rule on .drift can still set the mode", () => {
+    const shift = (id: string, t: number) => (id === "lidar" && t >= 50 * S ? { scale: 1.6 } : undefined);
+    const a = newMonitor();
+    const last = drive(a.mon, a.rig, 0, 56 * S, shift, { evalMs: 100 }).snaps.at(-1)!;
+    assert.equal(stateOf(last, "lidar").state, SensorState.OK);
+    assert.deepEqual(stateOf(last, "lidar").reasons, ["drift:intensity"]);
+    assert.equal(last.mode, SystemMode.NOMINAL);
+    assert.equal(last.features.lidar[3], 1);
+    const b = newMonitor({
+      mode_rules: [{ mode: "DEGRADED", reason: "input_drift", when: "perception.drift" }],
+    });
+    const lastB = drive(b.mon, b.rig, 0, 56 * S, shift, { evalMs: 100 }).snaps.at(-1)!;
+    assert.equal(lastB.mode, SystemMode.DEGRADED);
+    assert.deepEqual(lastB.reasons, ["input_drift: perception.drift"]);
   });
 
   test("no drift on stationary synthetic traffic over a long run", () => {
