@@ -3,7 +3,7 @@
  * Everything spatial is already in the vehicle frame at the tick time (extrinsics applied,
  * ego motion compensated), so downstream stages never touch calibration again.
  */
-import type { Detection2D, EgoState, PackedArray, SensorKind } from "../msg/types.ts";
+import type { Detection2D, EgoState, ImageEncoding, PackedArray, SensorKind } from "../msg/types.ts";
 
 export type InputStatus = "present" | "missing" | "late";
 
@@ -17,13 +17,30 @@ export interface AlignedInput {
   arrivalNs: number | null;
 }
 
+/**
+ * Fields marked optional below were added after the first contract; alignVehicle always sets them
+ * (optional only so that hand-built fixtures of other stages stay valid).
+ */
 export interface CameraObservation {
   sensorId: string;
   /** Clock-corrected stamp, ns. */
   stampNs: number;
+  /** `present`, or `late` when carried over from a previous tick (late_policy `next`). */
+  status?: Exclude<InputStatus, "missing">;
   width: number;
   height: number;
   detections: Detection2D[];
+  /** Pinhole intrinsics from the rig, px. */
+  intrinsics?: { fx: number; fy: number; cx: number; cy: number };
+  /**
+   * Camera body frame (x forward, y left, z up; D5) -> vehicle frame at the tick time: the rig
+   * extrinsic composed with the ego motion between the camera stamp and the tick. To project a
+   * tick-frame point p: q = R^T (p - t), then u = cx - fx * q.y / q.x, v = cy - fy * q.z / q.x.
+   * R is row-major 3x3, t in m.
+   */
+  vehicleFromCamera?: { R: number[]; t: [number, number, number] };
+  /** The image, when the camera publishes images rather than detections. */
+  image?: { encoding: ImageEncoding; data: Uint8Array };
 }
 
 /** Cumulative per-sensor drop counters, keyed by sensor id then reason ("late", "duplicate", ...). */
@@ -35,6 +52,11 @@ export interface AlignDiagnostics {
   clockSkew: string[];
   /** Number of resets after a backward time jump, cumulative. */
   resets: number;
+  /** Messages never matched to any tick (a sensor faster than the reference, or one outside its
+   *  jitter window), per sensor, cumulative. Expected for fast sensors; not a drop. */
+  unused?: Record<string, number>;
+  /** Ticks emitted, by trigger, cumulative. */
+  ticks?: { reference: number; timer: number };
 }
 
 export interface AlignedTick {
@@ -46,6 +68,10 @@ export interface AlignedTick {
   inputs: AlignedInput[];
   /** Ego state at the tick time (local ENU). */
   ego: EgoState;
+  /** Geodetic origin of the local ENU frame (the first GNSS fix); null before it. */
+  egoOrigin?: { latDeg: number; lonDeg: number; altM: number } | null;
+  /** true on the first tick after a reset (backward time jump): trackers should start over. */
+  reset?: boolean;
   /** LiDAR points in the vehicle frame, deskewed; fields x, y, z, intensity. */
   lidar: PackedArray | null;
   /** Radar returns of all radars in the vehicle frame; fields x, y, z, vr (ego-compensated radial

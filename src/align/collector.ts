@@ -1,0 +1,616 @@
+/**
+ * Event-time collector of one vehicle: the I/O-free core of the align stage.
+ *
+ * Push-based: `ingest(envelope, nowNs)` and `advance(nowNs)` return the ticks that became ready;
+ * `nextWakeNs()` says when the caller must call `advance` again (a per-input timeout or a timer
+ * tick). The RxJS operator (alignVehicle.ts) drives it from a scheduler; an offline replay can drive
+ * it from the envelopes' arrival times alone. It never reads a clock and never throws on bad input:
+ * every dropped message is counted per sensor and reason.
+ *
+ * Tick life cycle (docs/align.md):
+ *  1. A reference message (LiDAR sweep) opens a tick at its corrected stamp T. If the reference is
+ *     overdue by its grace time, a timer tick opens at the nominal next stamp instead.
+ *  2. Each other input is complete for T once its latest corrected stamp is >= T - period/2 (the
+ *     next message would be farther from T than the last one), or missing once it is not live
+ *     (never seen, stale, or CLOCK_SKEW) or its own timeout after the tick opened has expired.
+ *  3. When every input is complete or missing, the tick is emitted: nearest message within the
+ *     jitter window per input, GNSS/IMU folded into the EKF up to T, everything moved into the
+ *     vehicle frame at T.
+ */
+import type { SensorEnvelope, SensorKind } from "../msg/types.ts";
+import { KIND_OF_PAYLOAD } from "../msg/types.ts";
+import type { RigConfig, SensorConfig } from "../rig/schema.ts";
+import type { AlignConfig } from "./config.ts";
+import { EgoEkf, type EgoParams } from "./ego.ts";
+import { extrinsicToRigid, type Rigid } from "./geometry.ts";
+import {
+  buildCamera,
+  buildLidar,
+  buildRadar,
+  type CameraInput,
+  type LidarInput,
+  LIDAR_FIELDS,
+  RADAR_FIELDS,
+  type RadarInput,
+} from "./spatial.ts";
+import type {
+  AlignDiagnostics,
+  AlignedInput,
+  AlignedTick,
+  CameraObservation,
+  DropCounters,
+} from "./types.ts";
+
+/** Drop reasons, documented in docs/align.md. */
+export type DropReason =
+  | "unknown_sensor"
+  | "wrong_vehicle"
+  | "kind_mismatch"
+  | "duplicate"
+  | "backward_jump"
+  | "clock_skew"
+  | "out_of_order"
+  | "late"
+  | "buffer_full"
+  | "reset"
+  | "pending_overflow"
+  | "internal_error";
+
+interface Buffered {
+  env: SensorEnvelope;
+  /** Corrected stamp, ns. */
+  stampNs: number;
+  arrivalNs: number;
+  used: boolean;
+  /** GNSS/IMU: already folded into the EKF. */
+  consumed: boolean;
+}
+
+interface SensorRt {
+  cfg: SensorConfig;
+  id: string;
+  kind: SensorKind;
+  isRef: boolean;
+  offsetNs: number;
+  windowNs: number;
+  timeoutNs: number;
+  staleNs: number;
+  periodNs: number;
+  extrinsic: Rigid;
+  buf: Buffered[];
+  /** Ring of recent corrected stamps, for duplicate detection. */
+  recent: Float64Array;
+  recentHead: number;
+  latestNs: number;
+  lastArrivalNs: number;
+  /** Latest arrival minus corrected stamp, ns (clock sanity). */
+  latencyNs: number | null;
+  skewed: boolean;
+  /** late_policy `next`: the newest late message, offered to the next tick. */
+  carried: Buffered | null;
+}
+
+interface PendingTick {
+  stampNs: number;
+  openedNs: number;
+  trigger: "reference" | "timer";
+  ref: Buffered | null;
+}
+
+const RECENT = 16;
+const NEG = Number.NEGATIVE_INFINITY;
+
+export interface CollectorOptions {
+  vehicle: string;
+}
+
+export class Collector {
+  readonly vehicle: string;
+  readonly rig: RigConfig;
+  readonly cfg: AlignConfig;
+  private readonly sensors: SensorRt[];
+  private readonly byId = new Map<string, SensorRt>();
+  private readonly ref: SensorRt;
+  private readonly ego: EgoEkf;
+  private pending: PendingTick[] = [];
+  private seq = 0;
+  private lastEmittedNs = NEG;
+  private lastEmittedTrigger: "reference" | "timer" | null = null;
+  /** Recent emitted ticks: stamp and the ids missing in it (late_policy `next`). */
+  private recentTicks: { stampNs: number; missing: Set<string> }[] = [];
+  /** Last opened tick (stamp, processing time of its expected arrival): the timer's anchor. */
+  private anchor: { stampNs: number; arrivalNs: number } | null = null;
+  private lastInputArrivalNs = NEG;
+  private readonly graceNs: number;
+  private readonly idleStopNs: number;
+  private readonly drops: DropCounters = {};
+  private readonly unused: Record<string, number> = {};
+  private resets = 0;
+  private resetFlag = false;
+  private ticks = { reference: 0, timer: 0 };
+  /** Processing time of the last ingest/advance, ns (monotonic). */
+  clockNs = NEG;
+
+  constructor(rig: RigConfig, opts: CollectorOptions) {
+    this.vehicle = opts.vehicle;
+    this.rig = rig;
+    this.cfg = rig.align;
+    this.sensors = rig.sensors.map((s) => {
+      const rt: SensorRt = {
+        cfg: s,
+        id: s.id,
+        kind: s.kind,
+        isRef: s.id === rig.reference,
+        offsetNs: s.clock_offset_ms * 1e6,
+        windowNs: s.jitter_window_ms * 1e6,
+        timeoutNs: s.timeout_ms * 1e6,
+        staleNs: s.stale_ms * 1e6,
+        periodNs: 1e9 / s.rate_hz,
+        extrinsic: extrinsicToRigid(s.extrinsic),
+        buf: [],
+        recent: new Float64Array(RECENT).fill(Number.NaN),
+        recentHead: 0,
+        latestNs: NEG,
+        lastArrivalNs: NEG,
+        latencyNs: null,
+        skewed: false,
+        carried: null,
+      };
+      this.byId.set(s.id, rt);
+      return rt;
+    });
+    this.ref = this.byId.get(rig.reference)!;
+    this.graceNs = (this.cfg.reference_grace_ms ?? this.ref.cfg.jitter_window_ms) * 1e6;
+    this.idleStopNs = this.cfg.idle_stop_ms * 1e6;
+    const gnss = this.sensors.find((s) => s.kind === "gnss");
+    const imu = this.sensors.find((s) => s.kind === "imu");
+    const e = this.cfg.ego;
+    const params: Partial<EgoParams> = {
+      gnssLeverM: gnss ? gnss.extrinsic.t : [0, 0, 0],
+      gnssStdM: gnss?.cfg.gnss?.noise_m || e.gnss_position_std_m,
+      gnssVelStdMps: e.gnss_velocity_std_mps,
+      yawAccelStdRadps2: e.yaw_accel_std_radps2,
+      jerkStdMps3: e.jerk_std_mps3,
+      historyLen: e.history_len,
+    };
+    if (imu) {
+      params.imuRotation = imu.extrinsic.R;
+      if (imu.cfg.imu?.gyro_noise_radps) params.gyroStdRadps = imu.cfg.imu.gyro_noise_radps;
+      if (imu.cfg.imu?.accel_noise_mps2) params.accelStdMps2 = imu.cfg.imu.accel_noise_mps2;
+    }
+    this.ego = new EgoEkf(params);
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // Counters
+  // ----------------------------------------------------------------------------------------------
+
+  private drop(sensorId: string, reason: DropReason, n = 1): void {
+    const d = this.drops[sensorId] ?? {};
+    this.drops[sensorId] = d;
+    d[reason] = (d[reason] ?? 0) + n;
+  }
+
+  diagnostics(): AlignDiagnostics {
+    const drops: DropCounters = {};
+    for (const [k, v] of Object.entries(this.drops)) drops[k] = { ...v };
+    return {
+      drops,
+      clockSkew: this.sensors.filter((s) => s.skewed).map((s) => s.id),
+      resets: this.resets,
+      unused: { ...this.unused },
+      ticks: { ...this.ticks },
+    };
+  }
+
+  /** The EKF (read-only use: tests, benchmarks). */
+  get egoFilter(): EgoEkf {
+    return this.ego;
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // Input
+  // ----------------------------------------------------------------------------------------------
+
+  /** Feed one envelope at processing time `nowNs`; returns the ticks that became ready. */
+  ingest(env: SensorEnvelope, nowNs: number, out: AlignedTick[] = []): AlignedTick[] {
+    this.advance(nowNs, out);
+    const h = env.msg.header;
+    const s = this.byId.get(h.sensorId);
+    if (!s) {
+      this.drop(h.sensorId, "unknown_sensor");
+      return out;
+    }
+    if (h.vehicle !== this.vehicle) {
+      this.drop(h.sensorId, "wrong_vehicle");
+      return out;
+    }
+    if (KIND_OF_PAYLOAD[env.msg.payload.kind] !== s.kind) {
+      this.drop(s.id, "kind_mismatch");
+      return out;
+    }
+    const stamp = h.stampNs - s.offsetNs;
+    // Duplicate: the same corrected stamp seen recently.
+    for (let i = 0; i < RECENT; i++)
+      if (s.recent[i] === stamp) {
+        this.drop(s.id, "duplicate");
+        return out;
+      }
+    // Backward jump (looped replay): the reference (or any input while the reference is lost)
+    // resets the aligner; other inputs are dropped until then.
+    if (stamp < s.latestNs - this.cfg.reset_backward_jump_ms * 1e6) {
+      const refLost = !this.isLive(this.ref, nowNs);
+      if (s.isRef || refLost) {
+        this.reset(nowNs, out);
+      } else {
+        this.drop(s.id, "backward_jump");
+        return out;
+      }
+    }
+    // Clock sanity against the consensus of arrival minus stamp over all sensors.
+    const latency = env.arrivalNs - stamp;
+    s.latencyNs = latency;
+    const base = this.latencyConsensus();
+    if (latency < base - this.cfg.max_future_ms * 1e6 || latency > base + this.cfg.max_past_ms * 1e6) {
+      s.skewed = true;
+      this.drop(s.id, "clock_skew");
+      return out;
+    }
+    s.skewed = false;
+    if (stamp < s.latestNs - this.cfg.reorder_window_ms * 1e6) {
+      this.drop(s.id, "out_of_order");
+      return out;
+    }
+    s.recent[s.recentHead] = stamp;
+    s.recentHead = (s.recentHead + 1) % RECENT;
+    const b: Buffered = { env, stampNs: stamp, arrivalNs: env.arrivalNs, used: false, consumed: false };
+    this.lastInputArrivalNs = Math.max(this.lastInputArrivalNs, env.arrivalNs);
+    if (s.isRef) this.ingestReference(s, b, nowNs);
+    else this.ingestOther(s, b);
+    if (stamp > s.latestNs) s.latestNs = stamp;
+    s.lastArrivalNs = Math.max(s.lastArrivalNs, env.arrivalNs);
+    if (!this.anchor) this.anchor = { stampNs: stamp, arrivalNs: env.arrivalNs };
+    this.tryEmit(nowNs, out);
+    return out;
+  }
+
+  private ingestReference(s: SensorRt, b: Buffered, nowNs: number): void {
+    const T = b.stampNs;
+    const lateLimit = this.lastEmittedNs + (this.lastEmittedTrigger === "timer" ? s.windowNs : 0);
+    if (T <= lateLimit) {
+      this.drop(s.id, "late");
+      return;
+    }
+    // A pending timer tick at about this stamp becomes a reference tick.
+    for (const p of this.pending) {
+      if (p.trigger === "timer" && Math.abs(p.stampNs - T) <= s.windowNs) {
+        p.trigger = "reference";
+        p.ref = b;
+        p.stampNs = T;
+        this.pending.sort((x, y) => x.stampNs - y.stampNs);
+        return;
+      }
+      if (p.stampNs === T) {
+        this.drop(s.id, "duplicate");
+        return;
+      }
+    }
+    const tick: PendingTick = { stampNs: T, openedNs: nowNs, trigger: "reference", ref: b };
+    let i = this.pending.length;
+    while (i > 0 && this.pending[i - 1]!.stampNs > T) i--;
+    this.pending.splice(i, 0, tick);
+    if (!this.anchor || T >= this.anchor.stampNs) this.anchor = { stampNs: T, arrivalNs: b.arrivalNs };
+  }
+
+  private ingestOther(s: SensorRt, b: Buffered): void {
+    const isEgo = s.kind === "gnss" || s.kind === "imu";
+    if (isEgo) {
+      // Usable by the EKF as long as it is not older than the filter time.
+      if (this.ego.t !== null && b.stampNs < this.ego.t) {
+        this.drop(s.id, "late");
+        return;
+      }
+    } else if (b.stampNs <= this.lastEmittedNs) {
+      this.drop(s.id, "late");
+      if (this.cfg.late_policy === "next") {
+        const missedTick = this.recentTicks.some(
+          (t) => t.missing.has(s.id) && Math.abs(t.stampNs - b.stampNs) <= s.windowNs,
+        );
+        if (missedTick && (!s.carried || s.carried.stampNs < b.stampNs)) s.carried = b;
+      }
+      return;
+    }
+    // Sorted insert (out-of-order input within the reorder window is reordered here).
+    const buf = s.buf;
+    let i = buf.length;
+    while (i > 0 && buf[i - 1]!.stampNs > b.stampNs) i--;
+    buf.splice(i, 0, b);
+    const cap = this.cfg.buffer_len;
+    while (buf.length > cap) {
+      const old = buf.shift()!;
+      if (!old.used && !old.consumed) this.drop(s.id, "buffer_full");
+    }
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // Time
+  // ----------------------------------------------------------------------------------------------
+
+  private isLive(s: SensorRt, nowNs: number): boolean {
+    return !s.skewed && s.lastArrivalNs !== NEG && nowNs - s.lastArrivalNs < s.staleNs;
+  }
+
+  private latencyConsensus(): number {
+    const xs: number[] = [];
+    for (const s of this.sensors) if (s.latencyNs !== null) xs.push(s.latencyNs);
+    xs.sort((a, b) => a - b);
+    const n = xs.length;
+    return n % 2 ? xs[(n - 1) / 2]! : (xs[n / 2 - 1]! + xs[n / 2]!) / 2;
+  }
+
+  /** Readiness of a pending tick at `nowNs`: ready, or the next instant it must be re-checked. */
+  private readiness(p: PendingTick, nowNs: number): { ready: boolean; wakeNs: number } {
+    let wake = Number.POSITIVE_INFINITY;
+    for (const s of this.sensors) {
+      if (s.isRef) continue;
+      if (s.latestNs >= p.stampNs - s.periodNs / 2) continue; // complete
+      if (!this.isLive(s, nowNs)) continue; // missing: dead, stale or skewed
+      const deadline = p.openedNs + s.timeoutNs;
+      if (nowNs >= deadline) continue; // missing: timed out
+      wake = Math.min(wake, deadline, s.lastArrivalNs + s.staleNs);
+    }
+    return { ready: wake === Number.POSITIVE_INFINITY, wakeNs: wake };
+  }
+
+  private timerDueNs(): number | null {
+    if (!this.anchor) return null;
+    const due = this.anchor.arrivalNs + this.ref.periodNs + this.graceNs;
+    if (due - this.lastInputArrivalNs > this.idleStopNs) return null; // vehicle offline
+    return due;
+  }
+
+  /** When `advance` must be called next (processing time, ns), or null. */
+  nextWakeNs(): number | null {
+    let wake = Number.POSITIVE_INFINITY;
+    const first = this.pending[0];
+    if (first) wake = this.readiness(first, this.clockNs).wakeNs;
+    const due = this.timerDueNs();
+    if (due !== null) wake = Math.min(wake, due);
+    if (wake === Number.POSITIVE_INFINITY) return null;
+    // Time must move forward between wake-ups (defensive: never spin at one instant).
+    return Math.max(wake, this.clockNs + 1);
+  }
+
+  /** Process every timeout and timer tick due at or before `nowNs`. */
+  advance(nowNs: number, out: AlignedTick[] = []): AlignedTick[] {
+    if (nowNs < this.clockNs) nowNs = this.clockNs;
+    // Step through due instants in order so that an offline run equals a live one.
+    for (let guard = 0; guard < 10_000; guard++) {
+      const w = this.nextWakeNs();
+      if (w === null || w > nowNs) break;
+      this.clockNs = Math.max(this.clockNs, w);
+      const n0 = out.length;
+      this.tryEmit(this.clockNs, out);
+      const due = this.timerDueNs();
+      const opened = due !== null && due <= this.clockNs;
+      if (opened) this.openTimerTick(due);
+      if (out.length === n0 && !opened) break; // no progress: never spin
+    }
+    this.clockNs = Math.max(this.clockNs, nowNs);
+    this.tryEmit(this.clockNs, out);
+    return out;
+  }
+
+  private openTimerTick(dueNs: number): void {
+    const a = this.anchor!;
+    const stamp = a.stampNs + this.ref.periodNs;
+    this.anchor = { stampNs: stamp, arrivalNs: a.arrivalNs + this.ref.periodNs };
+    if (stamp <= this.lastEmittedNs) return;
+    this.pending.push({ stampNs: stamp, openedNs: dueNs, trigger: "timer", ref: null });
+  }
+
+  private tryEmit(nowNs: number, out: AlignedTick[]): void {
+    while (this.pending.length > this.cfg.max_pending_ticks) {
+      this.drop(this.ref.id, "pending_overflow");
+      this.emit(this.pending.shift()!, nowNs, out);
+    }
+    while (this.pending.length > 0) {
+      const p = this.pending[0]!;
+      if (!this.readiness(p, nowNs).ready) break;
+      this.pending.shift();
+      this.emit(p, nowNs, out);
+    }
+  }
+
+  /** Emit every pending tick now (end of input). */
+  flush(nowNs: number, out: AlignedTick[] = []): AlignedTick[] {
+    this.clockNs = Math.max(this.clockNs, nowNs);
+    while (this.pending.length) this.emit(this.pending.shift()!, this.clockNs, out);
+    return out;
+  }
+
+  private reset(nowNs: number, out: AlignedTick[]): void {
+    this.flush(nowNs, out);
+    for (const s of this.sensors) {
+      for (const b of s.buf) if (!b.used && !b.consumed) this.drop(s.id, "reset");
+      s.buf = [];
+      s.recent.fill(Number.NaN);
+      s.latestNs = NEG;
+      s.latencyNs = null;
+      s.skewed = false;
+      s.carried = null;
+    }
+    this.ego.reset();
+    this.lastEmittedNs = NEG;
+    this.lastEmittedTrigger = null;
+    this.recentTicks = [];
+    this.anchor = null;
+    this.resets++;
+    this.resetFlag = true;
+  }
+
+  /** Release buffers (teardown). */
+  dispose(): void {
+    this.pending = [];
+    for (const s of this.sensors) {
+      s.buf = [];
+      s.carried = null;
+    }
+    this.recentTicks = [];
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // Emission
+  // ----------------------------------------------------------------------------------------------
+
+  private nearest(s: SensorRt, T: number): Buffered | null {
+    let best: Buffered | null = null;
+    let bestD = Number.POSITIVE_INFINITY;
+    for (const b of s.buf) {
+      const d = Math.abs(b.stampNs - T);
+      if (d <= s.windowNs && d < bestD) {
+        best = b;
+        bestD = d;
+      }
+    }
+    return best;
+  }
+
+  private feedEgo(T: number): void {
+    const items: { s: SensorRt; b: Buffered }[] = [];
+    for (const s of this.sensors) {
+      if (s.kind !== "gnss" && s.kind !== "imu") continue;
+      for (const b of s.buf) if (!b.consumed && b.stampNs <= T) items.push({ s, b });
+    }
+    items.sort((x, y) => x.b.stampNs - y.b.stampNs);
+    for (const { s, b } of items) {
+      b.consumed = true;
+      const p = b.env.msg.payload;
+      let ok = true;
+      if (p.kind === "gnss_fix") ok = this.ego.processGnss(b.stampNs, p);
+      else if (p.kind === "imu") ok = this.ego.processImu(b.stampNs, p.accel, p.gyro);
+      if (!ok) this.drop(s.id, "late");
+    }
+  }
+
+  private emit(p: PendingTick, nowNs: number, out: AlignedTick[]): void {
+    const T = p.stampNs;
+    this.feedEgo(T);
+    const ego = this.ego.stateAt(T);
+    const mc = this.cfg.motion_compensation && ego.valid ? this.ego : null;
+    const inputs: AlignedInput[] = [];
+    const lidarIn: LidarInput[] = [];
+    const radarIn: RadarInput[] = [];
+    const camIn: CameraInput[] = [];
+    const missing = new Set<string>();
+    let lastArrival = p.ref ? p.ref.arrivalNs : NEG;
+    for (const s of this.sensors) {
+      let m: Buffered | null;
+      let status: AlignedInput["status"];
+      if (s.isRef) {
+        m = p.ref;
+        status = m ? "present" : "missing";
+      } else {
+        m = this.nearest(s, T);
+        status = m ? "present" : "missing";
+        if (!m && s.carried) {
+          m = s.carried;
+          status = "late";
+        }
+        s.carried = null;
+      }
+      inputs.push({
+        sensorId: s.id,
+        kind: s.kind,
+        status,
+        stampNs: m ? m.stampNs : null,
+        arrivalNs: m ? m.arrivalNs : null,
+      });
+      if (!m) {
+        missing.add(s.id);
+        continue;
+      }
+      m.used = true;
+      if (m.arrivalNs > lastArrival) lastArrival = m.arrivalNs;
+      const pl = m.env.msg.payload;
+      switch (pl.kind) {
+        case "point_cloud":
+          lidarIn.push({
+            points: pl.points,
+            stampNs: m.stampNs,
+            sweepStartNs: pl.sweepStartNs ? pl.sweepStartNs - s.offsetNs : 0,
+            extrinsic: s.extrinsic,
+          });
+          break;
+        case "radar_scan":
+          radarIn.push({ returns: pl.returns, stampNs: m.stampNs, extrinsic: s.extrinsic });
+          break;
+        case "camera_detections":
+        case "camera_image": {
+          const c = s.cfg.camera;
+          if (!c) break;
+          camIn.push({
+            sensorId: s.id,
+            payload: pl,
+            stampNs: m.stampNs,
+            status: status === "late" ? "late" : "present",
+            extrinsic: s.extrinsic,
+            intrinsics: { fx: c.fx, fy: c.fy, cx: c.cx, cy: c.cy },
+          });
+          break;
+        }
+        default:
+          break; // GNSS/IMU: folded into the EKF
+      }
+    }
+    const v = ego.vx * Math.cos(ego.yaw) + ego.vy * Math.sin(ego.yaw);
+    const lidar = lidarIn.length ? buildLidar(lidarIn, T, mc) : null;
+    const radar = radarIn.length
+      ? buildRadar(radarIn, T, mc, { v, w: ego.yawRate }, this.cfg.radar_target_motion)
+      : null;
+    const cameras: CameraObservation[] = camIn.map((c) => buildCamera(c, T, mc));
+    this.ticks[p.trigger]++;
+    const tick: AlignedTick = {
+      vehicle: this.vehicle,
+      seq: this.seq++,
+      stampNs: T,
+      trigger: p.trigger,
+      inputs,
+      ego,
+      egoOrigin: this.ego.origin ? { ...this.ego.origin } : null,
+      reset: this.resetFlag,
+      lidar,
+      radar,
+      cameras,
+      lastArrivalNs: lastArrival === NEG ? p.openedNs : lastArrival,
+      emittedNs: nowNs,
+      diagnostics: this.diagnostics(),
+    };
+    this.resetFlag = false;
+    this.lastEmittedNs = T;
+    this.lastEmittedTrigger = p.trigger;
+    this.recentTicks.push({ stampNs: T, missing });
+    if (this.recentTicks.length > 8) this.recentTicks.shift();
+    this.prune(T);
+    out.push(tick);
+  }
+
+  /** Remove messages that can no longer match a tick after T; count the ones never used. */
+  private prune(T: number): void {
+    for (const s of this.sensors) {
+      const buf = s.buf;
+      let k = 0;
+      while (k < buf.length) {
+        const b = buf[k]!;
+        const isEgo = s.kind === "gnss" || s.kind === "imu";
+        if (b.stampNs >= T - s.windowNs || (isEgo && !b.consumed)) break;
+        if (!b.used && !isEgo) this.unused[s.id] = (this.unused[s.id] ?? 0) + 1;
+        k++;
+      }
+      if (k) buf.splice(0, k);
+    }
+  }
+}
+
+/** Field names of AlignedTick.lidar / .radar, for consumers. */
+export { LIDAR_FIELDS, RADAR_FIELDS };
