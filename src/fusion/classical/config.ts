@@ -8,20 +8,40 @@ import { trackerConfigSchema } from "../tracker/config.ts";
 export const classicalConfigSchema = z
   .object({
     // --- LiDAR ---
+    /**
+     * Spin of the LiDAR, for the time at which it saw each cluster: "cw" / "ccw" seen from above,
+     * or "none" (points already compensated for object motion, or a solid-state sensor). The
+     * sweep ends at the stamp; it starts at lidar_sweep_start_azimuth_rad in the LiDAR frame.
+     */
+    lidar_rotation: z.enum(["cw", "ccw", "none"]).default("cw"),
+    lidar_sweep_start_azimuth_rad: z.number().default(Math.PI),
     /** Points lower than this above the ground plane (z = 0 in the vehicle frame) are ground, m. */
     ground_height_m: z.number().default(0.3),
-    /** Points higher than this are ignored (overhangs, trees), m. */
+    /** Points higher than this belong to no object (buildings, trees, overhangs), m. */
     max_height_m: z.number().default(4.0),
+    /** A cluster with more than this fraction of its cells under such points is structure, not an object. */
+    max_tall_cell_fraction: z.number().min(0).max(1).default(0.25),
     /** Half-size of the square BEV grid around the vehicle, m. */
     grid_half_size_m: z.number().positive().default(64),
     /** BEV grid cell size, m. */
     cell_m: z.number().positive().default(0.3),
     /** Points inside this vehicle-frame box are the ego vehicle itself: [xmin, xmax, ymin, ymax], m. */
     ego_box_m: z.tuple([z.number(), z.number(), z.number(), z.number()]).default([-1.2, 4.6, -1.1, 1.1]),
+    /** Cells whose highest point is lower than this (kerbs, barriers, guard rails) are not clustered, m. */
+    cluster_min_top_m: z.number().default(1.1),
+    /** Occupied cells closer than this join one cluster (rounded to whole cells), m. */
+    cluster_link_m: z.number().positive().default(0.9),
+    /** The same beyond cluster_far_range_m, where returns are sparser, m. */
+    cluster_link_far_m: z.number().positive().default(1.2),
+    cluster_far_range_m: z.number().positive().default(25),
+    /** A cluster whose lowest point is higher than this floats: a roof or the top of something, m. */
+    max_bottom_height_m: z.number().positive().default(1.2),
+    /** A track faster than this lends its heading to the cluster it covers (class, box axes), m/s. */
+    motion_min_speed_mps: z.number().min(0).default(1.5),
     /** Fewest points of a cluster. */
     min_cluster_points: z.number().int().min(1).default(4),
     /** Clusters with a longer footprint side are structure (walls, hedges), not objects, m. */
-    max_object_length_m: z.number().positive().default(16),
+    max_object_length_m: z.number().positive().default(12),
     /** LiDAR box-centre position noise (1 sigma) within 20 m; grows linearly with range beyond, m. */
     lidar_pos_std_m: z.number().positive().default(0.2),
     // --- radar ---

@@ -17,6 +17,7 @@ import {
   pixelAzimuth,
   pixelToGround,
 } from "../camera.ts";
+import type { TrackPrediction } from "../tracker/index.ts";
 import type { TrackDetection } from "../tracker/types.ts";
 import type { ClassicalConfig } from "./config.ts";
 import { LidarClusterer } from "./lidar.ts";
@@ -37,6 +38,8 @@ interface Candidate {
     points: number;
     cls: ObjectClass;
     conf: number;
+    /** Motion heading of the moving track covering this cluster, rad; null when none. */
+    heading: number | null;
   } | null;
   /** Radar: count, position information sums, velocity information (u u^T / var) and vector. */
   radarN: number;
@@ -94,6 +97,9 @@ export class ClassicalDetector {
   /** LiDAR origin in the vehicle frame (for box completion), m. */
   private readonly sx: number;
   private readonly sy: number;
+  private readonly lidarYaw: number;
+  /** LiDAR sweep period, s. */
+  private readonly sweepS: number;
   lastStats: DetectStats = {
     lidarClusters: 0,
     radarAssociated: 0,
@@ -116,6 +122,8 @@ export class ClassicalDetector {
       rig.sensors.find((s) => s.kind === "lidar");
     this.sx = lidar?.extrinsic.translation_m[0] ?? 0;
     this.sy = lidar?.extrinsic.translation_m[1] ?? 0;
+    this.lidarYaw = lidar?.extrinsic.rotation_rpy_rad[2] ?? 0;
+    this.sweepS = lidar ? 1 / lidar.rate_hz : 0;
   }
 
   /** Which modalities this tick uses: allowed by the mask and present. */
@@ -127,7 +135,15 @@ export class ClassicalDetector {
     };
   }
 
-  detect(tick: AlignedTick, use: Record<PerceptionModality, boolean>): TrackDetection[] {
+  /**
+   * Detect objects in one tick. `hints`: the tracker's tracks predicted to this tick (their motion
+   * headings tell a car's back from a bicycle's side and which way a box is long).
+   */
+  detect(
+    tick: AlignedTick,
+    use: Record<PerceptionModality, boolean>,
+    hints: readonly TrackPrediction[] = [],
+  ): TrackDetection[] {
     const cfg = this.cfg;
     const stats: DetectStats = {
       lidarClusters: 0,
@@ -142,7 +158,16 @@ export class ClassicalDetector {
     // 1. LiDAR clusters.
     if (use.lidar && tick.lidar) {
       for (const cl of this.clusterer.cluster(tick.lidar)) {
-        const sc = classifyBySize(cl.length, cl.width, cl.zMax, cfg.max_object_length_m);
+        const heading = motionHeading(hints, cl.cx, cl.cy, cl.length, cfg.motion_min_speed_mps);
+        const sc = classifyBySize(
+          cl.length,
+          cl.width,
+          cl.zMax,
+          cfg.max_object_length_m,
+          cl.zMin,
+          cfg.max_bottom_height_m,
+          heading === null ? null : { yaw: cl.yaw, heading },
+        );
         if (!sc.object) continue;
         const c = emptyCandidate(cl.cx, cl.cy);
         c.lidar = {
@@ -155,6 +180,7 @@ export class ClassicalDetector {
           points: cl.points,
           cls: sc.cls,
           conf: sc.conf,
+          heading,
         };
         cands.push(c);
       }
@@ -204,6 +230,17 @@ export class ClassicalDetector {
         : {}),
       ...(vfc && vfc.R.length === 9 ? { R: Float64Array.from(vfc.R), t: Float64Array.from(vfc.t) } : {}),
     };
+  }
+
+  /** When the LiDAR saw a point at (x, y), relative to the sweep's end stamp, s (<= 0). */
+  private lidarTimeOffset(x: number, y: number): number {
+    const rot = this.cfg.lidar_rotation;
+    if (rot === "none" || this.sweepS <= 0) return 0;
+    const az = Math.atan2(y - this.sy, x - this.sx) - this.lidarYaw;
+    const a0 = this.cfg.lidar_sweep_start_azimuth_rad;
+    const swept = rot === "cw" ? a0 - az : az - a0;
+    const frac = (((swept / (2 * Math.PI)) % 1) + 1) % 1;
+    return -this.sweepS * (1 - frac);
   }
 
   private radar(
@@ -492,7 +529,7 @@ export class ClassicalDetector {
     let shapeMeasured = false;
     if (c.lidar) {
       const L = c.lidar;
-      const box = completeBox(L, cls, this.sx, this.sy);
+      const box = completeBox(L, cls, this.sx, this.sy, L.heading);
       const r = Math.hypot(box.cx, box.cy);
       const sd = cfg.lidar_pos_std_m * Math.max(1, r / 20);
       addPos(box.cx, box.cy, sd * sd, 0, sd * sd);
@@ -557,6 +594,7 @@ export class ClassicalDetector {
     return {
       x,
       y,
+      dtS: c.lidar ? this.lidarTimeOffset(c.lidar.cx, c.lidar.cy) : 0,
       z: height / 2,
       covXX,
       covXY,
@@ -612,6 +650,27 @@ function monocular(cam: CameraModel, det: Detection2D, borderPx: number): MonoEs
   }
   if (w === 0) return null;
   return { depth: s / w, depthStd: Math.sqrt(1 / w) };
+}
+
+/** Heading of the moving, settled track nearest to a cluster centre; null when none is near. */
+function motionHeading(
+  hints: readonly TrackPrediction[],
+  x: number,
+  y: number,
+  length: number,
+  minSpeedMps: number,
+): number | null {
+  let best: TrackPrediction | null = null;
+  let bestD = Math.max(1.5, length / 2 + 0.5);
+  for (const h of hints) {
+    const d = Math.hypot(h.x - x, h.y - y);
+    if (d < bestD) {
+      bestD = d;
+      best = h;
+    }
+  }
+  if (!best || best.velStdMps > 1 || Math.hypot(best.vx, best.vy) < minSpeedMps) return null;
+  return Math.atan2(best.vy, best.vx);
 }
 
 /** Camera-frame azimuth of a detection's centre column. */

@@ -34,7 +34,8 @@ export function createClassicalEngine(rig: RigConfig, opts: ClassicalConfigInput
   const fuseSync = (tick: AlignedTick, health: HealthSnapshot): FusionResult => {
     if (tick.reset) tracker.vehicle(tick.vehicle)?.reset();
     const use = detector.used(tick, health.mask);
-    const dets = detector.detect(tick, use);
+    const hints = tracker.predict(tick.vehicle, tick.stampNs, tick.ego);
+    const dets = detector.detect(tick, use, hints);
     const objects = tracker.update(tick.vehicle, tick.stampNs, tick.ego, dets);
     const gates: Record<PerceptionModality, number> = {
       lidar: use.lidar ? 1 : 0,

@@ -35,10 +35,14 @@ export class LidarClusterer {
   private readonly mark: Uint32Array;
   /** Per cell: component label (valid where mark === gen). */
   private readonly label: Int32Array;
+  /** Per cell: generation of the last tick that saw a point above max_height_m in it. */
+  private readonly tall: Uint32Array;
   /** Per cell: sum of point x, y and count (mean point position feeds the orientation fit). */
   private readonly sumX: Float32Array;
   private readonly sumY: Float32Array;
   private readonly num: Uint16Array;
+  /** Per cell: highest point, m. */
+  private readonly top: Float32Array;
   private gen = 0;
   private occupied: Int32Array = new Int32Array(4096);
   private pointCell: Int32Array = new Int32Array(65536);
@@ -50,9 +54,11 @@ export class LidarClusterer {
     this.n = Math.ceil((2 * this.half) / this.cell);
     this.mark = new Uint32Array(this.n * this.n);
     this.label = new Int32Array(this.n * this.n);
+    this.tall = new Uint32Array(this.n * this.n);
     this.sumX = new Float32Array(this.n * this.n);
     this.sumY = new Float32Array(this.n * this.n);
     this.num = new Uint16Array(this.n * this.n);
+    this.top = new Float32Array(this.n * this.n);
   }
 
   cluster(pc: PackedArray): LidarCluster[] {
@@ -70,6 +76,7 @@ export class LidarClusterer {
     const zHi = cfg.max_height_m;
     if (++this.gen === 0xffffffff) {
       this.mark.fill(0);
+      this.tall.fill(0);
       this.gen = 1;
     }
     const gen = this.gen;
@@ -77,16 +84,18 @@ export class LidarClusterer {
     const pointCell = this.pointCell;
     const mark = this.mark;
     const label = this.label;
+    const tall = this.tall;
     const sumX = this.sumX;
     const sumY = this.sumY;
     const num = this.num;
+    const top = this.top;
 
     // Pass 1: non-ground points into the grid.
     let nOcc = 0;
     for (let i = 0, o = 0; i < count; i++, o += stride) {
       pointCell[i] = -1;
       const z = data[o + fz]!;
-      if (!(z > zLo && z < zHi)) continue;
+      if (!(z > zLo)) continue;
       const x = data[o + fx]!;
       const y = data[o + fy]!;
       if (x > exMin && x < exMax && y > eyMin && y < eyMax) continue;
@@ -94,6 +103,11 @@ export class LidarClusterer {
       const gy = Math.floor((y + half) * inv);
       if (gx < 0 || gy < 0 || gx >= n || gy >= n) continue;
       const c = gy * n + gx;
+      if (!(z < zHi)) {
+        // Above every object class: marks the cell as part of a tall structure.
+        tall[c] = gen;
+        continue;
+      }
       pointCell[i] = c;
       if (mark[c] !== gen) {
         mark[c] = gen;
@@ -101,18 +115,29 @@ export class LidarClusterer {
         sumX[c] = 0;
         sumY[c] = 0;
         num[c] = 0;
+        top[c] = z;
         if (nOcc === this.occupied.length) this.occupied = grow(this.occupied);
         this.occupied[nOcc++] = c;
       }
       sumX[c]! += x;
       sumY[c]! += y;
+      if (z > top[c]!) top[c] = z;
       if (num[c]! < 65535) num[c]!++;
     }
 
-    // Pass 2: connected components over occupied cells. Far cells (sparser returns) also join
-    // across one empty cell.
-    const farR2 = (25 * inv) ** 2;
+    // Pass 2: connected components over occupied cells: cells within `rNear` cells of each other
+    // join (`rFar` beyond cluster_far_range_m, where returns are sparser).
+    const farR2 = (cfg.cluster_far_range_m * inv) ** 2;
+    const rNear = Math.max(1, Math.round(cfg.cluster_link_m * inv));
+    const rFar = Math.max(rNear, Math.round(cfg.cluster_link_far_m * inv));
     const ctr = half * inv;
+    // Cells whose top is lower than cluster_min_top_m (kerbs, barriers, guard rails) take no part:
+    // they would chain the objects beside them into one long cluster.
+    const minTop = cfg.cluster_min_top_m;
+    for (let k = 0; k < nOcc; k++) {
+      const c = this.occupied[k]!;
+      if (top[c]! < minTop) label[c] = -2;
+    }
     let nLab = 0;
     for (let k = 0; k < nOcc; k++) {
       const seed = this.occupied[k]!;
@@ -125,7 +150,7 @@ export class LidarClusterer {
         const c = this.stack[--sp]!;
         const gx = c % n;
         const gy = (c - gx) / n;
-        const r = (gx - ctr) ** 2 + (gy - ctr) ** 2 > farR2 ? 2 : 1;
+        const r = (gx - ctr) ** 2 + (gy - ctr) ** 2 > farR2 ? rFar : rNear;
         for (let dy = -r; dy <= r; dy++) {
           const yy = gy + dy;
           if (yy < 0 || yy >= n) continue;
@@ -148,11 +173,19 @@ export class LidarClusterer {
     const zMax = new Float32Array(nLab).fill(Number.NEGATIVE_INFINITY);
     const zMin = new Float32Array(nLab).fill(Number.POSITIVE_INFINITY);
     const cellCnt = new Int32Array(nLab);
-    for (let k = 0; k < nOcc; k++) cellCnt[label[this.occupied[k]!]!]!++;
+    const tallCnt = new Int32Array(nLab);
+    for (let k = 0; k < nOcc; k++) {
+      const c = this.occupied[k]!;
+      const l = label[c]!;
+      if (l < 0) continue;
+      cellCnt[l]!++;
+      if (tall[c] === gen) tallCnt[l]!++;
+    }
     for (let i = 0, o = 0; i < count; i++, o += stride) {
       const c = pointCell[i]!;
       if (c < 0) continue;
       const l = label[c]!;
+      if (l < 0) continue;
       cnt[l]!++;
       const z = data[o + fz]!;
       if (z > zMax[l]!) zMax[l] = z;
@@ -166,7 +199,8 @@ export class LidarClusterer {
     const cellsByLab = new Int32Array(nOcc);
     for (let k = 0; k < nOcc; k++) {
       const c = this.occupied[k]!;
-      cellsByLab[fill[label[c]!]!++] = c;
+      const l = label[c]!;
+      if (l >= 0) cellsByLab[fill[l]!++] = c;
     }
 
     const keep = new Int32Array(nLab).fill(-1);
@@ -175,6 +209,8 @@ export class LidarClusterer {
     const cys: number[] = [];
     for (let l = 0; l < nLab; l++) {
       if (cnt[l]! < cfg.min_cluster_points) continue;
+      // Mostly under something taller than any object: a building, a tree, a sign gantry.
+      if (tallCnt[l]! > cfg.max_tall_cell_fraction * cellCnt[l]!) continue;
       // Mean point position of each cell of this component.
       cxs.length = 0;
       cys.length = 0;
@@ -213,7 +249,9 @@ export class LidarClusterer {
     for (let i = 0, o = 0; i < count; i++, o += stride) {
       const c = pointCell[i]!;
       if (c < 0) continue;
-      const q = keep[label[c]!]!;
+      const l = label[c]!;
+      if (l < 0) continue;
+      const q = keep[l]!;
       if (q < 0) continue;
       const x = data[o + fx]!;
       const y = data[o + fy]!;

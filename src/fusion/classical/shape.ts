@@ -25,22 +25,39 @@ export interface SizeClass {
 }
 
 /**
- * Class from the measured footprint (length >= width) and top height above the ground, m.
+ * Class from the measured footprint (length >= width, yaw of the length axis), top and bottom
+ * height above the ground, m, and (when a moving track covers the cluster) the motion heading in
+ * the same frame. Measured heights run up to ~0.5 m under the true ones (beam spacing).
  * LiDAR alone separates these classes poorly when only one face is seen; the confidence says so.
+ * Without motion, a short thin face is called a car (rear or front): cars outnumber cyclists.
  */
-export function classifyBySize(length: number, width: number, height: number, maxLengthM: number): SizeClass {
-  if (length > maxLengthM || height > 4.6) return { cls: ObjectClass.UNKNOWN, conf: 0, object: false };
-  if (height < 0.5) return { cls: ObjectClass.UNKNOWN, conf: 0, object: false };
-  if (height >= 2.4) {
-    if (length < 1.0) return { cls: ObjectClass.UNKNOWN, conf: 0, object: false }; // pole, tree trunk
+export function classifyBySize(
+  length: number,
+  width: number,
+  height: number,
+  maxLengthM: number,
+  bottom = 0,
+  maxBottomM = Number.POSITIVE_INFINITY,
+  motion: { yaw: number; heading: number } | null = null,
+): SizeClass {
+  const no = { cls: ObjectClass.UNKNOWN, conf: 0, object: false };
+  if (length > maxLengthM || height < 0.5 || bottom > maxBottomM) return no;
+  if (height >= 2.3) {
+    if (length < 1.0 && width < 1.0) return no; // pole, trunk, sign post
     return { cls: ObjectClass.TRUCK, conf: length > 3 ? 0.6 : 0.4, object: true };
   }
-  if (height < 1.0) return { cls: ObjectClass.UNKNOWN, conf: 0.2, object: true };
-  if (length <= 1.1 && width <= 1.1) return { cls: ObjectClass.PEDESTRIAN, conf: 0.5, object: true };
-  if (length <= 2.3 && width <= 0.9 && length < 1.5)
-    return { cls: ObjectClass.CYCLIST, conf: 0.35, object: true };
+  if (height < 0.9) return { cls: ObjectClass.UNKNOWN, conf: 0.2, object: true };
+  if (length <= 1.0 && width <= 1.0) return { cls: ObjectClass.PEDESTRIAN, conf: 0.5, object: true };
   if (length > 6.8) return { cls: ObjectClass.TRUCK, conf: 0.45, object: true };
-  return { cls: ObjectClass.CAR, conf: length > 2.5 && width > 1.2 ? 0.6 : 0.4, object: true };
+  if (length <= 2.3 && width <= 1.0) {
+    if (motion) {
+      const across = Math.abs(Math.sin(motion.heading - motion.yaw));
+      if (across < 0.5) return { cls: ObjectClass.CYCLIST, conf: 0.5, object: true }; // side of a bike
+      if (across > 0.7) return { cls: ObjectClass.CAR, conf: 0.5, object: true }; // back of a car
+    }
+    return { cls: ObjectClass.CAR, conf: 0.3, object: true };
+  }
+  return { cls: ObjectClass.CAR, conf: length > 2.5 && width > 1.2 ? 0.6 : 0.45, object: true };
 }
 
 export interface Box2D {
@@ -55,13 +72,24 @@ export interface Box2D {
  * Grow a measured box to the class prior away from the sensor at (sx, sy). Decides which measured
  * axis is the object's length axis: a single face about as wide as the class is the front or back.
  */
-export function completeBox(m: Box2D, cls: ObjectClass, sx: number, sy: number): Box2D {
+export function completeBox(
+  m: Box2D,
+  cls: ObjectClass,
+  sx: number,
+  sy: number,
+  heading: number | null = null,
+): Box2D {
   const [Lp, Wp] = CLASS_PRIOR_DIMS[cls];
   if (cls === ObjectClass.UNKNOWN) return { ...m };
   let yaw = m.yaw;
   let L = m.length; // extent along yaw
   let W = m.width;
-  if (m.length <= Wp * 1.3 && m.width < 0.5 * Wp && Lp > Wp * 1.5) {
+  // Which measured axis is the object's length axis: the one it moves along, else by shape.
+  const across =
+    heading === null
+      ? m.length <= Wp * 1.3 && m.width < 0.5 * Wp && Lp > Wp * 1.5
+      : Math.abs(Math.sin(heading - m.yaw)) > Math.SQRT1_2;
+  if (across) {
     // Only the front or back face is seen: the length axis is across it.
     yaw += Math.PI / 2;
     [L, W] = [W, L];
@@ -72,10 +100,10 @@ export function completeBox(m: Box2D, cls: ObjectClass, sx: number, sy: number):
   const s = Math.sin(yaw);
   const rx = m.cx - sx;
   const ry = m.cy - sy;
-  const along = c * rx + s * ry >= 0 ? 1 : -1;
-  const across = -s * rx + c * ry >= 0 ? 1 : -1;
-  const dL = ((tL - L) / 2) * along;
-  const dW = ((tW - W) / 2) * across;
+  const sideL = c * rx + s * ry >= 0 ? 1 : -1;
+  const sideW = -s * rx + c * ry >= 0 ? 1 : -1;
+  const dL = ((tL - L) / 2) * sideL;
+  const dW = ((tW - W) / 2) * sideW;
   return {
     cx: m.cx + c * dL - s * dW,
     cy: m.cy + s * dL + c * dW,

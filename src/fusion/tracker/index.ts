@@ -9,7 +9,15 @@
  */
 import type { FusedObject, Modality, ObjectClass } from "../../msg/types.ts";
 import { type TrackerConfig, type TrackerConfigInput, trackerConfigSchema } from "./config.ts";
-import { type CvState, cvInit, cvInnovation, cvPredict, cvUpdate, mahalanobis2 } from "./kalman.ts";
+import {
+  type CvState,
+  cvInit,
+  cvInnovationAt,
+  cvPredict,
+  cvUpdate,
+  cvUpdateAt,
+  mahalanobis2,
+} from "./kalman.ts";
 import type { EgoPose, TrackDetection } from "./types.ts";
 
 export type { EgoPose, TrackDetection } from "./types.ts";
@@ -39,6 +47,19 @@ interface Track {
   misses: number;
   lastHitNs: number;
   modalities: Modality[];
+}
+
+/** A track predicted to a tick, in that tick's vehicle frame. */
+export interface TrackPrediction {
+  id: number;
+  confirmed: boolean;
+  cls: ObjectClass;
+  x: number;
+  y: number;
+  /** Velocity over ground in vehicle axes, m/s, and its 1-sigma per axis. */
+  vx: number;
+  vy: number;
+  velStdMps: number;
 }
 
 /** Diagnostics of one vehicle's tracker, cumulative. */
@@ -156,7 +177,15 @@ export class VehicleTracker {
       for (let j = 0; j < n; j++) {
         if (!valid[j]) continue;
         const cov = wc[j]!;
-        const [y0, y1, s00, s01, s11] = cvInnovation(t.kf, 0, wx[j]!, wy[j]!, cov[0], cov[1], cov[2]);
+        const [y0, y1, s00, s01, s11] = cvInnovationAt(
+          t.kf,
+          dtOf(dets[j]!),
+          wx[j]!,
+          wy[j]!,
+          cov[0],
+          cov[1],
+          cov[2],
+        );
         if (y0 * y0 + y1 * y1 > gateM2) continue;
         const m2 = mahalanobis2(y0, y1, s00, s01, s11);
         if (!(m2 <= cfg.gate_chi2)) continue;
@@ -185,7 +214,7 @@ export class VehicleTracker {
       }
       const d = dets[j]!;
       const cov = wc[j]!;
-      cvUpdate(t.kf, 0, wx[j]!, wy[j]!, cov[0], cov[1], cov[2]);
+      cvUpdateAt(t.kf, dtOf(d), wx[j]!, wy[j]!, cov[0], cov[1], cov[2]);
       if (d.vel) {
         const vx = c * d.vel.vx - s * d.vel.vy;
         const vy = s * d.vel.vx + c * d.vel.vy;
@@ -249,6 +278,35 @@ export class VehicleTracker {
     return out;
   }
 
+  /**
+   * The tracks predicted to `stampNs`, in the vehicle frame of `ego`, without changing any state
+   * (a hint for detectors: e.g. the motion heading of the object a cluster belongs to).
+   */
+  predict(stampNs: number, ego: EgoPose): TrackPrediction[] {
+    const ex = ego.valid ? ego.x : 0;
+    const ey = ego.valid ? ego.y : 0;
+    const eyaw = ego.valid ? ego.yaw : 0;
+    const c = Math.cos(eyaw);
+    const s = Math.sin(eyaw);
+    const dt = this.lastNs === null || stampNs < this.lastNs ? 0 : (stampNs - this.lastNs) / 1e9;
+    return this.tracks.map((t) => {
+      const vxw = t.kf.x[2]!;
+      const vyw = t.kf.x[3]!;
+      const dx = t.kf.x[0]! + vxw * dt - ex;
+      const dy = t.kf.x[1]! + vyw * dt - ey;
+      return {
+        id: t.id,
+        confirmed: t.state === TrackState.CONFIRMED,
+        cls: argmax(t.votes) as ObjectClass,
+        x: c * dx + s * dy,
+        y: -s * dx + c * dy,
+        vx: c * vxw + s * vyw,
+        vy: -s * vxw + c * vyw,
+        velStdMps: Math.sqrt(Math.max(0, (t.kf.P[10]! + t.kf.P[15]!) / 2)),
+      };
+    });
+  }
+
   private birth(
     d: TrackDetection,
     wx: number,
@@ -261,17 +319,16 @@ export class VehicleTracker {
   ): Track {
     const cfg = this.cfg;
     const v0 = cfg.init_vel_std_mps ** 2;
-    let kf: CvState;
+    // Start at the measurement time from zero velocity with the prior, fuse a measured velocity,
+    // then predict to the tick.
+    const kf: CvState = cvInit(wx, wy, 0, 0, cov, [v0, 0, v0]);
     if (d.vel) {
       const vx = c * d.vel.vx - s * d.vel.vy;
       const vy = s * d.vel.vx + c * d.vel.vy;
-      // Start from zero velocity with the prior, then fuse the measured one.
-      kf = cvInit(wx, wy, 0, 0, cov, [v0, 0, v0]);
       const vc = rotCov(c, s, d.vel.covXX, d.vel.covXY, d.vel.covYY);
       cvUpdate(kf, 2, vx, vy, vc[0], vc[1], vc[2]);
-    } else {
-      kf = cvInit(wx, wy, 0, 0, cov, [v0, 0, v0]);
     }
+    cvPredict(kf, -dtOf(d), cfg.accel_std_mps2);
     const votes = new Float64Array(NUM_CLASSES);
     votes[d.cls] = Math.max(1e-3, d.clsConf * d.score);
     const t: Track = {
@@ -330,6 +387,12 @@ export class VehicleTracker {
   }
 }
 
+/** Measurement time offset of a detection, s: finite and in [-1, 0], else 0. */
+function dtOf(d: TrackDetection): number {
+  const dt = d.dtS ?? 0;
+  return Number.isFinite(dt) && dt <= 0 && dt >= -1 ? dt : 0;
+}
+
 function argmax(v: Float64Array): number {
   let best = 0;
   for (let k = 1; k < v.length; k++) if (v[k]! > v[best]!) best = k;
@@ -352,6 +415,11 @@ export class MultiTracker {
       this.byVehicle.set(vehicle, t);
     }
     return t.update(stampNs, ego, dets);
+  }
+
+  /** Predicted tracks of a vehicle (see VehicleTracker.predict); [] for an unknown vehicle. */
+  predict(vehicle: string, stampNs: number, ego: EgoPose): TrackPrediction[] {
+    return this.byVehicle.get(vehicle)?.predict(stampNs, ego) ?? [];
   }
 
   vehicle(vehicle: string): VehicleTracker | undefined {

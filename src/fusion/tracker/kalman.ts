@@ -129,3 +129,77 @@ export function cvUpdate(
       P[4 * c + r] = m;
     }
 }
+
+const PHt = new Float64Array(8);
+
+/**
+ * Innovation of a position measured `dt` seconds from the state time (z = p + dt * v; dt <= 0 for
+ * a measurement older than the state): [y0, y1, S00, S01, S11].
+ */
+export function cvInnovationAt(
+  s: CvState,
+  dt: number,
+  z0: number,
+  z1: number,
+  r00: number,
+  r01: number,
+  r11: number,
+): [number, number, number, number, number] {
+  if (dt === 0) return cvInnovation(s, 0, z0, z1, r00, r01, r11);
+  const P = s.P;
+  const x = s.x;
+  // H P H^T with H = [I, dt I]
+  const s00 = P[0]! + 2 * dt * P[2]! + dt * dt * P[10]! + r00;
+  const s01 = P[1]! + dt * (P[3]! + P[9]!) + dt * dt * P[11]! + r01;
+  const s11 = P[5]! + 2 * dt * P[7]! + dt * dt * P[15]! + r11;
+  return [z0 - x[0]! - dt * x[2]!, z1 - x[1]! - dt * x[3]!, s00, s01, s11];
+}
+
+/** Kalman update with a position measured `dt` seconds from the state time (z = p + dt * v). */
+export function cvUpdateAt(
+  s: CvState,
+  dt: number,
+  z0: number,
+  z1: number,
+  r00: number,
+  r01: number,
+  r11: number,
+): void {
+  if (dt === 0) {
+    cvUpdate(s, 0, z0, z1, r00, r01, r11);
+    return;
+  }
+  const [y0, y1, s00, s01, s11] = cvInnovationAt(s, dt, z0, z1, r00, r01, r11);
+  const det = s00 * s11 - s01 * s01;
+  if (!(det > 0)) return;
+  const i00 = s11 / det;
+  const i01 = -s01 / det;
+  const i11 = s00 / det;
+  const P = s.P;
+  // P H^T (4x2): columns P[:,0] + dt P[:,2] and P[:,1] + dt P[:,3]
+  for (let r = 0; r < 4; r++) {
+    PHt[2 * r] = P[4 * r]! + dt * P[4 * r + 2]!;
+    PHt[2 * r + 1] = P[4 * r + 1]! + dt * P[4 * r + 3]!;
+  }
+  for (let r = 0; r < 4; r++) {
+    const a = PHt[2 * r]!;
+    const b = PHt[2 * r + 1]!;
+    K[2 * r] = a * i00 + b * i01;
+    K[2 * r + 1] = a * i01 + b * i11;
+  }
+  // H P (2x4) = (P H^T)^T
+  for (let c = 0; c < 4; c++) {
+    HP[c] = PHt[2 * c]!;
+    HP[4 + c] = PHt[2 * c + 1]!;
+  }
+  for (let r = 0; r < 4; r++) {
+    s.x[r]! += K[2 * r]! * y0 + K[2 * r + 1]! * y1;
+    for (let c = 0; c < 4; c++) P[4 * r + c]! -= K[2 * r]! * HP[c]! + K[2 * r + 1]! * HP[4 + c]!;
+  }
+  for (let r = 0; r < 4; r++)
+    for (let c = r + 1; c < 4; c++) {
+      const m = 0.5 * (P[4 * r + c]! + P[4 * c + r]!);
+      P[4 * r + c] = m;
+      P[4 * c + r] = m;
+    }
+}

@@ -10,6 +10,12 @@ export interface TrackDetection {
   y: number;
   /** Box centre height above the ground, m. */
   z: number;
+  /**
+   * When the position was measured, relative to the tick, s (<= 0; 0 when unknown). A spinning
+   * LiDAR sees an object ahead half a sweep before the sweep's end stamp: a car at 30 m/s is then
+   * 0.75 m behind where it is at the tick.
+   */
+  dtS?: number;
   /** Position covariance in vehicle axes, m^2. */
   covXX: number;
   covXY: number;

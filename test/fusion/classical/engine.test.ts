@@ -242,3 +242,22 @@ test("classical: nuScenes rig, surround objects from 5 radars and 6 cameras", as
     }
   }
 });
+
+test("classical: a spinning LiDAR's late view of a fast object is compensated", async () => {
+  // Oncoming car behind-left: the sweep (clockwise from behind) saw it ~90 ms before the stamp.
+  const world = [place({ x: -20, y: 4, yaw: Math.PI, v: 25 }, 1, ObjectClass.CAR)];
+  const err = async (opts: Parameters<typeof createClassicalEngine>[1]) => {
+    const engine = createClassicalEngine(sim, opts);
+    let d = Number.NaN;
+    for (let k = 0; k < 6; k++) {
+      const res = await engine.fuse(makeTick(sim, world, EGO, k, k * 0.1), healthAll("v1"));
+      const t = boxInVehicle(world[0]!, egoAt(EGO, k * 0.1), k * 0.1);
+      if (res.objects.length) d = nearest(res.objects, t.x, t.y)!.d;
+    }
+    return d;
+  };
+  const compensated = await err({});
+  const ignored = await err({ lidar_rotation: "none" });
+  assert.ok(compensated < 0.4, `compensated ${compensated.toFixed(2)} m`);
+  assert.ok(ignored > 1.0, `uncompensated ${ignored.toFixed(2)} m`);
+});

@@ -87,6 +87,8 @@ export interface SceneOptions {
   radar?: boolean;
   lidar?: boolean;
   seed?: number;
+  /** false: every point at the stamp (global shutter); default: a clockwise sweep ending at it. */
+  rollingShutter?: boolean;
   /** Radar origins in the vehicle frame (default: the rig's radars). */
 }
 
@@ -175,8 +177,16 @@ export function makeTick(
 
   let lidar: AlignedTick["lidar"] = null;
   if (opts.lidar !== false) {
+    // A spinning LiDAR (clockwise from behind, sweep ending at the stamp) sees each box at its own time.
+    const sweepS = opts.rollingShutter === false ? 0 : 1 / (lidarSensor?.rate_hz ?? 10);
+    const seen = world.map((b, k) => {
+      const v = vb[k]!;
+      const az = Math.atan2(v.y - o[1], v.x - o[0]);
+      const frac = ((((Math.PI - az) / (2 * Math.PI)) % 1) + 1) % 1;
+      return boxInVehicle(b, ego, tS - sweepS * (1 - frac));
+    });
     const data = lidarPoints(
-      vb,
+      seen,
       world,
       o,
       opts.spacingAt10M ?? 0.12,

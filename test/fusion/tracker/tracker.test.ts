@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createTracker, type EgoPose, type TrackDetection } from "../../../src/fusion/tracker/index.ts";
 import { cvInit, cvPredict, cvUpdate } from "../../../src/fusion/tracker/kalman.ts";
-import { Modality, ObjectClass } from "../../../src/msg/types.ts";
+import { type FusedObject, Modality, ObjectClass } from "../../../src/msg/types.ts";
 
 const T0 = 1_700_000_000_000_000_000;
 const NS = 1e9;
@@ -175,7 +175,7 @@ test("tracker: vehicles are independent; backward time resets; bad detections ar
 test("tracker: class follows the weight of evidence; size smooths; max_tracks bounds births", () => {
   const tr = createTracker({ max_tracks: 3 });
   const ego: EgoPose = { valid: true, x: 0, y: 0, yaw: 0 };
-  let out = [];
+  let out: FusedObject[] = [];
   for (let k = 0; k < 6; k++) {
     const cls = k < 1 ? ObjectClass.PEDESTRIAN : ObjectClass.CYCLIST;
     out = tr.update("v", T0 + k * 0.1 * NS, ego, [
@@ -191,4 +191,22 @@ test("tracker: class follows the weight of evidence; size smooths; max_tracks bo
   const c = out.find((o) => Math.abs(o.x - 10) < 1)!;
   assert.equal(c.cls, ObjectClass.CYCLIST);
   assert.ok(Math.abs(c.length - 1.8) < 0.05);
+});
+
+test("tracker: positions measured before the tick (dtS) are carried to the tick", () => {
+  const run = (useDt: boolean) => {
+    const tr = createTracker();
+    const ego: EgoPose = { valid: true, x: 0, y: 0, yaw: 0 };
+    let err = Number.NaN;
+    for (let k = 0; k < 20; k++) {
+      const t = k * 0.1;
+      const dtS = -0.08;
+      const seenX = 10 + 20 * (t + dtS); // where the target was when it was measured
+      const out = tr.update("v", T0 + t * NS, ego, [det(seenX, 2, useDt ? { dtS } : {})]);
+      if (out.length) err = Math.abs(out[0]!.x - (10 + 20 * t));
+    }
+    return err;
+  };
+  assert.ok(run(true) < 0.1, `with dtS ${run(true)}`);
+  assert.ok(run(false) > 1.4, `without ${run(false)}`);
 });
