@@ -1,0 +1,217 @@
+/**
+ * The ONNX model contract: exported models describe themselves in `metadata_props` (written by
+ * train/export.py, constants in train/contract.py). onnxruntime-node does not expose metadata, so
+ * this module reads it from the ModelProto bytes (a top-level scan: field 14 = metadata_props, each
+ * a StringStringEntryProto {1: key, 2: value}) and checks it against what the rasterizer produces.
+ */
+import { readFileSync } from "node:fs";
+import {
+  BEV_VERSION,
+  type BevGrid,
+  CHANNELS,
+  EGO_FEATURES,
+  gridEquals,
+  HEALTH_FEATURES,
+} from "../bev/grid.ts";
+
+export const MODEL_FORMAT = "fusion-bev-centerpoint";
+export const MODEL_VERSION = 1;
+export const CLASS_NAMES = ["car", "truck", "pedestrian", "cyclist"] as const;
+export const BOX_CHANNELS = [
+  "dx_cells",
+  "dy_cells",
+  "z_m",
+  "log_l_m",
+  "log_w_m",
+  "log_h_m",
+  "sin_yaw",
+  "cos_yaw",
+  "vx_mps",
+  "vy_mps",
+] as const;
+export const INPUT_NAMES = ["lidar", "radar", "camera", "ego", "health"] as const;
+export type InputName = (typeof INPUT_NAMES)[number];
+
+export class ModelContractError extends Error {
+  readonly code = "E_MODEL";
+  constructor(path: string, msg: string) {
+    super(`model ${path}: ${msg}`);
+  }
+}
+
+export interface ModelContract {
+  name: string;
+  mode: "intermediate" | "late";
+  /** Modalities the model reads. */
+  modalities: string[];
+  inputs: { name: InputName; shape: number[] }[];
+  outputs: { name: string; shape: number[] }[];
+  grid: BevGrid;
+  classes: string[];
+  /** Output cell = outStride raster cells. */
+  outStride: number;
+  /** Output heatmap rows / cols. */
+  outRows: number;
+  outCols: number;
+  meta: Record<string, string>;
+}
+
+function varint(buf: Uint8Array, pos: { p: number }): number {
+  let v = 0;
+  let mul = 1;
+  for (;;) {
+    if (pos.p >= buf.length) throw new Error("truncated varint");
+    const b = buf[pos.p++]!;
+    v += (b & 0x7f) * mul;
+    if (b < 0x80) return v;
+    mul *= 128;
+  }
+}
+
+/** Parse metadata_props of an ONNX ModelProto. Throws on malformed protobuf. */
+export function readOnnxMetadata(buf: Uint8Array): Record<string, string> {
+  const out: Record<string, string> = {};
+  const dec = new TextDecoder();
+  const pos = { p: 0 };
+  while (pos.p < buf.length) {
+    const tag = varint(buf, pos);
+    const fieldNo = Math.floor(tag / 8);
+    const wt = tag & 7;
+    if (wt === 0) varint(buf, pos);
+    else if (wt === 1) pos.p += 8;
+    else if (wt === 5) pos.p += 4;
+    else if (wt === 2) {
+      const len = varint(buf, pos);
+      const start = pos.p;
+      pos.p += len;
+      if (pos.p > buf.length) throw new Error("truncated field");
+      if (fieldNo !== 14) continue;
+      const sub = { p: start };
+      let key = "";
+      let value = "";
+      while (sub.p < start + len) {
+        const t = varint(buf, sub);
+        const l = varint(buf, sub);
+        const s = dec.decode(buf.subarray(sub.p, sub.p + l));
+        sub.p += l;
+        if (t >> 3 === 1) key = s;
+        else if (t >> 3 === 2) value = s;
+      }
+      out[key] = value;
+    } else throw new Error(`unsupported wire type ${wt}`);
+  }
+  return out;
+}
+
+function json<T>(path: string, meta: Record<string, string>, key: string): T {
+  const v = meta[key];
+  if (v === undefined)
+    throw new ModelContractError(path, `metadata '${key}' missing (not exported by train/export.py?)`);
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    throw new ModelContractError(path, `metadata '${key}' is not valid JSON`);
+  }
+}
+
+function sameList(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Read and check a model file's contract against this build's rasterizer and decoder. */
+export function loadModelContract(path: string, expectGrid: BevGrid): ModelContract {
+  let buf: Uint8Array;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new ModelContractError(path, `cannot read (${(e as Error).message})`);
+  }
+  let meta: Record<string, string>;
+  try {
+    meta = readOnnxMetadata(buf);
+  } catch (e) {
+    throw new ModelContractError(path, `not an ONNX model (${(e as Error).message})`);
+  }
+  return checkContract(path, meta, expectGrid);
+}
+
+export function checkContract(
+  path: string,
+  meta: Record<string, string>,
+  expectGrid: BevGrid,
+): ModelContract {
+  if (meta["format"] !== MODEL_FORMAT)
+    throw new ModelContractError(
+      path,
+      `metadata 'format' is ${JSON.stringify(meta["format"])}, expected '${MODEL_FORMAT}'`,
+    );
+  if (Number(meta["version"]) !== MODEL_VERSION)
+    throw new ModelContractError(
+      path,
+      `metadata 'version' is ${meta["version"]}, this service reads version ${MODEL_VERSION}`,
+    );
+  if (Number(meta["bev_version"]) !== BEV_VERSION)
+    throw new ModelContractError(
+      path,
+      `metadata 'bev_version' is ${meta["bev_version"]}, the rasterizer is version ${BEV_VERSION}`,
+    );
+  const mode = meta["mode"];
+  if (mode !== "intermediate" && mode !== "late")
+    throw new ModelContractError(path, `metadata 'mode' is ${JSON.stringify(mode)}`);
+  const grid = json<BevGrid>(path, meta, "bev_grid");
+  if (!gridEquals(grid, expectGrid))
+    throw new ModelContractError(
+      path,
+      `metadata 'bev_grid' ${JSON.stringify(grid)} differs from the rasterizer's ${JSON.stringify(expectGrid)}`,
+    );
+  const channels = json<Record<string, string[]>>(path, meta, "channels");
+  for (const m of ["lidar", "radar", "camera"] as const)
+    if (!Array.isArray(channels[m]) || !sameList(channels[m], CHANNELS[m]))
+      throw new ModelContractError(
+        path,
+        `metadata 'channels.${m}' differs from the rasterizer's ${CHANNELS[m].join(",")}`,
+      );
+  if (!sameList(json<string[]>(path, meta, "ego_features"), EGO_FEATURES))
+    throw new ModelContractError(path, `metadata 'ego_features' differs from ${EGO_FEATURES.join(",")}`);
+  if (!sameList(json<string[]>(path, meta, "health_features"), HEALTH_FEATURES))
+    throw new ModelContractError(
+      path,
+      `metadata 'health_features' differs from ${HEALTH_FEATURES.join(",")}`,
+    );
+  const classes = json<string[]>(path, meta, "classes");
+  if (!sameList(classes, CLASS_NAMES))
+    throw new ModelContractError(
+      path,
+      `metadata 'classes' ${classes.join(",")} differs from ${CLASS_NAMES.join(",")}`,
+    );
+  if (!sameList(json<string[]>(path, meta, "box_channels"), BOX_CHANNELS))
+    throw new ModelContractError(path, `metadata 'box_channels' differs from ${BOX_CHANNELS.join(",")}`);
+  const inputs = json<{ name: InputName; shape: number[] }[]>(path, meta, "inputs");
+  for (const i of inputs)
+    if (!(INPUT_NAMES as readonly string[]).includes(i.name))
+      throw new ModelContractError(path, `metadata 'inputs' names unknown input '${i.name}'`);
+  const outputs = json<{ name: string; shape: number[] }[]>(path, meta, "outputs");
+  const heat = outputs.find((o) => o.name === "heatmap");
+  if (!heat || !outputs.some((o) => o.name === "box") || !outputs.some((o) => o.name === "gates"))
+    throw new ModelContractError(path, "metadata 'outputs' must list heatmap, box and gates");
+  const outStride = Number(meta["out_stride"]);
+  if (!(outStride > 0) || grid.rows % outStride !== 0 || heat.shape[2] !== grid.rows / outStride)
+    throw new ModelContractError(
+      path,
+      `metadata 'out_stride' ${meta["out_stride"]} does not fit the heatmap shape`,
+    );
+  const config = json<{ modalities: string[] }>(path, meta, "config");
+  return {
+    name: meta["name"] ?? "unnamed",
+    mode,
+    modalities: config.modalities,
+    inputs,
+    outputs,
+    grid,
+    classes,
+    outStride,
+    outRows: grid.rows / outStride,
+    outCols: grid.cols / outStride,
+    meta,
+  };
+}

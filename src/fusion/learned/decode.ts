@@ -1,0 +1,169 @@
+/**
+ * Decoding of the CenterPoint-style outputs of one frame into tracker detections:
+ * 3x3 peak extraction per class, a score threshold, class-agnostic circle NMS, box decoding, and
+ * the modalities that supported each object (raster evidence within `support_radius_m` of it).
+ */
+import { Modality, type ObjectClass } from "../../msg/types.ts";
+import type { BevGrid } from "../bev/grid.ts";
+import type { TrackDetection } from "../tracker/index.ts";
+
+export interface DecodeOptions {
+  /** Minimum heatmap probability of a peak. */
+  score_threshold: number;
+  /** Most peaks per frame (highest scores kept). */
+  max_objects: number;
+  /** NMS radius per class (car, truck, pedestrian, cyclist), m. */
+  nms_radius_m: readonly [number, number, number, number];
+  /** Radius around an object searched for raster evidence of each modality, m. */
+  support_radius_m: number;
+}
+
+export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
+  score_threshold: 0.1,
+  max_objects: 100,
+  nms_radius_m: [1.5, 2.5, 0.6, 0.8] as const,
+  support_radius_m: 1.5,
+});
+
+export interface FrameOutputs {
+  /** (K, R, C) probabilities. */
+  heat: Float32Array;
+  /** (10, R, C). */
+  box: Float32Array;
+  K: number;
+  R: number;
+  C: number;
+}
+
+/** The raster planes of one frame the support check reads (null = modality not used). */
+export interface SupportRasters {
+  lidar: Float32Array | null;
+  radar: Float32Array | null;
+  camera: Float32Array | null;
+}
+
+export interface Decoded extends TrackDetection {
+  /** Heatmap probability of the peak (before tracking). */
+  peak: number;
+}
+
+export function decodeFrame(
+  out: FrameOutputs,
+  grid: BevGrid,
+  outStride: number,
+  support: SupportRasters,
+  opts: DecodeOptions = DEFAULT_DECODE,
+): Decoded[] {
+  const { heat, box, K, R, C } = out;
+  const RC = R * C;
+  const cands: { k: number; c: number; p: number }[] = [];
+  for (let k = 0; k < K; k++) {
+    const base = k * RC;
+    for (let i = 0; i < R; i++) {
+      for (let j = 0; j < C; j++) {
+        const p = heat[base + i * C + j]!;
+        if (!(p >= opts.score_threshold)) continue;
+        let peak = true;
+        for (let di = -1; di <= 1 && peak; di++) {
+          const ii = i + di;
+          if (ii < 0 || ii >= R) continue;
+          for (let dj = -1; dj <= 1; dj++) {
+            const jj = j + dj;
+            if ((di === 0 && dj === 0) || jj < 0 || jj >= C) continue;
+            const q = heat[base + ii * C + jj]!;
+            // ties: the earlier cell wins
+            if (q > p || (q === p && (di < 0 || (di === 0 && dj < 0)))) {
+              peak = false;
+              break;
+            }
+          }
+        }
+        if (peak) cands.push({ k, c: i * C + j, p });
+      }
+    }
+  }
+  cands.sort((a, b) => b.p - a.p);
+  const cell = grid.cellM * outStride;
+  const dets: Decoded[] = [];
+  for (const cd of cands) {
+    if (dets.length >= opts.max_objects) break;
+    const i = Math.floor(cd.c / C);
+    const j = cd.c % C;
+    const b = (ch: number) => box[ch * RC + cd.c]!;
+    const x = grid.xMinM + (i + b(0)) * cell;
+    const y = grid.yMinM + (j + b(1)) * cell;
+    const r = opts.nms_radius_m[cd.k]!;
+    let dup = false;
+    for (const d of dets) {
+      const rr = Math.max(r, opts.nms_radius_m[d.cls - 1]!);
+      if ((d.x - x) ** 2 + (d.y - y) ** 2 < rr * rr) {
+        dup = true;
+        break;
+      }
+    }
+    if (dup) continue;
+    let psum = 0;
+    for (let k = 0; k < K; k++) psum += heat[k * RC + cd.c]!;
+    const mods = supportOf(support, grid, x, y, cd.k, opts.support_radius_m);
+    const lidar = mods.includes(Modality.LIDAR);
+    const radar = mods.includes(Modality.RADAR);
+    const posStd = lidar ? 0.25 : radar ? 0.6 : 1.2;
+    const velStd = radar ? 0.8 : lidar ? 1.5 : 3;
+    dets.push({
+      x,
+      y,
+      z: b(2),
+      covXX: posStd * posStd,
+      covXY: 0,
+      covYY: posStd * posStd,
+      vel: { vx: b(8), vy: b(9), covXX: velStd * velStd, covXY: 0, covYY: velStd * velStd },
+      length: Math.exp(clamp(b(3), -2, 3)),
+      width: Math.exp(clamp(b(4), -2, 3)),
+      height: Math.exp(clamp(b(5), -2, 3)),
+      yaw: Math.atan2(b(6), b(7)),
+      shapeMeasured: lidar,
+      cls: (cd.k + 1) as ObjectClass,
+      clsConf: psum > 0 ? cd.p / psum : 1,
+      score: cd.p,
+      peak: cd.p,
+      modalities: mods,
+    });
+  }
+  return dets;
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/**
+ * Modalities with evidence near (x, y): LiDAR non-ground points, radar returns, or a camera
+ * detection (its depth splat, or its ray of the object's class).
+ */
+export function supportOf(
+  s: SupportRasters,
+  g: BevGrid,
+  x: number,
+  y: number,
+  k: number,
+  radiusM: number,
+): Modality[] {
+  const N = g.rows * g.cols;
+  const ci = Math.floor((x - g.xMinM) / g.cellM);
+  const cj = Math.floor((y - g.yMinM) / g.cellM);
+  const rad = Math.max(1, Math.round(radiusM / g.cellM));
+  const found = [false, false, false];
+  for (let i = Math.max(0, ci - rad); i <= Math.min(g.rows - 1, ci + rad); i++) {
+    for (let j = Math.max(0, cj - rad); j <= Math.min(g.cols - 1, cj + rad); j++) {
+      const c = i * g.cols + j;
+      if (s.lidar && s.lidar[c]! > 0) found[0] = true;
+      if (s.radar && s.radar[c]! > 0) found[1] = true;
+      if (s.camera && (s.camera[4 * N + c]! > 0.3 || (k < 4 && s.camera[k * N + c]! > 0.2))) found[2] = true;
+    }
+  }
+  const out: Modality[] = [];
+  if (found[0]) out.push(Modality.LIDAR);
+  if (found[1]) out.push(Modality.RADAR);
+  if (found[2]) out.push(Modality.CAMERA);
+  return out;
+}

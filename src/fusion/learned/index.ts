@@ -1,0 +1,214 @@
+/**
+ * Learned fusion engine (intermediate or late mode): BEV rasters -> gated fusion transformer (ONNX,
+ * in a worker thread) -> peak decoding -> tracker. See docs/fusion-learned.md.
+ *
+ * Batching: fuse() calls queue up; whenever the worker is idle, every queued tick (up to
+ * `maxBatch`, typically the ticks of several vehicles that arrived together) goes into one run.
+ * The queue is bounded (`maxQueue`): beyond it the oldest waiting tick is rejected and counted.
+ */
+import { fileURLToPath } from "node:url";
+import type { AlignedTick } from "../../align/types.ts";
+import type { HealthSnapshot, PerceptionModality } from "../../health/types.ts";
+import type { RigConfig } from "../../rig/schema.ts";
+import { type BevGrid, DEFAULT_GRID } from "../bev/grid.ts";
+import { type BevFrame, BevRasterizer, type ModalityMask } from "../bev/rasterize.ts";
+import { createTracker, type MultiTracker, type TrackerConfigInput } from "../tracker/index.ts";
+import type { FusionEngine, FusionResult } from "../types.ts";
+import { loadModelContract, type ModelContract } from "./contract.ts";
+import { DEFAULT_DECODE, type DecodeOptions, type Decoded, decodeFrame } from "./decode.ts";
+import { type ExecutionProvider, InferenceSessionWorker } from "./session.ts";
+
+export { ModelContractError } from "./contract.ts";
+export { ProviderError, type ExecutionProvider } from "./session.ts";
+
+export interface LearnedEngineOptions {
+  mode: "intermediate" | "late";
+  /** ONNX model file. Default: models/fusion-<mode>.onnx of this repository. */
+  modelPath?: string;
+  /** Execution provider; `auto` tries cuda/webgpu where present and falls back to CPU. Default auto. */
+  ep?: ExecutionProvider;
+  /** Most ticks in one run. Default 16. */
+  maxBatch?: number;
+  /** Most ticks waiting for the worker; the oldest beyond it is rejected and counted. Default 64. */
+  maxQueue?: number;
+  decode?: Partial<DecodeOptions>;
+  tracker?: TrackerConfigInput;
+  /** One-line notices (provider fallback). Default: stderr. */
+  onWarning?: (line: string) => void;
+}
+
+export interface LearnedEngineStats {
+  runs: number;
+  frames: number;
+  /** Ticks rejected because the queue was full. */
+  dropped: number;
+  /** Last run's inference time in the worker, ms. */
+  lastRunMs: number;
+  maxBatchSeen: number;
+}
+
+export interface LearnedEngine extends FusionEngine {
+  readonly contract: ModelContract;
+  readonly provider: "cpu" | "webgpu" | "cuda";
+  readonly stats: LearnedEngineStats;
+  /** Raw decoded detections of the last tick of each vehicle (before tracking), for evaluation. */
+  lastDetections(vehicle: string): Decoded[];
+}
+
+export function defaultModelPath(name: string): string {
+  return fileURLToPath(new URL(`../../../models/fusion-${name}.onnx`, import.meta.url));
+}
+
+interface Pending {
+  tick: AlignedTick;
+  health: HealthSnapshot;
+  resolve: (r: FusionResult) => void;
+  reject: (e: Error) => void;
+}
+
+const MODS: PerceptionModality[] = ["lidar", "radar", "camera"];
+
+export async function createLearnedEngine(
+  rig: RigConfig,
+  opts: LearnedEngineOptions,
+): Promise<LearnedEngine> {
+  const modelPath = opts.modelPath ?? defaultModelPath(opts.mode);
+  const grid: BevGrid = DEFAULT_GRID;
+  const contract = loadModelContract(modelPath, grid);
+  if (contract.mode !== opts.mode)
+    throw new Error(
+      `model ${modelPath}: metadata 'mode' is '${contract.mode}', the engine was asked for '${opts.mode}'`,
+    );
+  const maxBatch = opts.maxBatch ?? 16;
+  const maxQueue = opts.maxQueue ?? 64;
+  const warn = opts.onWarning ?? ((l: string) => process.stderr.write(`fusion learned: ${l}\n`));
+  const session = await InferenceSessionWorker.start({
+    modelPath,
+    ep: opts.ep ?? "auto",
+    inputs: contract.inputs,
+    warmupBatches: [1],
+    onWarning: warn,
+  });
+  const raster = new BevRasterizer(rig, grid);
+  const tracker: MultiTracker = createTracker(opts.tracker ?? {});
+  const decodeOpts: DecodeOptions = { ...DEFAULT_DECODE, ...opts.decode };
+  const stats: LearnedEngineStats = { runs: 0, frames: 0, dropped: 0, lastRunMs: 0, maxBatchSeen: 0 };
+  const lastDets = new Map<string, Decoded[]>();
+  const queue: Pending[] = [];
+  let busy = false;
+  let scheduled = false;
+  let closed = false;
+  const inputNames = new Set(contract.inputs.map((i) => i.name));
+
+  const schedule = () => {
+    if (scheduled || busy || queue.length === 0) return;
+    scheduled = true;
+    // let ticks that arrive in the same turn of the event loop join the batch
+    setImmediate(() => {
+      scheduled = false;
+      void runBatch();
+    });
+  };
+
+  async function runBatch(): Promise<void> {
+    if (busy || queue.length === 0) return;
+    busy = true;
+    const jobs = queue.splice(0, maxBatch);
+    const B = jobs.length;
+    const frame: BevFrame = raster.alloc(B);
+    const masks: ModalityMask[] = [];
+    try {
+      for (let b = 0; b < B; b++) {
+        const { tick, health } = jobs[b]!;
+        const mask: ModalityMask = {
+          lidar: health.mask.lidar && contract.modalities.includes("lidar"),
+          radar: health.mask.radar && contract.modalities.includes("radar"),
+          camera: health.mask.camera && contract.modalities.includes("camera"),
+        };
+        masks.push(mask);
+        raster.rasterize(tick, mask, health.features, frame, b);
+      }
+      const feeds: Record<string, Float32Array> = {};
+      for (const n of ["lidar", "radar", "camera", "ego", "health"] as const)
+        if (inputNames.has(n)) feeds[n] = frame[n];
+      const t0 = performance.now();
+      const out = await session.run(B, feeds);
+      stats.lastRunMs = performance.now() - t0;
+      stats.runs++;
+      stats.frames += B;
+      stats.maxBatchSeen = Math.max(stats.maxBatchSeen, B);
+      const heat = out["heatmap"]!;
+      const box = out["box"]!;
+      const gates = out["gates"]!.data;
+      const [, K, R, C] = heat.dims as [number, number, number, number];
+      const P = raster.planeSize;
+      for (let b = 0; b < B; b++) {
+        const { tick, health, resolve } = jobs[b]!;
+        const h = frame.health;
+        const used = (m: number) => h[(b * 3 + m) * 5]! > 0;
+        const dets = decodeFrame(
+          {
+            heat: heat.data.subarray(b * K * R * C, (b + 1) * K * R * C),
+            box: box.data.subarray(b * 10 * R * C, (b + 1) * 10 * R * C),
+            K,
+            R,
+            C,
+          },
+          grid,
+          contract.outStride,
+          {
+            lidar: used(0) ? frame.lidar.subarray(b * P, b * P + raster.cellsPerChannel) : null,
+            radar: used(1) ? frame.radar.subarray(b * P, b * P + raster.cellsPerChannel) : null,
+            camera: used(2) ? frame.camera.subarray(b * P, (b + 1) * P) : null,
+          },
+          decodeOpts,
+        );
+        lastDets.set(tick.vehicle, dets);
+        const e = tick.ego;
+        const objects = tracker.update(
+          tick.vehicle,
+          tick.stampNs,
+          { valid: e.valid, x: e.x, y: e.y, yaw: e.yaw },
+          dets,
+        );
+        const g = {} as Record<PerceptionModality, number>;
+        MODS.forEach((m, i) => {
+          g[m] = masks[b]![m] ? gates[b * 3 + i]! : 0;
+        });
+        void health;
+        resolve({ objects, gates: g });
+      }
+    } catch (err) {
+      for (const j of jobs) j.reject(err as Error);
+    } finally {
+      busy = false;
+      schedule();
+    }
+  }
+
+  return {
+    mode: opts.mode,
+    contract,
+    provider: session.provider,
+    stats,
+    lastDetections: (v) => lastDets.get(v) ?? [],
+    fuse(tick, health) {
+      if (closed) return Promise.reject(new Error("engine closed"));
+      return new Promise<FusionResult>((resolve, reject) => {
+        queue.push({ tick, health, resolve, reject });
+        while (queue.length > maxQueue) {
+          stats.dropped++;
+          queue.shift()!.reject(new Error("learned fusion queue full: tick dropped"));
+        }
+        schedule();
+      });
+    },
+    async close() {
+      closed = true;
+      for (const j of queue.splice(0)) j.reject(new Error("engine closed"));
+      await session.close();
+    },
+  };
+}
+
+export { MODS as LEARNED_MODALITIES };

@@ -1,0 +1,72 @@
+// Inference worker thread: owns one onnxruntime-node session, because `session.run` blocks the
+// event loop of whatever thread calls it. Plain JS (no tsx hook needed inside the worker).
+// Protocol (see ./session.ts): in {type:"run", id, batch, inputs:{name: Float32Array}} ->
+// out {type:"result", id, outputs:{name:{data: Float32Array, dims}}, ms}; {type:"close"}.
+// Start-up: posts {type:"ready", provider, warmupMs} or {type:"error", message}.
+import { parentPort, workerData } from "node:worker_threads";
+import * as ort from "onnxruntime-node";
+
+/** @type {{modelPath: string, provider: "cpu"|"webgpu"|"cuda", intraOpThreads: number, inputs: {name: string, shape: number[]}[], warmupBatches: number[]}} */
+const cfg = workerData;
+
+function sessionOptions(provider) {
+  return {
+    executionProviders: [provider === "cpu" ? "cpu" : { name: provider }],
+    intraOpNumThreads: cfg.intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+    // no busy-waiting threads: they would steal the cores the pipeline runs on
+    extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
+  };
+}
+
+function zeros(batch) {
+  const feeds = {};
+  for (const i of cfg.inputs) {
+    const dims = [batch, ...i.shape.slice(1)];
+    feeds[i.name] = new ort.Tensor("float32", new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  }
+  return feeds;
+}
+
+let session;
+try {
+  session = await ort.InferenceSession.create(cfg.modelPath, sessionOptions(cfg.provider));
+  const t0 = performance.now();
+  for (const b of cfg.warmupBatches) for (let k = 0; k < 2; k++) await session.run(zeros(b));
+  parentPort.postMessage({ type: "ready", provider: cfg.provider, warmupMs: performance.now() - t0 });
+} catch (e) {
+  parentPort.postMessage({ type: "error", message: String(e?.message ?? e) });
+  process.exit(0);
+}
+
+parentPort.on("message", async (msg) => {
+  if (msg.type === "close") {
+    await session.release().catch(() => {});
+    parentPort.close();
+    return;
+  }
+  if (msg.type !== "run") return;
+  try {
+    const feeds = {};
+    for (const i of cfg.inputs) {
+      const data = msg.inputs[i.name];
+      const dims = [msg.batch, ...i.shape.slice(1)];
+      feeds[i.name] = new ort.Tensor("float32", data, dims);
+    }
+    const t0 = performance.now();
+    const res = await session.run(feeds);
+    const ms = performance.now() - t0;
+    const outputs = {};
+    const transfer = [];
+    for (const [name, t] of Object.entries(res)) {
+      const data = /** @type {Float32Array} */ (t.data);
+      outputs[name] = { data, dims: t.dims };
+      transfer.push(data.buffer);
+    }
+    parentPort.postMessage({ type: "result", id: msg.id, outputs, ms }, transfer);
+  } catch (e) {
+    parentPort.postMessage({ type: "result", id: msg.id, error: String(e?.message ?? e) });
+  }
+});

@@ -1,0 +1,185 @@
+/**
+ * Main-thread handle of the inference worker (./ort-worker.mjs): picks the execution provider,
+ * starts and warms the session, and runs one batch at a time. `session.run` never executes on the
+ * calling thread, so the event loop stays free while the model runs.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { Worker } from "node:worker_threads";
+
+export type ExecutionProvider = "auto" | "cpu" | "webgpu" | "cuda";
+
+export class ProviderError extends Error {
+  readonly code = "E_PROVIDER";
+}
+
+export interface SessionOptions {
+  modelPath: string;
+  ep: ExecutionProvider;
+  /** Inputs the graph declares (from the model contract); shapes with -1 for the batch. */
+  inputs: { name: string; shape: number[] }[];
+  /** Intra-op threads of the CPU provider; 1 measured fastest on a 2-core machine. Default 1. */
+  intraOpThreads?: number;
+  /** Batch sizes run once at start so the first real tick pays no allocation cost. Default [1]. */
+  warmupBatches?: number[];
+  /** Called with one line when a provider is unavailable and `auto` falls back. */
+  onWarning?: (line: string) => void;
+}
+
+export interface RunOutputs {
+  [name: string]: { data: Float32Array; dims: number[] };
+}
+
+const HINT: Record<"webgpu" | "cuda", string> = {
+  webgpu:
+    "the webgpu provider needs the Vulkan loader (libvulkan.so.1) and the GPU's Vulkan driver (software lavapipe is not enough)",
+  cuda: "the cuda provider is not bundled: install with ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci, on a machine with CUDA 12 and cuDNN 9",
+};
+
+function ortBinDir(): string | null {
+  try {
+    const req = createRequire(import.meta.url);
+    const root = dirname(req.resolve("onnxruntime-node/package.json"));
+    return join(root, "bin", "napi-v6", process.platform, process.arch);
+  } catch {
+    return null;
+  }
+}
+
+/** Providers worth trying under `auto`, best first; CPU always last. */
+export function autoProviders(): ("cpu" | "webgpu" | "cuda")[] {
+  const out: ("cpu" | "webgpu" | "cuda")[] = [];
+  const bin = ortBinDir();
+  if (bin && existsSync(join(bin, "libonnxruntime_providers_cuda.so"))) out.push("cuda");
+  const vk = [
+    "/usr/lib/x86_64-linux-gnu/libvulkan.so.1",
+    "/usr/lib/aarch64-linux-gnu/libvulkan.so.1",
+    "/usr/lib64/libvulkan.so.1",
+    "/usr/lib/libvulkan.so.1",
+  ];
+  const gpuDev = existsSync("/dev/dri") || existsSync("/dev/nvidia0");
+  if (gpuDev && vk.some((p) => existsSync(p))) out.push("webgpu");
+  out.push("cpu");
+  return out;
+}
+
+export class InferenceSessionWorker {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly waiting = new Map<
+    number,
+    { resolve: (o: RunOutputs) => void; reject: (e: Error) => void }
+  >();
+  /** Provider the session runs on. */
+  provider: "cpu" | "webgpu" | "cuda" = "cpu";
+  warmupMs = 0;
+
+  private constructor(private readonly opts: SessionOptions) {}
+
+  static async start(opts: SessionOptions): Promise<InferenceSessionWorker> {
+    const s = new InferenceSessionWorker(opts);
+    const order = opts.ep === "auto" ? autoProviders() : [opts.ep];
+    let lastErr = "";
+    for (const p of order) {
+      try {
+        await s.spawn(p);
+        return s;
+      } catch (e) {
+        lastErr = (e as Error).message;
+        if (p === "cpu" || opts.ep !== "auto") break;
+        opts.onWarning?.(`execution provider '${p}' unavailable (${firstLine(lastErr)}); falling back`);
+      }
+    }
+    if (opts.ep === "webgpu" || opts.ep === "cuda")
+      throw new ProviderError(
+        `execution provider '${opts.ep}' is not available: ${firstLine(lastErr)} (${HINT[opts.ep]}; use --ep cpu or --ep auto)`,
+      );
+    throw new ProviderError(`cannot start inference on ${opts.modelPath}: ${firstLine(lastErr)}`);
+  }
+
+  private spawn(provider: "cpu" | "webgpu" | "cuda"): Promise<void> {
+    const w = new Worker(new URL("./ort-worker.mjs", import.meta.url), {
+      workerData: {
+        modelPath: this.opts.modelPath,
+        provider,
+        intraOpThreads: this.opts.intraOpThreads ?? 1,
+        inputs: this.opts.inputs,
+        warmupBatches: this.opts.warmupBatches ?? [1],
+      },
+      // the worker is plain JS: no loader hooks needed
+      execArgv: [],
+    });
+    return new Promise((resolve, reject) => {
+      const onMsg = (m: {
+        type: string;
+        message?: string;
+        provider?: "cpu" | "webgpu" | "cuda";
+        warmupMs?: number;
+      }) => {
+        if (m.type === "ready") {
+          w.off("message", onMsg);
+          this.worker = w;
+          this.provider = m.provider!;
+          this.warmupMs = m.warmupMs ?? 0;
+          w.on("message", (r) => this.onResult(r));
+          w.on("error", (e) => this.failAll(e));
+          w.on("exit", () => this.failAll(new Error("inference worker exited")));
+          resolve();
+        } else if (m.type === "error") {
+          w.off("message", onMsg);
+          void w.terminate();
+          reject(new Error(m.message));
+        }
+      };
+      w.on("message", onMsg);
+      w.once("error", (e) => reject(e));
+    });
+  }
+
+  private onResult(m: { type: string; id: number; outputs?: RunOutputs; error?: string }): void {
+    const p = this.waiting.get(m.id);
+    if (!p) return;
+    this.waiting.delete(m.id);
+    if (m.error) p.reject(new Error(`inference failed: ${m.error}`));
+    else p.resolve(m.outputs!);
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.waiting.values()) p.reject(e);
+    this.waiting.clear();
+    this.worker = null;
+  }
+
+  /** Run one batch. Inputs are copied to the worker (the caller keeps its buffers). */
+  run(batch: number, inputs: Record<string, Float32Array>): Promise<RunOutputs> {
+    const w = this.worker;
+    if (!w) return Promise.reject(new Error("inference worker is not running"));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      w.postMessage({ type: "run", id, batch, inputs });
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (!w) return;
+    w.removeAllListeners("exit");
+    w.postMessage({ type: "close" });
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => void w.terminate().then(() => resolve()), 2000);
+      w.once("exit", () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    this.failAll(new Error("engine closed"));
+  }
+}
+
+function firstLine(s: string): string {
+  const l = s.split("\n").find((x) => x.trim().length > 0) ?? s;
+  return l.length > 300 ? `${l.slice(0, 300)}…` : l;
+}

@@ -1,0 +1,102 @@
+/** The BEV rasterizer: cells, channels, masking and camera rays on hand-built ticks. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { CHANNELS, DEFAULT_GRID } from "../../../src/fusion/bev/grid.ts";
+import { ALL_ON, BevRasterizer, tickHealthFeatures } from "../../../src/fusion/bev/rasterize.ts";
+import { loadRig } from "../../../src/rig/load.ts";
+import { syntheticTick } from "./_fixtures.ts";
+
+const rig = loadRig("sim");
+const g = DEFAULT_GRID;
+const N = g.rows * g.cols;
+const cell = (x: number, y: number) =>
+  Math.floor((x - g.xMinM) / g.cellM) * g.cols + Math.floor((y - g.yMinM) / g.cellM);
+
+describe("BevRasterizer", () => {
+  const r = new BevRasterizer(rig);
+
+  test("LiDAR: object points fill their cells, ground points only the ground channel", () => {
+    const f = r.alloc(1);
+    r.rasterize(syntheticTick("v", 0, 20, 2), ALL_ON, null, f);
+    const c = cell(20, 2);
+    assert.ok(f.lidar[c]! > 0, "log_count at the object");
+    assert.ok(Math.abs(f.lidar[N + c]! - 1.2 / 4) < 1e-6, "max_z normalised by 4 m");
+    assert.ok(Math.abs(f.lidar[3 * N + c]! - 0.4) < 1e-6, "mean intensity");
+    const gc = cell(5, -3);
+    assert.equal(f.lidar[gc], 0, "ground point is not an obstacle");
+    assert.equal(f.lidar[4 * N + gc], 1, "ground_hit");
+    assert.equal(f.lidar[cell(40, -20)], 0);
+  });
+
+  test("radar: return count, radial velocity components", () => {
+    const f = r.alloc(1);
+    r.rasterize(syntheticTick("v", 0, 20, 2), ALL_ON, null, f);
+    const c = cell(20, 2);
+    assert.ok(f.radar[c]! > 0);
+    assert.ok(Math.abs(f.radar[N + c]! - -4 / 20) < 1e-6);
+    assert.ok(Math.abs(f.radar[2 * N + c]! - (-4 * 0.99) / 20) < 1e-6);
+  });
+
+  test("camera: the class ray passes the object, the depth splat peaks near it, FOV is static", () => {
+    const f = r.alloc(1);
+    r.rasterize(syntheticTick("v", 0, 20, 2), ALL_ON, null, f);
+    const car = CHANNELS.camera.indexOf("ray_car");
+    assert.ok(f.camera[car * N + cell(20, 2)]! > 0.85, "ray through the object");
+    assert.ok(f.camera[car * N + cell(10.5, 0.95)]! > 0.85, "ray nearer along the same bearing");
+    assert.equal(f.camera[car * N + cell(20, -10)], 0, "not off the bearing");
+    let best = -1;
+    let bestC = -1;
+    for (let c = 0; c < N; c++)
+      if (f.camera[4 * N + c]! > best) {
+        best = f.camera[4 * N + c]!;
+        bestC = c;
+      }
+    const bi = Math.floor(bestC / g.cols);
+    const bx = g.xMinM + (bi + 0.5) * g.cellM;
+    assert.ok(Math.abs(bx - 20) <= 2, `depth splat peak at x=${bx}`);
+    assert.equal(f.camera[5 * N + cell(30, 0)], 1, "ahead is in the FOV");
+    assert.equal(f.camera[5 * N + cell(-5, 0)], 0, "behind is not");
+  });
+
+  test("masked modalities are zero and flagged 0, like modality dropout", () => {
+    const f = r.alloc(2);
+    const t = syntheticTick("v", 0);
+    r.rasterize(t, ALL_ON, null, f, 0);
+    r.rasterize(t, { lidar: false, radar: true, camera: false }, null, f, 1);
+    const P = r.planeSize;
+    assert.ok(f.lidar.subarray(0, P).some((v) => v !== 0));
+    assert.ok(f.lidar.subarray(P).every((v) => v === 0));
+    assert.ok(f.camera.subarray(P).every((v) => v === 0));
+    assert.ok(f.radar.subarray(P).some((v) => v !== 0));
+    assert.deepEqual(Array.from(f.health.subarray(15, 20)), [0, 0, 0, 0, 0], "lidar health of frame 1");
+    assert.equal(f.health[20], 1, "radar flag of frame 1");
+    assert.deepEqual(Array.from(f.health.subarray(25, 30)), [0, 0, 0, 0, 0], "camera health of frame 1");
+    assert.ok(
+      Math.abs(f.ego[0]! - 0.5) < 1e-6 && Math.abs(f.ego[1]! - 0.2) < 1e-6,
+      "ego speed/20, yaw rate/0.5",
+    );
+  });
+
+  test("a missing sensor reads like a masked one; tick-derived health features", () => {
+    const t = { ...syntheticTick("v", 0), lidar: null };
+    t.inputs = t.inputs.map((i) =>
+      i.kind === "lidar" ? { ...i, status: "missing" as const, stampNs: null } : i,
+    );
+    const f = r.alloc(1);
+    r.rasterize(t, ALL_ON, null, f);
+    assert.equal(f.health[0], 0);
+    const h = tickHealthFeatures(t);
+    assert.deepEqual(h.lidar, [0, 0, 0, 0]);
+    assert.equal(h.radar[0], 1);
+  });
+
+  test("bad points (NaN, outside the grid) are skipped", () => {
+    const t = syntheticTick("v", 0);
+    t.lidar!.data[0] = Number.NaN;
+    t.lidar!.data[2] = Number.NaN;
+    t.lidar!.data[4] = 1e6;
+    const f = r.alloc(1);
+    r.rasterize(t, ALL_ON, null, f);
+    assert.ok(f.lidar.every((v) => Number.isFinite(v)));
+  });
+});

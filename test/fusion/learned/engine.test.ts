@@ -1,0 +1,104 @@
+/**
+ * The learned engine end to end on a freshly exported (untrained) model: worker-thread inference,
+ * batching of ticks that arrive together, mask handling and gates, model-contract and provider
+ * errors. Quality is not asserted here (see npm run eval).
+ */
+import assert from "node:assert/strict";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { DEFAULT_GRID } from "../../../src/fusion/bev/grid.ts";
+import { loadModelContract, readOnnxMetadata } from "../../../src/fusion/learned/contract.ts";
+import { createLearnedEngine, type LearnedEngine } from "../../../src/fusion/learned/index.ts";
+import { loadRig } from "../../../src/rig/load.ts";
+import { healthOf, syntheticTick } from "./_fixtures.ts";
+import { REPO, runPython, torchMissing } from "./_python.ts";
+
+const skip = torchMissing();
+const rig = loadRig("sim");
+const dir = mkdtempSync(join(tmpdir(), "engine-"));
+let model = "";
+
+describe("learned engine", { skip: skip ?? false }, () => {
+  let eng: LearnedEngine;
+  before(async () => {
+    runPython([join(REPO, "train/parity.py"), join(dir, "m"), "--mode", "intermediate"]);
+    model = join(dir, "m", "model.onnx");
+    // the parity export is named "parity" with mode intermediate: a valid contract
+    eng = await createLearnedEngine(rig, { mode: "intermediate", modelPath: model, ep: "cpu" });
+  });
+  after(async () => {
+    await eng?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("runs in a worker on CPU and returns gates per modality", async () => {
+    assert.equal(eng.provider, "cpu");
+    const r = await eng.fuse(syntheticTick("a", 0), healthOf());
+    assert.ok(Array.isArray(r.objects));
+    for (const m of ["lidar", "radar", "camera"] as const)
+      assert.ok(r.gates[m] > 0 && r.gates[m] <= 1, `${m} gate`);
+  });
+
+  test("a masked modality gets gate 0", async () => {
+    const r = await eng.fuse(syntheticTick("a", 1), healthOf({ radar: false }));
+    assert.equal(r.gates.radar, 0);
+    assert.ok(r.gates.lidar > 0);
+  });
+
+  test("ticks of several vehicles that arrive together share one run", async () => {
+    const runs0 = eng.stats.runs;
+    const vs = ["a", "b", "c", "d", "e"];
+    const rs = await Promise.all(vs.map((v, i) => eng.fuse(syntheticTick(v, 2 + i), healthOf())));
+    assert.equal(rs.length, 5);
+    assert.equal(eng.stats.runs - runs0, 1, "one batched run");
+    assert.ok(eng.stats.maxBatchSeen >= 5);
+  });
+
+  test("the event loop keeps turning while the model runs", async () => {
+    let turns = 0;
+    const iv = setInterval(() => turns++, 0);
+    await Promise.all(Array.from({ length: 16 }, (_, i) => eng.fuse(syntheticTick(`v${i}`, 10), healthOf())));
+    await eng.fuse(syntheticTick("a", 20), healthOf());
+    clearInterval(iv);
+    assert.ok(turns >= 1, `timer callbacks ran during inference (${turns})`);
+  });
+
+  test("model contract: metadata is read, and a mismatch fails with the field named", () => {
+    const meta = readOnnxMetadata(readFileSync(model));
+    assert.equal(meta["format"], "fusion-bev-centerpoint");
+    assert.throws(() => loadModelContract(model, { ...DEFAULT_GRID, cellM: 0.5 }), /bev_grid/);
+    const bad = join(dir, "bad.onnx");
+    const buf = Buffer.from(readFileSync(model));
+    const at = buf.indexOf(Buffer.from('"ray_car"'));
+    assert.ok(at > 0);
+    buf.write('"ray_cax"', at);
+    writeFileSync(bad, buf);
+    assert.throws(() => loadModelContract(bad, DEFAULT_GRID), /channels\.camera/);
+    copyFileSync(join(REPO, "package.json"), join(dir, "not.onnx"));
+    assert.throws(() => loadModelContract(join(dir, "not.onnx"), DEFAULT_GRID), /model .*not\.onnx/);
+  });
+
+  test("an unavailable provider fails clearly; auto falls back to CPU", async () => {
+    try {
+      const e = await createLearnedEngine(rig, { mode: "intermediate", modelPath: model, ep: "webgpu" });
+      await e.close(); // a machine with a Vulkan GPU: fine
+    } catch (e) {
+      assert.match((e as Error).message, /execution provider 'webgpu' is not available: .*Vulkan/);
+    }
+    const warnings: string[] = [];
+    const e = await createLearnedEngine(rig, {
+      mode: "intermediate",
+      modelPath: model,
+      ep: "auto",
+      onWarning: (l) => warnings.push(l),
+    });
+    assert.ok(["cpu", "webgpu", "cuda"].includes(e.provider));
+    await e.close();
+  });
+
+  test("mode mismatch is refused", async () => {
+    await assert.rejects(createLearnedEngine(rig, { mode: "late", modelPath: model, ep: "cpu" }), /mode/);
+  });
+});

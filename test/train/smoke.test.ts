@@ -1,0 +1,49 @@
+/**
+ * Training smoke run: a few optimizer steps of the intermediate and late models on a synthetic set,
+ * then ONNX export; the exported models pass the service's contract check. Proves the training
+ * script runs end to end (CI), not that it learns.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { DEFAULT_GRID } from "../../src/fusion/bev/grid.ts";
+import { loadModelContract } from "../../src/fusion/learned/contract.ts";
+import { REPO, runPython, torchMissing } from "../fusion/learned/_python.ts";
+
+const skip = torchMissing();
+const out = mkdtempSync(join(tmpdir(), "train-smoke-"));
+after(() => rmSync(out, { recursive: true, force: true }));
+
+test("train.py --smoke trains a few steps and exports valid models", { skip: skip ?? false }, () => {
+  const r = runPython(
+    [
+      join(REPO, "train/train.py"),
+      "--smoke",
+      "--out",
+      out,
+      "--steps",
+      "3",
+      "--batch",
+      "4",
+      "--log-every",
+      "1",
+      "--models",
+      "intermediate,late",
+    ],
+    180_000,
+  );
+  assert.match(r.stdout, /\[intermediate\] step 3\/3 heat [\d.]+/);
+  assert.match(r.stdout, /\[late\] step 3\/3/);
+  for (const name of ["intermediate", "late"]) {
+    const p = join(out, `fusion-${name}.onnx`);
+    assert.ok(existsSync(p), p);
+    const c = loadModelContract(p, DEFAULT_GRID);
+    assert.equal(c.mode, name);
+    assert.equal(c.outRows, DEFAULT_GRID.rows / c.outStride);
+    assert.ok(JSON.parse(c.meta["training"]!).steps === 3);
+  }
+  const summary = JSON.parse(readFileSync(join(out, "training.json"), "utf8"));
+  assert.ok(summary.models.intermediate.params > 10_000);
+});

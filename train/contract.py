@@ -1,0 +1,21 @@
+"""Model <-> service contract written into every exported ONNX model's metadata_props.
+
+Must agree with src/fusion/bev/grid.ts (raster layout) and src/fusion/learned/contract.ts (the
+loader checks these on load and refuses a mismatching model with a message naming the field).
+"""
+FORMAT = "fusion-bev-centerpoint"
+VERSION = 1  # bump on any change of inputs, outputs or their meaning
+BEV_VERSION = 1  # src/fusion/bev/grid.ts BEV_VERSION
+GRID = {"xMinM": -8, "yMinM": -32, "cellM": 1.0, "rows": 64, "cols": 64}
+CHANNELS = {
+    "lidar": ["log_count", "max_z", "mean_z", "mean_intensity", "ground_hit", "z_span"],
+    "radar": ["log_count", "mean_vr", "mean_vr_ux", "mean_vr_uy", "max_rcs", "mean_rcs"],
+    "camera": ["ray_car", "ray_truck", "ray_pedestrian", "ray_cyclist", "depth_splat", "fov"],
+}
+CLASSES = ["car", "truck", "pedestrian", "cyclist"]  # ObjectClass 1..4
+EGO_FEATURES = ["speed_20mps", "yaw_rate_0p5radps"]
+HEALTH_FEATURES = ["mask", "present", "freshness", "rate_ratio", "content_ok"]
+BOX_CHANNELS = ["dx_cells", "dy_cells", "z_m", "log_l_m", "log_w_m", "log_h_m", "sin_yaw", "cos_yaw", "vx_mps", "vy_mps"]
+OUT_STRIDE = 2  # output cell = OUT_STRIDE raster cells
+INPUT_NAMES = ["lidar", "radar", "camera", "ego", "health"]
+OUTPUT_NAMES = ["heatmap", "box", "gates"]

@@ -1,0 +1,127 @@
+"""Dataset written by train/export-dataset.ts (src/fusion/learned/dataset.ts), and CenterPoint targets.
+
+Layout of data/bev/<split>/:
+  index.json      {"version", "grid", "channels", "count", "samples": [{seed, scenario, conditions, faults, stampNs, nnz}]}
+  offsets.i64     (count + 1) offsets into the sparse arrays
+  sparse_idx.u32  flat indices into the (18, rows, cols) raster stack (lidar, radar, camera channels)
+  sparse_val.f32  their values (exact float32 from the TypeScript rasterizer)
+  aux.f32         (count, 17): ego (2) then health (3 x 5)
+  boxes.f32       (n, 13): sample, cls (1..4), x, y, z, l, w, h, yaw, vx, vy, n_lidar, n_radar (vehicle frame)
+Targets are derived here (not stored) so their hyper-parameters live with the training code.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+
+import contract as K
+
+BOX_COLS = 13
+
+
+class BevDataset:
+    def __init__(self, root: str):
+        with open(os.path.join(root, "index.json")) as f:
+            self.index = json.load(f)
+        if self.index["grid"] != K.GRID:
+            raise ValueError(f"{root}: grid {self.index['grid']} differs from train/contract.py {K.GRID}")
+        if self.index["channels"] != K.CHANNELS:
+            raise ValueError(f"{root}: channels differ from train/contract.py")
+        self.n = self.index["count"]
+        self.off = np.fromfile(os.path.join(root, "offsets.i64"), dtype="<i8")
+        self.idx = np.fromfile(os.path.join(root, "sparse_idx.u32"), dtype="<u4")
+        self.val = np.fromfile(os.path.join(root, "sparse_val.f32"), dtype="<f4")
+        self.aux = np.fromfile(os.path.join(root, "aux.f32"), dtype="<f4").reshape(self.n, 17)
+        boxes = np.fromfile(os.path.join(root, "boxes.f32"), dtype="<f4").reshape(-1, BOX_COLS)
+        self.boxes = [boxes[boxes[:, 0] == i, 1:] for i in range(self.n)] if len(boxes) else [np.zeros((0, BOX_COLS - 1), "f4")] * self.n
+        G = K.GRID
+        self.shape = (18, G["rows"], G["cols"])
+        self.targets = [make_targets(b) for b in self.boxes]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def rasters(self, ids) -> np.ndarray:
+        out = np.zeros((len(ids),) + self.shape, dtype=np.float32)
+        flat = out.reshape(len(ids), -1)
+        for r, i in enumerate(ids):
+            a, b = self.off[i], self.off[i + 1]
+            flat[r, self.idx[a:b]] = self.val[a:b]
+        return out
+
+    def batch(self, ids):
+        ras = self.rasters(ids)
+        aux = self.aux[ids]
+        heat = np.stack([self.targets[i][0] for i in ids])
+        reg = np.stack([self.targets[i][1] for i in ids])
+        regm = np.stack([self.targets[i][2] for i in ids])
+        return ras, aux, heat, reg, regm
+
+
+def make_targets(boxes: np.ndarray):
+    """CenterPoint targets on the output grid: Gaussian class heatmaps, box regression at centre cells."""
+    G = K.GRID
+    S = K.OUT_STRIDE
+    R, C = G["rows"] // S, G["cols"] // S
+    cell = G["cellM"] * S
+    heat = np.zeros((len(K.CLASSES), R, C), np.float32)
+    reg = np.zeros((len(K.BOX_CHANNELS), R, C), np.float32)
+    regm = np.zeros((1, R, C), np.float32)
+    ii, jj = np.meshgrid(np.arange(R) + 0.5, np.arange(C) + 0.5, indexing="ij")
+    for b in boxes:
+        cls, x, y, z, l, w, h, yaw, vx, vy = b[:10]
+        k = int(cls) - 1
+        if k < 0 or k >= len(K.CLASSES):
+            continue
+        ci = (x - G["xMinM"]) / cell
+        cj = (y - G["yMinM"]) / cell
+        if not (0 <= ci < R and 0 <= cj < C):
+            continue
+        sigma = max(0.6, 0.2 * math.sqrt(max(l * w, 0.01)) / (cell / 2))
+        g = np.exp(-((ii - ci) ** 2 + (jj - cj) ** 2) / (2 * sigma * sigma))
+        i0, j0 = int(ci), int(cj)
+        g[i0, j0] = 1.0
+        np.maximum(heat[k], g, out=heat[k])
+        reg[:, i0, j0] = [ci - i0, cj - j0, z, math.log(max(l, 0.1)), math.log(max(w, 0.1)), math.log(max(h, 0.1)),
+                          math.sin(yaw), math.cos(yaw), vx, vy]
+        regm[0, i0, j0] = 1.0
+    return heat, reg, regm
+
+
+def synthetic(n: int, seed: int = 0):
+    """Tiny synthetic dataset (boxes drawn into the rasters) for the smoke test; same layout as BevDataset."""
+    rng = np.random.default_rng(seed)
+    G = K.GRID
+    H, W = G["rows"], G["cols"]
+
+    class Syn(BevDataset):
+        def __init__(self):  # noqa: D401 - no files
+            self.n = n
+            self.shape = (18, H, W)
+            self.ras = np.zeros((n, 18, H, W), np.float32)
+            self.aux = np.zeros((n, 17), np.float32)
+            self.aux[:, 2:] = np.tile(np.array([1, 1, 0.9, 1, 1], np.float32), 3)
+            self.boxes = []
+            for s in range(n):
+                bs = []
+                for _ in range(rng.integers(1, 6)):
+                    k = int(rng.integers(1, 5))
+                    x, y = rng.uniform(0, 50), rng.uniform(-25, 25)
+                    l, w, h = [(4.6, 1.9, 1.6), (9.5, 2.5, 3.4), (0.6, 0.6, 1.75), (1.8, 0.6, 1.7)][k - 1]
+                    i, j = int((x - G["xMinM"]) / G["cellM"]), int((y - G["yMinM"]) / G["cellM"])
+                    r = max(1, int(l / G["cellM"] / 2))
+                    self.ras[s, 0, max(0, i - r): i + r + 1, max(0, j - 1): j + 2] = 0.8
+                    self.ras[s, 1, max(0, i - r): i + r + 1, max(0, j - 1): j + 2] = h / 4
+                    self.ras[s, 6, i, j] = 0.5
+                    self.ras[s, 12 + k - 1, i, :] = 0.7
+                    bs.append([k, x, y, h / 2, l, w, h, 0.0, 0.0, 0.0, 10, 1])
+                self.boxes.append(np.array(bs, np.float32))
+            self.targets = [make_targets(b) for b in self.boxes]
+
+        def rasters(self, ids):
+            return self.ras[ids]
+
+    return Syn()

@@ -1,0 +1,225 @@
+"""Train the fusion models and export them to ONNX (npm run train).
+
+  /usr/bin/python3 train/train.py [--data data/bev] [--out models] [--models intermediate,late,lidar_only]
+                                  [--steps 1200] [--batch 16] [--threads 2] [--seed 0] [--smoke]
+
+Deterministic for a given seed and thread count: one numpy Generator drives batch order, flips,
+modality dropout and health jitter; torch is seeded and runs on a fixed number of threads.
+--smoke trains a few steps on a synthetic set into a temporary directory (CI).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import contract as K  # noqa: E402
+from data import BevDataset, synthetic  # noqa: E402
+from export import export_onnx  # noqa: E402
+from model import MODALITIES, FusionNet, ModelConfig, count_params  # noqa: E402
+
+PRESETS = {
+    "intermediate": dict(mode="intermediate", modalities=MODALITIES),
+    "late": dict(mode="late", modalities=MODALITIES),
+    "lidar_only": dict(mode="intermediate", modalities=("lidar",)),
+}
+# per-modality dropout probabilities (lidar, radar, camera) for the fusion models
+P_DROP = np.array([0.25, 0.2, 0.2])
+BOX_W = torch.tensor([1, 1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]).reshape(1, 10, 1, 1)
+
+
+def focal(p, t, weight=None):
+    """CenterNet focal loss on probabilities p against Gaussian targets t, (B, K, H, W)."""
+    p = p.clamp(1e-4, 1 - 1e-4)
+    pos = (t >= 0.999).float()
+    lp = -torch.log(p) * (1 - p) ** 2 * pos
+    ln = -torch.log(1 - p) * p**2 * (1 - t) ** 4 * (1 - pos)
+    per = (lp + ln).sum(dim=(1, 2, 3))  # (B,)
+    npos = pos.sum(dim=(1, 2, 3))
+    if weight is not None:
+        per, npos = per * weight, npos * weight
+    return per.sum() / npos.sum().clamp(min=1.0)
+
+
+def reg_loss(box, reg, regm):
+    l1 = (box - reg).abs() * BOX_W * regm
+    return l1.sum() / regm.sum().clamp(min=1.0)
+
+
+def augment(rng, ras, aux, heat, reg, regm, fusion: bool):
+    """Mirror y (half the batch), modality dropout, health jitter. In place on numpy arrays."""
+    B = ras.shape[0]
+    flip = rng.random(B) < 0.5
+    if flip.any():
+        f = np.where(flip)[0]
+        ras[f] = ras[f, :, :, ::-1]
+        ras[f, 6 + 3] *= -1  # radar mean_vr_uy
+        aux[f, 1] *= -1  # yaw rate
+        heat[f] = heat[f, :, :, ::-1]
+        regm_f = regm[f, :, :, ::-1]
+        reg_f = reg[f, :, :, ::-1].copy()
+        reg_f[:, 1] = np.where(regm_f[:, 0] > 0, 1 - reg_f[:, 1], 0)  # dy offset
+        reg_f[:, 6] *= -1  # sin yaw
+        reg_f[:, 9] *= -1  # vy
+        reg[f] = reg_f
+        regm[f] = regm_f
+    h = aux[:, 2:].reshape(B, 3, 5)
+    present = h[:, :, 0] > 0
+    # health features of present modalities vary live (health monitor) vs offline (tick-derived)
+    jit = present[:, :, None]
+    h[:, :, 2] = np.where(present, rng.uniform(0.5, 1.0, (B, 3)), 0)
+    h[:, :, 3] = np.where(present, np.clip(h[:, :, 3] * rng.uniform(0.7, 1.05, (B, 3)), 0, 1), 0)
+    del jit
+    if fusion:
+        drop = rng.random((B, 3)) < P_DROP[None, :]
+        drop[drop.all(axis=1), 0] = False  # keep at least one modality
+        for m in range(3):
+            d = np.where(drop[:, m])[0]
+            ras[d, 6 * m : 6 * m + 6] = 0
+            h[d, m, :] = 0
+    aux[:, 2:] = h.reshape(B, 15)
+    return ras, aux, heat, reg, regm
+
+
+def to_inputs(ras, aux):
+    r = torch.from_numpy(np.ascontiguousarray(ras))
+    a = torch.from_numpy(np.ascontiguousarray(aux))
+    return (r[:, 0:6].contiguous(), r[:, 6:12].contiguous(), r[:, 12:18].contiguous(), a[:, :2].contiguous(),
+            a[:, 2:].reshape(-1, 3, 5).contiguous())
+
+
+def train_one(name, ds, val, args, out_dir, log):
+    cfg = ModelConfig(**PRESETS[name])
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    model = FusionNet(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps = args.steps if name != "lidar_only" else max(1, int(args.steps * args.lidar_steps_frac))
+    warm = min(100, steps // 10 + 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
+    )
+    fusion = len(cfg.modalities) > 1
+    order = np.array([], dtype=np.int64)
+    t0 = time.time()
+    model.train()
+    hist = []
+    for step in range(steps):
+        if len(order) < args.batch:
+            order = np.concatenate([order, rng.permutation(len(ds))])
+        ids, order = order[: args.batch], order[args.batch :]
+        ras, aux, heat, reg, regm = (x.copy() for x in ds.batch(ids))
+        ras, aux, heat, reg, regm = augment(rng, ras, aux, heat, reg, regm, fusion)
+        x = to_inputs(ras, aux)
+        heat_t, reg_t, regm_t = (torch.from_numpy(np.ascontiguousarray(v)) for v in (heat, reg, regm))
+        p, box, gates, per_mod = model(*x, aux=True)
+        loss_h = focal(p, heat_t)
+        loss_r = reg_loss(box, reg_t, regm_t)
+        loss = loss_h + 0.5 * loss_r
+        if per_mod is not None:
+            for i, pm in enumerate(per_mod):
+                loss = loss + 0.3 * focal(pm, heat_t, weight=x[4][:, model.midx[i], 0])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        hist.append((loss_h.item(), loss_r.item()))
+        if (step + 1) % args.log_every == 0 or step == steps - 1:
+            h = np.mean(hist[-args.log_every :], axis=0)
+            el = time.time() - t0
+            log(f"[{name}] step {step + 1}/{steps} heat {h[0]:.3f} reg {h[1]:.3f} "
+                f"gates {gates.mean(0).detach().numpy().round(2).tolist()} {el:.0f}s ({(step + 1) * args.batch / el:.1f} samples/s)")
+        if args.max_minutes and time.time() - t0 > args.max_minutes * 60:
+            log(f"[{name}] stopping at step {step + 1}: --max-minutes {args.max_minutes} reached (run not deterministic)")
+            steps = step + 1
+            break
+    train_s = time.time() - t0
+    model.eval()
+    vloss = evaluate_loss(model, val, args) if val is not None else None
+    onnx_path = os.path.join(out_dir, f"fusion-{name}.onnx")
+    info = {
+        "steps": steps, "batch": args.batch, "seed": args.seed, "threads": args.threads, "lr": args.lr,
+        "train_seconds": round(train_s, 1), "params": count_params(model), "val_loss": vloss,
+        "train_samples": len(ds), "dataset": getattr(ds, "index", {}).get("summary"),
+    }
+    export_onnx(model, onnx_path, name, extra={"training": info})
+    if name == "intermediate" or args.smoke:
+        torch.save({"config": cfg.to_dict(), "state_dict": model.state_dict(), "training": info},
+                   os.path.join(out_dir, f"fusion-{name}.pt"))
+    info["onnx_bytes"] = os.path.getsize(onnx_path)
+    log(f"[{name}] done: {json.dumps(info)}")
+    return info
+
+
+@torch.no_grad()
+def evaluate_loss(model, val, args):
+    n = min(len(val), 128)
+    tot_h = tot_r = 0.0
+    for a in range(0, n, args.batch):
+        ids = np.arange(a, min(n, a + args.batch))
+        ras, aux, heat, reg, regm = val.batch(ids)
+        p, box, _ = model(*to_inputs(ras, aux))
+        tot_h += focal(p, torch.from_numpy(heat)).item() * len(ids)
+        tot_r += reg_loss(box, torch.from_numpy(reg), torch.from_numpy(regm)).item() * len(ids)
+    return {"heat": round(tot_h / n, 4), "reg": round(tot_r / n, 4), "samples": n}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(here)
+    ap.add_argument("--data", default=os.path.join(repo, "data", "bev"))
+    ap.add_argument("--out", default=os.path.join(repo, "models"))
+    ap.add_argument("--models", default="intermediate,late,lidar_only")
+    ap.add_argument("--steps", type=int, default=1200, help="optimizer steps per fusion model")
+    ap.add_argument("--lidar-steps-frac", type=float, default=0.75, help="lidar_only steps as a fraction of --steps")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--max-minutes", type=float, default=0, help="safety stop per model (0 = off)")
+    ap.add_argument("--smoke", action="store_true", help="a few steps on synthetic data into a temp dir")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    if args.smoke:
+        ds, val = synthetic(24, 0), synthetic(8, 1)
+        if args.out == os.path.join(repo, "models"):
+            args.out = tempfile.mkdtemp(prefix="fusion-smoke-")
+    else:
+        for split in ("train", "val"):
+            if not os.path.exists(os.path.join(args.data, split, "index.json")):
+                print(f"train: no dataset at {args.data}/{split} (run npm run dataset first)", file=sys.stderr)
+                return 2
+        ds, val = BevDataset(os.path.join(args.data, "train")), BevDataset(os.path.join(args.data, "val"))
+    os.makedirs(args.out, exist_ok=True)
+    log(f"train: {len(ds)} train / {len(val)} val samples, models {args.models}, {args.steps} steps, batch {args.batch}, "
+        f"{args.threads} threads, out {args.out}")
+    t0 = time.time()
+    infos = {}
+    for name in args.models.split(","):
+        if name not in PRESETS:
+            print(f"train: unknown model '{name}' (known: {', '.join(PRESETS)})", file=sys.stderr)
+            return 2
+        infos[name] = train_one(name, ds, val, args, args.out, log)
+    summary = {"total_seconds": round(time.time() - t0, 1), "models": infos, "command": " ".join(sys.argv),
+               "dataset": getattr(ds, "index", {}).get("summary")}
+    with open(os.path.join(args.out, "training.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    log(f"train: all done in {summary['total_seconds']} s -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
