@@ -177,6 +177,11 @@ export class Collector {
       params.imuRotation = imu.extrinsic.R;
       if (imu.cfg.imu?.gyro_noise_radps) params.gyroStdRadps = imu.cfg.imu.gyro_noise_radps;
       if (imu.cfg.imu?.accel_noise_mps2) params.accelStdMps2 = imu.cfg.imu.accel_noise_mps2;
+      // The rig's bias spec (1 sigma) is the prior of the bias states; never below a floor.
+      if (imu.cfg.imu?.gyro_bias_radps !== undefined)
+        params.gyroBiasStdRadps = Math.max(1e-4, imu.cfg.imu.gyro_bias_radps);
+      if (imu.cfg.imu?.accel_bias_mps2 !== undefined)
+        params.accelBiasStdMps2 = Math.max(1e-3, imu.cfg.imu.accel_bias_mps2);
     }
     this.ego = new EgoEkf(params);
   }

@@ -1,8 +1,9 @@
 /**
  * Ego-state EKF on GNSS and IMU in a local ENU frame (origin at the first fix).
  *
- * State (6): [px, py, yaw, v, w, a] — position of the vehicle origin in ENU (m), heading (rad, CCW
- * from east), forward speed (m/s), yaw rate (rad/s), forward acceleration (m/s^2). Motion model:
+ * State (8): [px, py, yaw, v, w, a, bg, ba] — position of the vehicle origin in ENU (m), heading
+ * (rad, CCW from east), forward speed (m/s), yaw rate (rad/s), forward acceleration (m/s^2), gyro
+ * z bias (rad/s) and forward accelerometer bias (m/s^2), both random walks. Motion model:
  * constant turn rate and acceleration (CTRA, midpoint Euler), so the filter dead-reckons through
  * GNSS outages with covariance growing with the process noise. IMU samples are *measurements* of
  * w and a (not control inputs): the filter keeps running, with growing uncertainty, if the IMU dies
@@ -13,16 +14,18 @@
  * A short pose history allows motion compensation at past instants (radar stamps, LiDAR points).
  */
 import type { EgoState, FixType } from "../msg/types.ts";
-import { EnuFrame, type GeoOrigin } from "./geo.ts";
+import { type GeoOrigin, geodeticToEnu } from "../../sim/geo.ts";
 import { type Mat3, matVec, type Planar, type Vec3, wrapAngle } from "./geometry.ts";
 
-const N = 6;
+const N = 8;
 const PX = 0;
 const PY = 1;
 const YAW = 2;
 const V = 3;
 const W = 4;
 const ACC = 5;
+const BG = 6;
+const BA = 7;
 
 export interface EgoParams {
   /** GNSS antenna position in the vehicle frame, m. */
@@ -41,6 +44,13 @@ export interface EgoParams {
   yawAccelStdRadps2: number;
   /** Process noise: jerk, m/s^3 (1 sigma, continuous white). */
   jerkStdMps3: number;
+  /** Initial gyro bias uncertainty, rad/s (1 sigma). */
+  gyroBiasStdRadps: number;
+  /** Initial accelerometer bias uncertainty, m/s^2 (1 sigma). */
+  accelBiasStdMps2: number;
+  /** Bias random walks, per sqrt(s). */
+  gyroBiasWalk: number;
+  accelBiasWalk: number;
   /** Pose history kept for motion compensation, entries. */
   historyLen: number;
 }
@@ -54,6 +64,10 @@ export const DEFAULT_EGO_PARAMS: EgoParams = {
   gnssVelStdMps: 0.2,
   yawAccelStdRadps2: 0.5,
   jerkStdMps3: 2,
+  gyroBiasStdRadps: 0.002,
+  accelBiasStdMps2: 0.05,
+  gyroBiasWalk: 1e-5,
+  accelBiasWalk: 1e-3,
   historyLen: 400,
 };
 
@@ -91,7 +105,7 @@ export class EgoEkf {
   readonly params: EgoParams;
   /** Filter time (vehicle clock), ns; null before the first fix. */
   t: number | null = null;
-  enu: EnuFrame | null = null;
+  private originGeo: GeoOrigin | null = null;
   private x = new Float64Array(N);
   private P = new Float64Array(N * N);
   private z = 0;
@@ -113,12 +127,12 @@ export class EgoEkf {
   }
 
   get origin(): GeoOrigin | null {
-    return this.enu?.origin ?? null;
+    return this.originGeo;
   }
 
   reset(): void {
     this.t = null;
-    this.enu = null;
+    this.originGeo = null;
     this.x.fill(0);
     this.P.fill(0);
     this.z = 0;
@@ -175,6 +189,8 @@ export class EgoEkf {
     P[PY * N + PY] = P[PY * N + PY]! + 1e-4 * dt;
     P[YAW * N + YAW] = P[YAW * N + YAW]! + 1e-6 * dt;
     P[V * N + V] = P[V * N + V]! + 1e-4 * dt;
+    P[BG * N + BG] = P[BG * N + BG]! + this.params.gyroBiasWalk ** 2 * dt;
+    P[BA * N + BA] = P[BA * N + BA]! + this.params.accelBiasWalk ** 2 * dt;
     this.t = tNs;
   }
 
@@ -274,10 +290,12 @@ export class EgoEkf {
     const a = matVec(R, accel);
     const H = new Float64Array(2 * N);
     H[W] = 1;
+    H[BG] = 1;
     H[N + ACC] = 1;
+    H[N + BA] = 1;
     this.update(
       H,
-      [g[2] - this.x[W]!, a[0] - this.x[ACC]!],
+      [g[2] - this.x[W]! - this.x[BG]!, a[0] - this.x[ACC]! - this.x[BA]!],
       [this.params.gyroStdRadps ** 2, 0, 0, this.params.accelStdMps2 ** 2],
     );
     this.imuUpdates++;
@@ -288,9 +306,13 @@ export class EgoEkf {
   /** GNSS fix. Returns false when older than the filter time. */
   processGnss(tNs: number, fix: GnssFixInput): boolean {
     if (this.t !== null && tNs < this.t) return false;
-    if (!this.enu)
-      this.enu = new EnuFrame({ latDeg: fix.latitudeDeg, lonDeg: fix.longitudeDeg, altM: fix.altitudeM });
-    const [e, n, u] = this.enu.toEnu(fix.latitudeDeg, fix.longitudeDeg, fix.altitudeM);
+    if (!this.originGeo)
+      this.originGeo = { latDeg: fix.latitudeDeg, lonDeg: fix.longitudeDeg, altM: fix.altitudeM };
+    const {
+      east: e,
+      north: n,
+      up: u,
+    } = geodeticToEnu(this.originGeo, fix.latitudeDeg, fix.longitudeDeg, fix.altitudeM);
     const lever = this.params.gnssLeverM;
     const varPos = fix.covariance
       ? Math.max(1e-4, (fix.covariance[0]! + fix.covariance[4]!) / 2)
@@ -304,9 +326,27 @@ export class EgoEkf {
       this.yawKnown = Boolean(vel && speed > 0.5);
       const c = Math.cos(yaw);
       const s = Math.sin(yaw);
-      this.x.set([e - (c * lever[0] - s * lever[1]), n - (s * lever[0] + c * lever[1]), yaw, speed, 0, 0]);
+      this.x.set([
+        e - (c * lever[0] - s * lever[1]),
+        n - (s * lever[0] + c * lever[1]),
+        yaw,
+        speed,
+        0,
+        0,
+        0,
+        0,
+      ]);
       this.P.fill(0);
-      const diag = [varPos, varPos, this.yawKnown ? 0.05 ** 2 : Math.PI ** 2, vel ? 0.5 ** 2 : 4, 0.1, 1];
+      const diag = [
+        varPos,
+        varPos,
+        this.yawKnown ? 0.05 ** 2 : Math.PI ** 2,
+        vel ? 0.5 ** 2 : 4,
+        0.1,
+        1,
+        this.params.gyroBiasStdRadps ** 2,
+        this.params.accelBiasStdMps2 ** 2,
+      ];
       for (let i = 0; i < N; i++) this.P[i * N + i] = diag[i]!;
       this.z = u - lever[2];
       this.t = tNs;
