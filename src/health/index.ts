@@ -43,6 +43,8 @@ export class HealthMonitor {
   private lastMask: Record<PerceptionModality, boolean> = { lidar: false, radar: false, camera: false };
   /** Messages or decode errors for sensor ids the rig does not have. */
   unknownSensor = 0;
+  /** Messages of another vehicle (ignored). */
+  wrongVehicle = 0;
 
   constructor(vehicle: string, rig: RigConfig) {
     this.vehicle = vehicle;
@@ -73,6 +75,10 @@ export class HealthMonitor {
 
   /** Every decoded message of this vehicle. */
   onMessage(env: SensorEnvelope): void {
+    if (env.msg.header.vehicle !== this.vehicle) {
+      this.wrongVehicle++;
+      return;
+    }
     const s = this.byId.get(env.msg.header.sensorId);
     if (s) s.onMessage(env);
     else this.unknownSensor++;

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { toReport } from "../../src/health/index.ts";
 import { decodeHealthReport, encodeHealthReport } from "../../src/msg/codec.ts";
-import { SensorState, SystemMode } from "../../src/msg/types.ts";
-import { diagTick, drive, MS, newMonitor, S, stateOf, T0 } from "./fixtures.ts";
+import { type SensorPayload, SensorState, SystemMode } from "../../src/msg/types.ts";
+import { diagTick, drive, envelope, MS, newMonitor, payloadFor, S, stateOf, T0 } from "./fixtures.ts";
 
 describe("HealthMonitor", () => {
   test("nominal traffic: every sensor OK, mode NOMINAL, full mask and features", () => {
@@ -131,7 +131,7 @@ describe("HealthMonitor", () => {
 
   test("frozen LiDAR payload: DEGRADED with reason frozen, masked from fusion, recovers", () => {
     const { mon, rig } = newMonitor();
-    let frozen: ReturnType<typeof import("./fixtures.ts").payloadFor> | undefined;
+    let frozen: SensorPayload | undefined;
     const { snaps } = drive(mon, rig, 0, 12 * S, (id, t) => {
       if (id !== "lidar" || t < 4 * S || t >= 8 * S) return undefined;
       frozen ??= {
@@ -321,5 +321,31 @@ describe("HealthMonitor", () => {
     const { mon } = newMonitor();
     mon.onDecodeError("nope", "E_PROTO", T0);
     assert.equal(mon.unknownSensor, 1);
+    const rig = newMonitor().rig;
+    mon.onMessage(
+      envelope(
+        "v1",
+        "nope",
+        payloadFor(rig.sensors[0]!, () => 0.5),
+        T0,
+        T0,
+      ),
+    );
+    assert.equal(mon.unknownSensor, 2);
+    mon.onMessage(
+      envelope(
+        "other",
+        "lidar",
+        payloadFor(rig.sensors[0]!, () => 0.5),
+        T0,
+        T0,
+      ),
+    );
+    assert.equal(mon.wrongVehicle, 1);
+    assert.equal(
+      stateOf(mon.evaluate(T0), "lidar").state,
+      SensorState.STALE,
+      "the other vehicle's lidar is not ours",
+    );
   });
 });
