@@ -14,6 +14,8 @@ export interface RunOptions extends SimOptions {
   publish: (ev: SimEvent) => void | Promise<void>;
   /** Wall clock in ms; default performance.now. */
   now?: () => number;
+  /** Waits `ms` of the clock above; default setTimeout. Tests pass a virtual clock's sleep. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface SensorStats {
@@ -47,6 +49,10 @@ export interface SimRun {
 }
 
 const LATENESS_RESERVOIR = 4096;
+/** How far ahead (wall ms) a paced run computes captures while it waits. */
+const PREPARE_AHEAD_MS = 100;
+/** Simulated time computed before a paced run starts its clock, ns. */
+const WARMUP_NS = 500_000_000;
 
 export function runSimulation(opts: RunOptions): SimRun {
   const sim = new Simulation(opts);
@@ -72,17 +78,23 @@ export function runSimulation(opts: RunOptions): SimRun {
   let nLate = 0;
   let latenessMax = 0;
 
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      wake = resolve;
-      timer = setTimeout(() => {
-        timer = null;
-        wake = null;
-        resolve();
-      }, ms);
-    });
+  const sleep =
+    opts.sleep ??
+    ((ms: number) =>
+      new Promise<void>((resolve) => {
+        wake = resolve;
+        timer = setTimeout(() => {
+          timer = null;
+          wake = null;
+          resolve();
+        }, ms);
+      }));
 
   const loop = async (): Promise<SimStats> => {
+    // Start on a later tick: the caller holds the handle (stop) before the first publish.
+    await new Promise<void>((r) => setImmediate(r));
+    // Warm up before the clock starts: the first captures run cold (JIT) and would be late.
+    if (rate > 0) sim.prepare(opts.startNs + WARMUP_NS);
     const t0 = now();
     let sinceYield = 0;
     let lastNs = opts.startNs;
@@ -92,9 +104,14 @@ export function runSimulation(opts: RunOptions): SimRun {
       let target = 0;
       if (rate > 0) {
         target = t0 + (sendNs - opts.startNs) / 1e6 / rate;
-        const wait = target - now();
+        let wait = target - now();
         if (wait > 0.5) {
-          await sleep(wait);
+          // Compute what is due in the next PREPARE_AHEAD_MS while we wait, then sleep to the
+          // (absolute) target: timer overshoot never accumulates.
+          const aheadMs = Math.min(PREPARE_AHEAD_MS, 1000 / rate);
+          sim.prepare(opts.startNs + (now() - t0 + aheadMs) * 1e6 * rate);
+          wait = target - now();
+          if (wait > 0.5) await sleep(wait);
           continue;
         }
       }

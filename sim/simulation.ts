@@ -189,6 +189,26 @@ export class VehicleSim {
     }
   }
 
+  /**
+   * Run every capture with true time <= tRelNs now (in time order, exactly as lazily), so that a
+   * paced runner computes ahead while it waits instead of at the deadline. Output is identical.
+   */
+  prepare(tRelNs: number): void {
+    for (;;) {
+      let s: Stream | null = null;
+      let tNext = this.truthNextNs;
+      for (const st of this.streams) {
+        if (st.nextNs < tNext) {
+          tNext = st.nextNs;
+          s = st;
+        }
+      }
+      if (tNext > tRelNs) return;
+      if (s) this.captureSensor(s);
+      else this.captureTruth();
+    }
+  }
+
   next(): SimEvent {
     this.peekSendNs();
     const e = this.heap.pop()!;
@@ -337,6 +357,11 @@ export class Simulation {
     let best = Number.POSITIVE_INFINITY;
     for (const v of this.vehicles) best = Math.min(best, v.peekSendNs());
     return best;
+  }
+
+  /** Compute ahead: every capture up to absolute true time tNs (see VehicleSim.prepare). */
+  prepare(tNs: number): void {
+    for (const v of this.vehicles) v.prepare(tNs - this.opts.startNs);
   }
 
   /** Next event in send-time order (the simulation never ends, so never null). */

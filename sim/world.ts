@@ -261,9 +261,10 @@ export class World {
       const lat = -dx * s + dy * c;
       const bh = b.cls === ObjectClass.PEDESTRIAN ? 0.6 : b.width / 2;
       if (Math.abs(lat) > a.width / 2 + bh + 0.3) continue;
-      // Ignore oncoming traffic that only briefly crosses the corridor in a turn.
+      // Follow traffic heading roughly our way; yield to pedestrians whatever their heading.
+      // Crossing and oncoming vehicles are left to the signals (waiting for them deadlocks).
       const rel = Math.cos(b.yaw - a.yaw);
-      if (rel < -0.5 && b.cls !== ObjectClass.PEDESTRIAN) continue;
+      if (rel < 0.5 && b.cls !== ObjectClass.PEDESTRIAN) continue;
       const g = along - a.length / 2 - b.length / 2;
       if (g < gap) {
         gap = g;

@@ -6,8 +6,8 @@
  * night and fog, false positives, class confusion and box noise. With camera frames on, a small
  * JPEG (<= 320 px wide) rendering the scene is published too (before the detections, same stamp).
  */
-import jpeg from "jpeg-js";
 import { ImageEncoding, ObjectClass, type Detection2D, type SensorPayload } from "../../src/msg/types.ts";
+import { encodeJpeg } from "../jpeg.ts";
 import { type Mount, mountOf, newPose, type SensorPose, sensorPose } from "../frames.ts";
 import type { Rng } from "../rng.ts";
 import type { EgoKinematics } from "../world.ts";
@@ -223,7 +223,7 @@ export class CameraModel implements SensorModel {
   /** A small JPEG of the scene: sky, ground, and the projected boxes painted far to near. */
   private render(projs: Proj[]): SensorPayload {
     const m = this.m;
-    const W = Math.min(320, m.width);
+    const W = Math.min(m.frame_width_px, m.width);
     const scale = W / m.width;
     const H = Math.max(8, Math.round(m.height * scale));
     const rgba = new Uint8Array(W * H * 4);
@@ -269,13 +269,12 @@ export class CameraModel implements SensorModel {
           rgba[o + 2] = col[2]! * dim + rgba[o + 2]! * (1 - dim);
         }
     }
-    const img = jpeg.encode({ data: rgba, width: W, height: H }, 60);
     return {
       kind: "camera_image",
       width: W,
       height: H,
       encoding: ImageEncoding.JPEG,
-      data: new Uint8Array(img.data),
+      data: encodeJpeg(rgba, W, H, 60),
     };
   }
 }

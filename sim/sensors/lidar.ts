@@ -60,6 +60,13 @@ export class LidarModel implements SensorModel {
   // Azimuth cull: per bin, a list of candidate box indices.
   private readonly binStart = new Int32Array(AZ_BINS + 1);
   private binItems = new Int32Array(1024);
+  // Per-column candidate scratch: box-frame ray origin, rotation, box index.
+  private cPx = new Float64Array(0);
+  private cPy = new Float64Array(0);
+  private cRz = new Float64Array(0);
+  private cC = new Float64Array(0);
+  private cS = new Float64Array(0);
+  private cIdx = new Int32Array(0);
   private readonly pose: SensorPose = newPose();
   private readonly ego: EgoKinematics = {
     x: 0,
@@ -105,6 +112,15 @@ export class LidarModel implements SensorModel {
       this.sinAz[k] = Math.sin(a);
     }
     this.buf = new Float32Array(this.beams * this.cols * STRIDE);
+  }
+
+  private allocScratch(n: number): void {
+    this.cPx = new Float64Array(n);
+    this.cPy = new Float64Array(n);
+    this.cRz = new Float64Array(n);
+    this.cC = new Float64Array(n);
+    this.cS = new Float64Array(n);
+    this.cIdx = new Int32Array(n);
   }
 
   capture(ctx: CaptureContext): SensorPayload[] {
@@ -163,6 +179,14 @@ export class LidarModel implements SensorModel {
     const R = this.pose.R;
     const beams = this.beams;
     const cols = this.cols;
+    const cap = B.count;
+    if (this.cPx.length < cap) this.allocScratch(cap);
+    const cPx = this.cPx;
+    const cPy = this.cPy;
+    const cRz = this.cRz;
+    const cC = this.cC;
+    const cS = this.cS;
+    const cIdx = this.cIdx;
     for (let k = 0; k < cols; k++) {
       const tRel = -(this.periodNs * (1 - (k + 1) / cols)); // ns, <= 0
       const tCol = tNs + tRel;
@@ -172,17 +196,29 @@ export class LidarModel implements SensorModel {
       const oy = p.oy;
       const oz = p.oz;
       const dtBox = (tCol - worldT) / 1e9;
-      // World azimuth of this column's rays (roll/pitch of the mount ignored for the cull).
-      const wa = Math.atan2(
-        R[3]! * this.cosAz[k]! + R[4]! * this.sinAz[k]!,
-        R[0]! * this.cosAz[k]! + R[1]! * this.sinAz[k]!,
-      );
-      let bin = Math.floor((wa / (2 * Math.PI)) * AZ_BINS);
-      bin = ((bin % AZ_BINS) + AZ_BINS) % AZ_BINS;
-      const b0 = this.binStart[bin]!;
-      const b1 = this.binStart[bin + 1]!;
       const ca = this.cosAz[k]!;
       const sa = this.sinAz[k]!;
+      // World azimuth of this column's rays (roll/pitch of the mount ignored for the cull).
+      const wa = Math.atan2(R[3]! * ca + R[4]! * sa, R[0]! * ca + R[1]! * sa);
+      let bin = Math.floor((wa / (2 * Math.PI)) * AZ_BINS);
+      bin = ((bin % AZ_BINS) + AZ_BINS) % AZ_BINS;
+      // Candidate boxes of this column, moved to the column time, in their own frames (once per
+      // column, not per ray).
+      let nc = 0;
+      for (let j = this.binStart[bin]!, j1 = this.binStart[bin + 1]!; j < j1; j++) {
+        const i = this.binItems[j]!;
+        const c = Math.cos(B.yaw[i]!);
+        const sn = Math.sin(B.yaw[i]!);
+        const rx = ox - (B.x[i]! + B.vx[i]! * dtBox);
+        const ry = oy - (B.y[i]! + B.vy[i]! * dtBox);
+        cPx[nc] = c * rx + sn * ry;
+        cPy[nc] = -sn * rx + c * ry;
+        cRz[nc] = oz - B.z[i]!;
+        cC[nc] = c;
+        cS[nc] = sn;
+        cIdx[nc] = i;
+        nc++;
+      }
       const tSec = tRel / 1e9;
       for (let b = 0; b < beams; b++) {
         // Local ray direction, then world.
@@ -195,16 +231,13 @@ export class LidarModel implements SensorModel {
         let best = dz < -1e-6 ? -oz / dz : Number.POSITIVE_INFINITY;
         let refl = GROUND_REFLECTIVITY;
         let cosInc = -dz;
-        for (let j = b0; j < b1; j++) {
-          const i = this.binItems[j]!;
-          const cy = Math.cos(B.yaw[i]!);
-          const sy = Math.sin(B.yaw[i]!);
-          // Ray in the box frame (box moved to the column time).
-          const rx = ox - (B.x[i]! + B.vx[i]! * dtBox);
-          const ry = oy - (B.y[i]! + B.vy[i]! * dtBox);
-          const rz = oz - B.z[i]!;
-          const px = cy * rx + sy * ry;
-          const py = -sy * rx + cy * ry;
+        for (let c = 0; c < nc; c++) {
+          const i = cIdx[c]!;
+          const cy = cC[c]!;
+          const sy = cS[c]!;
+          const px = cPx[c]!;
+          const py = cPy[c]!;
+          const rz = cRz[c]!;
           const qx = cy * dx + sy * dy;
           const qy = -sy * dx + cy * dy;
           const hl = B.hl[i]!;
@@ -306,7 +339,8 @@ export class LidarModel implements SensorModel {
     return [
       {
         kind: "point_cloud",
-        points: packed(LIDAR_FIELDS, out.slice(0, n * STRIDE)),
+        // A view of the reused buffer: the caller encodes it before the next capture.
+        points: packed(LIDAR_FIELDS, out.subarray(0, n * STRIDE)),
         sweepStartNs: 0, // filled with the sensor-clock sweep start by the caller
       },
     ];

@@ -67,6 +67,8 @@ export const cameraModelSchema = z
     p_class_confusion: z.number().min(0).max(1).default(0.04),
     box_noise_frac: z.number().min(0).default(0.03),
     /** Simulator: capture-to-publish delay (detector inference) and jitter, ms. */
+    /** Simulator: width of the JPEG frames published with --camera-frames, px (height keeps the aspect). */
+    frame_width_px: z.number().int().min(16).max(4096).default(320),
     latency_ms: z.number().min(0).default(25),
     latency_jitter_ms: z.number().min(0).default(3),
   })
