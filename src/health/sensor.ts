@@ -93,6 +93,8 @@ export class SensorMonitor {
   /** reason code -> last time seen (ns). Bounded by the finite set of reason codes. */
   private readonly seen = new Map<string, number>();
   reasons: string[] = ["no_data"];
+  /** Every reason seen within the dwell (a superset of `reasons` while a change is held back). */
+  private recent: string[] = ["no_data"];
   private startNs = -1;
 
   constructor(
@@ -291,6 +293,7 @@ export class SensorMonitor {
     if (this.lastArrivalNs >= 0) this.initial = false;
     // reasons of the state: every condition seen within the dwell, most severe first
     recent.sort((a, b) => this.severityOf(b) - this.severityOf(a) || (a < b ? -1 : a > b ? 1 : 0));
+    this.recent = recent.slice();
     if (this.state === SensorState.OK) {
       // only informational reasons: worse ones are pending behind the dwell, not this state's reasons
       this.reasons = recent.filter((r) => this.severityOf(r) === SensorState.OK);
@@ -302,16 +305,17 @@ export class SensorMonitor {
     return `${this.id} ${STATE_NAME[prev]} -> ${STATE_NAME[this.state]}${this.reasons.length ? ` (${this.reasons.join(", ")})` : ""}`;
   }
 
-  /** Usable by fusion: OK or DEGRADED without a masking reason. */
+  /** Usable by fusion: OK or DEGRADED, and no masking reason seen within the dwell (also while a
+   *  change to DEGRADED is still held back by the minimum dwell: frozen data is never fed). */
   usable(maskReasons: ReadonlySet<string>): boolean {
     if (this.state !== SensorState.OK && this.state !== SensorState.DEGRADED) return false;
-    for (const r of this.reasons) if (maskReasons.has(r)) return false;
+    for (const r of this.recent) if (maskReasons.has(r)) return false;
     return true;
   }
 
-  /** 1 when none of the current reasons is about the data content. */
+  /** false when a content reason was seen within the dwell. */
   contentOk(): boolean {
-    for (const r of this.reasons) if (CONTENT_REASONS.has(r)) return false;
+    for (const r of this.recent) if (CONTENT_REASONS.has(r)) return false;
     return true;
   }
 

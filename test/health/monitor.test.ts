@@ -159,6 +159,38 @@ describe("HealthMonitor", () => {
     assert.equal(last.mask.lidar, true);
   });
 
+  test("a frozen payload is masked at once even while the minimum dwell holds the state back", () => {
+    const { mon, rig } = newMonitor();
+    const frozen: SensorPayload = {
+      kind: "point_cloud",
+      points: {
+        stride: 4,
+        count: 500,
+        fields: { x: 0, y: 1, z: 2, intensity: 3 },
+        data: Float32Array.from({ length: 2000 }, (_, i) => 4 + (i % 5)),
+      },
+      sweepStartNs: 0,
+    };
+    // LiDAR back from a drop at 2 s (OK at ~3 s), then frozen from 3.2 s: DEGRADED must wait for the
+    // dwell after the OK transition, but the mask must not
+    const { snaps } = drive(mon, rig, 0, 5 * S, (id, t) => {
+      if (id !== "lidar") return undefined;
+      if (t >= 1 * S && t < 2 * S) return { drop: true };
+      return t >= 3.2 * S ? { payload: frozen } : undefined;
+    });
+    const okAt = snaps.find(
+      (s) => s.nowNs > T0 + 2 * S && stateOf(s, "lidar").state === SensorState.OK,
+    )!.nowNs;
+    const flagged = snaps.find((s) => s.nowNs > T0 + 3.2 * S && s.usable["lidar"] === false)!;
+    assert.ok(flagged.nowNs - T0 <= 3.45 * S, `masked at ${(flagged.nowNs - T0) / S} s`);
+    const degradedAt = snaps.find(
+      (s) => s.nowNs > okAt && stateOf(s, "lidar").state === SensorState.DEGRADED,
+    )!.nowNs;
+    assert.ok(degradedAt - okAt >= rig.health.dwell_ms * MS, "the state change still respects the dwell");
+    assert.ok(flagged.nowNs < degradedAt);
+    assert.equal(flagged.mask.lidar, false);
+  });
+
   test("GNSS outage: gnss STALE, mode DEGRADED with localisation_degraded, perception mask intact", () => {
     const { mon, rig } = newMonitor();
     const { snaps } = drive(mon, rig, 0, 8 * S, (id, t) =>
