@@ -51,6 +51,10 @@ export interface EgoParams {
   /** Bias random walks, per sqrt(s). */
   gyroBiasWalk: number;
   accelBiasWalk: number;
+  /** Innovation gate of GNSS positions (chi-square, 2 dof); Infinity disables it. */
+  gnssGateChi2: number;
+  /** After this many consecutive refused fixes the next one is taken unconditionally. */
+  gnssMaxRejects: number;
   /** Pose history kept for motion compensation, entries. */
   historyLen: number;
 }
@@ -68,6 +72,8 @@ export const DEFAULT_EGO_PARAMS: EgoParams = {
   accelBiasStdMps2: 0.05,
   gyroBiasWalk: 1e-5,
   accelBiasWalk: 1e-3,
+  gnssGateChi2: 16,
+  gnssMaxRejects: 30,
   historyLen: 400,
 };
 
@@ -117,6 +123,9 @@ export class EgoEkf {
   gnssUpdates = 0;
   imuUpdates = 0;
   lastGnssNs: number | null = null;
+  /** GNSS position fixes refused by the innovation gate, cumulative. */
+  gnssRejected = 0;
+  private gnssRejectRun = 0;
 
   constructor(params: Partial<EgoParams> = {}) {
     this.params = { ...DEFAULT_EGO_PARAMS, ...params };
@@ -141,6 +150,7 @@ export class EgoEkf {
     this.hist = [];
     this.histHead = 0;
     this.lastGnssNs = null;
+    this.gnssRejectRun = 0;
   }
 
   /** Advance the filter to `tNs` (no-op when tNs <= filter time). */
@@ -197,7 +207,7 @@ export class EgoEkf {
   /**
    * Measurement update with m <= 2 rows. H is m x N row-major, y the innovation, Rm the m x m noise.
    */
-  private update(H: Float64Array, y: number[], Rm: number[]): void {
+  private update(H: Float64Array, y: number[], Rm: number[], gate = Number.POSITIVE_INFINITY): boolean {
     const m = y.length;
     const P = this.P;
     // PHt (N x m)
@@ -220,8 +230,14 @@ export class EgoEkf {
     if (m === 1) Si = [1 / S[0]!];
     else {
       const det = S[0]! * S[3]! - S[1]! * S[2]!;
-      if (!(Math.abs(det) > 1e-18)) return;
+      if (!(Math.abs(det) > 1e-18)) return false;
       Si = [S[3]! / det, -S[1]! / det, -S[2]! / det, S[0]! / det];
+    }
+    if (gate !== Number.POSITIVE_INFINITY) {
+      // Mahalanobis distance of the innovation: reject outliers (multipath jumps).
+      let d2 = 0;
+      for (let r = 0; r < m; r++) for (let c = 0; c < m; c++) d2 += y[r]! * Si[r * m + c]! * y[c]!;
+      if (d2 > gate) return false;
     }
     // K = PHt Si (N x m)
     const K = new Float64Array(N * m);
@@ -252,6 +268,7 @@ export class EgoEkf {
         P[i * N + j] = v;
         P[j * N + i] = v;
       }
+    return true;
   }
 
   private record(): void {
@@ -385,7 +402,17 @@ export class EgoEkf {
     H[YAW] = -s * lever[0] - c * lever[1];
     H[N + PY] = 1;
     H[N + YAW] = c * lever[0] - s * lever[1];
-    this.update(H, [e - hx, n - hy], [varPos, 0, 0, varPos]);
+    // Gate position fixes (chi-square, 2 dof) unless too many in a row were refused: then the
+    // filter, not the receiver, is more likely wrong, and it re-converges on the fixes.
+    const gated = this.gnssRejectRun < this.params.gnssMaxRejects;
+    if (
+      this.update(H, [e - hx, n - hy], [varPos, 0, 0, varPos], gated ? this.params.gnssGateChi2 : undefined)
+    )
+      this.gnssRejectRun = 0;
+    else {
+      this.gnssRejectRun++;
+      this.gnssRejected++;
+    }
     const vel = fix.velocityEN;
     if (vel) {
       const sp = Math.hypot(vel[0], vel[1]);

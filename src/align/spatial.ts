@@ -60,8 +60,9 @@ export function buildLidar(
   const out = new Float32Array(total * 4);
   const mo = motion ?? NO_MOTION;
   let o = 0;
-  // Motion table reused across sweeps: bins of (dx, dy, cos, sin) over [tMin, stamp].
-  const tab = new Float64Array((DESKEW_BINS + 1) * 3);
+  // Motion table reused across sweeps: per bin (dx, dy, cos dyaw, sin dyaw) over [stamp - span, stamp].
+  // Interpolating cos/sin linearly between bins is exact to ~1e-6 for the yaw change of one bin.
+  const tab = new Float64Array((DESKEW_BINS + 1) * 4);
   for (const s of inputs) {
     const p = s.points;
     const d = p.data;
@@ -73,6 +74,15 @@ export function buildLidar(
     const it = p.fields["t"];
     const R = s.extrinsic.R;
     const [tx, ty, tz] = s.extrinsic.t;
+    const r0 = R[0]!;
+    const r1 = R[1]!;
+    const r2 = R[2]!;
+    const r3 = R[3]!;
+    const r4 = R[4]!;
+    const r5 = R[5]!;
+    const r6 = R[6]!;
+    const r7 = R[7]!;
+    const r8 = R[8]!;
     // Time span of the sweep for the table, seconds before the stamp.
     let spanS = 0;
     if (it !== undefined && motion) {
@@ -85,38 +95,37 @@ export function buildLidar(
     for (let b = 0; b <= DESKEW_BINS; b++) {
       const ago = spanS * (b / DESKEW_BINS);
       const m = mo.relativeMotion(s.stampNs - ago * 1e9, tickNs);
-      tab[b * 3] = m.dx;
-      tab[b * 3 + 1] = m.dy;
-      tab[b * 3 + 2] = m.dyaw;
+      tab[b * 4] = m.dx;
+      tab[b * 4 + 1] = m.dy;
+      tab[b * 4 + 2] = Math.cos(m.dyaw);
+      tab[b * 4 + 3] = Math.sin(m.dyaw);
     }
     const perPoint = it !== undefined && spanS > 0;
-    // Whole-sweep motion (bin 0 = at the stamp).
-    const c0 = Math.cos(tab[2]!);
-    const s0 = Math.sin(tab[2]!);
-    const dx0 = tab[0]!;
-    const dy0 = tab[1]!;
+    const binsPerS = perPoint ? DESKEW_BINS / spanS : 0;
     for (let k = 0; k < p.count; k++) {
       const b = k * st;
       const x = d[b + ix]!;
       const y = d[b + iy]!;
       const z = d[b + iz]!;
-      const vx = R[0]! * x + R[1]! * y + R[2]! * z + tx;
-      const vy = R[3]! * x + R[4]! * y + R[5]! * z + ty;
-      const vz = R[6]! * x + R[7]! * y + R[8]! * z + tz;
-      let c = c0;
-      let sn = s0;
-      let dx = dx0;
-      let dy = dy0;
+      const vx = r0 * x + r1 * y + r2 * z + tx;
+      const vy = r3 * x + r4 * y + r5 * z + ty;
+      const vz = r6 * x + r7 * y + r8 * z + tz;
+      let dx = tab[0]!;
+      let dy = tab[1]!;
+      let c = tab[2]!;
+      let sn = tab[3]!;
       if (perPoint) {
-        const f = Math.min(DESKEW_BINS, Math.max(0, (-d[b + it]! / spanS) * DESKEW_BINS));
-        const lo = Math.min(DESKEW_BINS - 1, Math.floor(f));
+        let f = -d[b + it!]! * binsPerS;
+        if (f < 0) f = 0;
+        else if (f > DESKEW_BINS) f = DESKEW_BINS;
+        let lo = f | 0;
+        if (lo === DESKEW_BINS) lo = DESKEW_BINS - 1;
         const w = f - lo;
-        const j = lo * 3;
-        dx = tab[j]! + w * (tab[j + 3]! - tab[j]!);
-        dy = tab[j + 1]! + w * (tab[j + 4]! - tab[j + 1]!);
-        const yaw = tab[j + 2]! + w * (tab[j + 5]! - tab[j + 2]!);
-        c = Math.cos(yaw);
-        sn = Math.sin(yaw);
+        const j = lo * 4;
+        dx = tab[j]! + w * (tab[j + 4]! - tab[j]!);
+        dy = tab[j + 1]! + w * (tab[j + 5]! - tab[j + 1]!);
+        c = tab[j + 2]! + w * (tab[j + 6]! - tab[j + 2]!);
+        sn = tab[j + 3]! + w * (tab[j + 7]! - tab[j + 3]!);
       }
       out[o] = c * vx - sn * vy + dx;
       out[o + 1] = sn * vx + c * vy + dy;

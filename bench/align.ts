@@ -1,0 +1,458 @@
+/**
+ * Align benchmark, with the simulator's truth (sim/). Runs the I/O-free collector on simulator
+ * output in arrival-time order (each envelope's arrivalNs = its simulated send time) and measures:
+ *
+ *  - emit_delay_ms_p99: wall time from handing the tick's last needed input to the collector until
+ *    the tick comes out (extrinsics, deskew, radar and camera compensation, EKF included).
+ *  - tick_ratio: reference-triggered ticks / LiDAR sweeps sent, all sensors up.
+ *  - time_residual_ms_p99: |corrected stamp - true capture time| over matched inputs, with an
+ *    80 ms radar clock offset injected and calibrated.
+ *  - radar_err_m_p99_compensated / _uncompensated: horizontal position error of noise-free radar
+ *    returns in the vehicle frame at the tick time against the true position of the reflecting point
+ *    at the tick time; 80 ms radar clock offset injected. Compensated: matching calibration + motion
+ *    compensation; uncompensated: no offset correction and no motion compensation. Keys are for
+ *    returns at 10-20 m/s relative speed (target vs. sensor); `_all` extras cover every return.
+ *  - ego_rms_m: RMS horizontal ego position error over ticks with GNSS up (after 5 s of settling).
+ *  - ego_rms_m_after_10s_outage: RMS over runs of the error at the end of a 10 s GNSS outage.
+ * Every figure is reported as the median over repeated runs (seeds), plus a `_max_over_runs` extra.
+ */
+import { Collector } from "../src/align/collector.ts";
+import type { AlignedTick } from "../src/align/types.ts";
+import type { BenchOptions } from "../src/cli/bench.ts";
+import { decodeGroundTruth, decodeSensorMessage } from "../src/msg/codec.ts";
+import type { EgoState, GroundTruth, SensorEnvelope, SensorMessage } from "../src/msg/types.ts";
+import { loadRig, parseRig } from "../src/rig/load.ts";
+import type { RigConfig } from "../src/rig/schema.ts";
+import {
+  DEFAULT_SIM_OPTIONS,
+  enuToGeodetic,
+  geodeticToEnu,
+  originOfGnssModel,
+  type ScenarioName,
+  Simulation,
+} from "../sim/index.ts";
+import { median, p99, quantile } from "./_stats.ts";
+
+const RADAR_OFFSET_MS = 80;
+const EMPTY_IMU: SensorMessage["payload"] = { kind: "imu", accel: [0, 0, 0], gyro: [0, 0, 0] };
+
+interface RunSpec {
+  /** Rig the simulator runs (its clock offsets are injected into the stamps). */
+  simRig: RigConfig;
+  /** Rig the aligner runs (its clock offsets are the calibration). */
+  alignRig: RigConfig;
+  scenario: ScenarioName;
+  seed: number;
+  durationS: number;
+  faults?: string;
+  /** Called for every tick with the truth at the tick (when the tick stamp has one). */
+  onTick?: (t: AlignedTick, ctx: RunContext) => void;
+}
+
+interface RunContext {
+  truthAt: (stampNs: number) => GroundTruth | undefined;
+  raw: Map<string, SensorMessage>;
+  collector: Collector;
+}
+
+interface RunResult {
+  ticks: number;
+  refTicks: number;
+  sweeps: number;
+  delaysMs: number[];
+  /** Process CPU time of the same calls, ms (insensitive to other processes on a loaded machine). */
+  cpuMs: number[];
+  residualsMs: number[];
+}
+
+/** Deep-copied rig as plain data with edits applied, re-validated. */
+function editRig(base: RigConfig, edit: (r: Record<string, any>) => void): RigConfig {
+  const r = JSON.parse(JSON.stringify(base));
+  edit(r);
+  return parseRig(r, "bench rig");
+}
+
+function simulate(spec: RunSpec): RunResult {
+  const sim = new Simulation({
+    ...DEFAULT_SIM_OPTIONS,
+    rig: spec.simRig,
+    scenario: spec.scenario,
+    seed: spec.seed,
+    faults: spec.faults ?? "",
+  });
+  const vehicle = "sim-1";
+  const collector = new Collector(spec.alignRig, { vehicle });
+  const truths = new Map<number, GroundTruth>();
+  const raw = new Map<string, SensorMessage>();
+  const rawOrder: string[] = [];
+  const ctx: RunContext = { truthAt: (s) => truths.get(s), raw, collector };
+  const injected = new Map(spec.simRig.sensors.map((s) => [s.id, s.clock_offset_ms * 1e6]));
+  const refId = spec.alignRig.reference;
+  const endNs = DEFAULT_SIM_OPTIONS.startNs + spec.durationS * 1e9;
+  const res: RunResult = { ticks: 0, refTicks: 0, sweeps: 0, delaysMs: [], cpuMs: [], residualsMs: [] };
+  const out: AlignedTick[] = [];
+  const pendingTicks: AlignedTick[] = [];
+  const handle = (t: AlignedTick) => {
+    res.ticks++;
+    if (t.trigger === "reference") res.refTicks++;
+    for (const i of t.inputs) {
+      if (i.stampNs === null) continue;
+      const m = raw.get(`${i.sensorId}@${i.stampNs}`);
+      if (!m) continue;
+      const trueNs = m.header.stampNs - (injected.get(i.sensorId) ?? 0);
+      res.residualsMs.push(Math.abs(i.stampNs - trueNs) / 1e6);
+    }
+    pendingTicks.push(t);
+  };
+  for (;;) {
+    const ev = sim.next();
+    if (!ev || ev.sendNs > endNs) break;
+    if (ev.sensorId === null) {
+      const g = decodeGroundTruth(ev.payload);
+      if (g.ok) truths.set(g.value.stampNs, g.value);
+      continue;
+    }
+    const d = decodeSensorMessage(ev.payload);
+    if (!d.ok) continue;
+    const msg = d.value;
+    if (msg.header.sensorId === refId) res.sweeps++;
+    // Keep raw messages by corrected stamp (as the aligner reports them), bounded.
+    const off = spec.alignRig.sensors.find((s) => s.id === msg.header.sensorId)?.clock_offset_ms ?? 0;
+    const key = `${msg.header.sensorId}@${msg.header.stampNs - off * 1e6}`;
+    // Radar payloads are needed for scoring; other kinds only for their stamp (keep memory small).
+    raw.set(key, msg.payload.kind === "radar_scan" ? msg : { header: msg.header, payload: EMPTY_IMU });
+    rawOrder.push(key);
+    if (rawOrder.length > 4000) raw.delete(rawOrder.shift()!);
+    const env: SensorEnvelope = { msg, arrivalNs: ev.sendNs, bytes: ev.payload.byteLength };
+    out.length = 0;
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    collector.ingest(env, ev.sendNs, out);
+    const t1 = performance.now();
+    const c1 = process.cpuUsage(c0);
+    for (const t of out) {
+      // Emission delay counts only ticks completed by this very input.
+      // Steady state only: the first 2 s of simulated time include JIT warm-up.
+      if (t.lastArrivalNs === env.arrivalNs && ev.sendNs - DEFAULT_SIM_OPTIONS.startNs > 2e9) {
+        res.delaysMs.push(t1 - t0);
+        res.cpuMs.push((c1.user + c1.system) / 1000);
+      }
+      handle(t);
+    }
+    // Truth for a tick is published at the same instant as the sweep: evaluate ticks lazily,
+    // once the truth is at hand (ticks are emitted after their sweep arrives).
+    while (pendingTicks.length) {
+      const t = pendingTicks[0]!;
+      if (!truths.has(t.stampNs) && ev.sendNs < t.stampNs + 200e6) break;
+      pendingTicks.shift();
+      spec.onTick?.(t, ctx);
+    }
+    // Bound truth memory.
+    if (truths.size > 200) truths.delete(truths.keys().next().value!);
+  }
+  out.length = 0;
+  collector.flush(collector.clockNs, out);
+  for (const t of out) handle(t);
+  for (const t of pendingTicks) spec.onTick?.(t, ctx);
+  return res;
+}
+
+/** Truth ego (sim ENU) -> EKF ENU (origin = first fix), both through geodetic. */
+function truthInEkf(rig: RigConfig, tick: AlignedTick, g: GroundTruth): { x: number; y: number } | null {
+  if (!tick.egoOrigin) return null;
+  const gnss = rig.sensors.find((s) => s.kind === "gnss")!;
+  const simOrigin = originOfGnssModel(gnss.gnss!);
+  const geo = enuToGeodetic(simOrigin, g.ego.x, g.ego.y, 0);
+  const e = geodeticToEnu(tick.egoOrigin, geo.latDeg, geo.lonDeg, geo.altM);
+  return { x: e.east, y: e.north };
+}
+
+/** Hermite interpolation of the truth ego at an arbitrary true time from two truth samples. */
+function egoBetween(a: EgoState, ta: number, b: EgoState, tb: number, t: number) {
+  const h = (tb - ta) / 1e9;
+  const s = (t - ta) / (tb - ta);
+  const h00 = 2 * s ** 3 - 3 * s ** 2 + 1;
+  const h10 = s ** 3 - 2 * s ** 2 + s;
+  const h01 = -2 * s ** 3 + 3 * s ** 2;
+  const h11 = s ** 3 - s ** 2;
+  let dyaw = b.yaw - a.yaw;
+  dyaw = Math.atan2(Math.sin(dyaw), Math.cos(dyaw));
+  return {
+    x: h00 * a.x + h10 * h * a.vx + h01 * b.x + h11 * h * b.vx,
+    y: h00 * a.y + h10 * h * a.vy + h01 * b.y + h11 * h * b.vy,
+    yaw: a.yaw + s * dyaw,
+    vx: a.vx + s * (b.vx - a.vx),
+    vy: a.vy + s * (b.vy - a.vy),
+    yawRate: a.yawRate + s * (b.yawRate - a.yawRate),
+  };
+}
+
+interface RadarErr {
+  err: number;
+  relSpeed: number;
+  /** Reflected by a moving object (vs. static scenery). */
+  dynamic: boolean;
+  /** |tick - true capture time|, s. */
+  dtS: number;
+  /** Relative speed along the line of sight (what the radar measures), m/s. */
+  radialSpeed: number;
+}
+
+/**
+ * Radar error of one tick: each aligned return against the true position, at the tick time, of the
+ * point that reflected it (noise-free radar: the raw measurement is exact at its true capture time).
+ */
+function radarErrors(
+  t: AlignedTick,
+  gT: GroundTruth,
+  ctx: RunContext,
+  rig: RigConfig,
+  injectedNs: number,
+  truthList: { t: number; g: GroundTruth }[],
+): RadarErr[] {
+  const out: RadarErr[] = [];
+  if (!t.radar) return out;
+  const radarIn = t.inputs.filter((i) => i.kind === "radar" && i.stampNs !== null);
+  let row = 0;
+  for (const inp of radarIn) {
+    const m = ctx.raw.get(`${inp.sensorId}@${inp.stampNs}`);
+    const cfg = rig.sensors.find((s) => s.id === inp.sensorId)!;
+    if (!m || m.payload.kind !== "radar_scan") return out;
+    const trueNs = m.header.stampNs - injectedNs;
+    // Truth samples around the capture time.
+    let ia = -1;
+    for (let k = 0; k < truthList.length - 1; k++)
+      if (truthList[k]!.t <= trueNs && truthList[k + 1]!.t >= trueNs) ia = k;
+    const r = m.payload.returns;
+    if (ia < 0) {
+      row += r.count;
+      continue;
+    }
+    const A = truthList[ia]!;
+    const B = truthList[ia + 1]!;
+    const ek = egoBetween(A.g.ego, A.t, B.g.ego, B.t, trueNs);
+    const [tx, ty, tz] = cfg.extrinsic.translation_m;
+    const yawS = cfg.extrinsic.rotation_rpy_rad[2];
+    const c = Math.cos(ek.yaw);
+    const s = Math.sin(ek.yaw);
+    const sxW = ek.x + c * tx - s * ty;
+    const syW = ek.y + s * tx + c * ty;
+    const svx = ek.vx - ek.yawRate * (syW - ek.y);
+    const svy = ek.vy + ek.yawRate * (sxW - ek.x);
+    const f = r.fields;
+    for (let k = 0; k < r.count; k++, row++) {
+      const b = k * r.stride;
+      const range = r.data[b + f["range"]!]!;
+      const az = r.data[b + f["azimuth"]!]!;
+      const el = f["elevation"] !== undefined ? r.data[b + f["elevation"]!]! : 0;
+      const ang = ek.yaw + yawS + az;
+      const hr = range * Math.cos(el);
+      const pxW = sxW + hr * Math.cos(ang);
+      const pyW = syW + hr * Math.sin(ang);
+      void tz;
+      // Which truth object reflected it (at the capture time)? Static scenery otherwise (v = 0).
+      let vx = 0;
+      let vy = 0;
+      let dynamic = false;
+      for (const o of A.g.objects) {
+        const dt = (trueNs - A.t) / 1e9;
+        const ox = o.x + o.vx * dt;
+        const oy = o.y + o.vy * dt;
+        const co = Math.cos(o.yaw);
+        const so = Math.sin(o.yaw);
+        const lx = co * (pxW - ox) + so * (pyW - oy);
+        const ly = -so * (pxW - ox) + co * (pyW - oy);
+        if (Math.abs(lx) <= o.length / 2 + 0.3 && Math.abs(ly) <= o.width / 2 + 0.3) {
+          vx = o.vx;
+          vy = o.vy;
+          dynamic = true;
+          break;
+        }
+      }
+      const dtT = (t.stampNs - trueNs) / 1e9; // tick stamps are true times (LiDAR offset 0)
+      const qx = pxW + vx * dtT - gT.ego.x;
+      const qy = pyW + vy * dtT - gT.ego.y;
+      const cT = Math.cos(gT.ego.yaw);
+      const sT = Math.sin(gT.ego.yaw);
+      const truthX = cT * qx + sT * qy;
+      const truthY = -sT * qx + cT * qy;
+      const ax = t.radar.data[row * t.radar.stride]!;
+      const ay = t.radar.data[row * t.radar.stride + 1]!;
+      out.push({
+        err: Math.hypot(ax - truthX, ay - truthY),
+        relSpeed: Math.hypot(vx - svx, vy - svy),
+        dynamic,
+        dtS: Math.abs(dtT),
+        radialSpeed: Math.abs((vx - svx) * Math.cos(ang) + (vy - svy) * Math.sin(ang)),
+      });
+    }
+  }
+  return out;
+}
+
+function radarRun(seed: number, scenario: ScenarioName, durationS: number, compensated: boolean) {
+  const base = loadRig("sim");
+  const simRig = editRig(base, (r) => {
+    for (const s of r.sensors) {
+      if (s.kind === "radar") {
+        s.clock_offset_ms = RADAR_OFFSET_MS;
+        s.radar = {
+          ...(s.radar ?? {}),
+          range_noise_m: 0,
+          azimuth_noise_deg: 0,
+          elevation_noise_deg: 0,
+          velocity_noise_mps: 0,
+          clutter_per_scan: 0,
+        };
+      }
+      // The LiDAR only defines ticks here: a sparse beam pattern keeps the run fast.
+      if (s.kind === "lidar") s.lidar = { ...(s.lidar ?? {}), beams: 4, azimuth_steps: 90 };
+    }
+  });
+  const alignRig = editRig(simRig, (r) => {
+    if (!compensated) {
+      for (const s of r.sensors) if (s.kind === "radar") s.clock_offset_ms = 0;
+      r.align = { ...(r.align ?? {}), motion_compensation: false };
+    }
+  });
+  const errs: RadarErr[] = [];
+  const truthList: { t: number; g: GroundTruth }[] = [];
+  // A tick is scored once truth exists after its radar captures (two ticks later).
+  const queue: { t: AlignedTick; gT: GroundTruth }[] = [];
+  simulate({
+    simRig,
+    alignRig,
+    scenario,
+    seed,
+    durationS,
+    onTick: (t, ctx) => {
+      const g = ctx.truthAt(t.stampNs);
+      if (!g) return;
+      truthList.push({ t: g.stampNs, g });
+      if (truthList.length > 12) truthList.shift();
+      if (t.stampNs - DEFAULT_SIM_OPTIONS.startNs >= 3e9) queue.push({ t, gT: g }); // after EKF settling
+      while (queue.length && queue[0]!.t.stampNs + 150e6 <= g.stampNs) {
+        const q = queue.shift()!;
+        errs.push(...radarErrors(q.t, q.gT, ctx, simRig, RADAR_OFFSET_MS * 1e6, truthList));
+      }
+    },
+  });
+  return errs;
+}
+
+function egoRun(seed: number, scenario: ScenarioName, durationS: number, outage: boolean) {
+  const base = loadRig("sim");
+  const rig = editRig(base, (r) => {
+    for (const s of r.sensors)
+      if (s.kind === "lidar") s.lidar = { ...(s.lidar ?? {}), beams: 4, azimuth_steps: 90 };
+  });
+  const outStartS = 20;
+  const outEndS = 30;
+  const sq: number[] = [];
+  let atOutageEnd: number | null = null;
+  simulate({
+    simRig: rig,
+    alignRig: rig,
+    scenario,
+    seed,
+    durationS,
+    faults: outage ? `gnss:outage@${outStartS}s+${outEndS - outStartS}s` : "",
+    onTick: (t, ctx) => {
+      const g = ctx.truthAt(t.stampNs);
+      if (!g || !t.ego.valid) return;
+      const tr = truthInEkf(rig, t, g);
+      if (!tr) return;
+      const e = Math.hypot(t.ego.x - tr.x, t.ego.y - tr.y);
+      const rel = (t.stampNs - DEFAULT_SIM_OPTIONS.startNs) / 1e9;
+      if (!outage && rel >= 5) sq.push(e * e);
+      // The last tick before GNSS comes back: dead reckoning for the full outage.
+      if (outage && rel <= outEndS) atOutageEnd = e;
+    },
+  });
+  return outage ? (atOutageEnd ?? Number.NaN) : Math.sqrt(sq.reduce((a, b) => a + b, 0) / sq.length);
+}
+
+const rms = (xs: number[]) => Math.sqrt(xs.reduce((a, b) => a + b * b, 0) / xs.length);
+
+export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const seeds = opts.quick ? [1] : [1, 2, 3];
+  const dur = opts.quick ? 15 : 40;
+
+  // 1. Nominal: full sim rig (32-beam LiDAR, radar with an injected and calibrated 80 ms offset).
+  const nominal = editRig(loadRig("sim"), (r) => {
+    for (const s of r.sensors) if (s.kind === "radar") s.clock_offset_ms = RADAR_OFFSET_MS;
+  });
+  const delayP99: number[] = [];
+  const delayP50: number[] = [];
+  const cpuP99: number[] = [];
+  const ratios: number[] = [];
+  const residual: number[] = [];
+  for (const seed of seeds) {
+    const r = simulate({ simRig: nominal, alignRig: nominal, scenario: "urban", seed, durationS: dur });
+    delayP99.push(p99(r.delaysMs));
+    delayP50.push(median(r.delaysMs));
+    cpuP99.push(p99(r.cpuMs));
+    ratios.push(r.refTicks / r.sweeps);
+    residual.push(p99(r.residualsMs));
+    process.stdout.write(
+      `  nominal seed ${seed}: ticks ${r.ticks} (${r.refTicks} reference) / sweeps ${r.sweeps}, ` +
+        `delay p50 ${median(r.delaysMs).toFixed(3)} ms p99 ${p99(r.delaysMs).toFixed(3)} ms\n`,
+    );
+  }
+
+  // 2. Radar with an 80 ms clock offset: compensated vs. uncompensated.
+  const rComp: RadarErr[] = [];
+  const rUnc: RadarErr[] = [];
+  const radarScenario: ScenarioName = "urban";
+  for (const seed of seeds) {
+    rComp.push(...radarRun(seed, radarScenario, dur, true));
+    rUnc.push(...radarRun(seed, radarScenario, dur, false));
+  }
+  const band = (xs: RadarErr[]) => xs.filter((e) => e.relSpeed >= 10 && e.relSpeed <= 20).map((e) => e.err);
+  const radialBand = (xs: RadarErr[]) =>
+    xs.filter((e) => e.radialSpeed >= 10 && e.radialSpeed <= 20).map((e) => e.err);
+
+  // 3. Ego state: GNSS up, and at the end of a 10 s outage.
+  const egoUp: number[] = [];
+  const egoOut: number[] = [];
+  for (const seed of seeds) {
+    egoUp.push(egoRun(seed, "urban", dur, false));
+    egoOut.push(egoRun(seed, "urban", 32, true));
+  }
+
+  return {
+    emit_delay_ms_p99: median(delayP99),
+    emit_delay_ms_p50: median(delayP50),
+    emit_delay_ms_p99_max_over_runs: Math.max(...delayP99),
+    emit_delay_cpu_ms_p99: median(cpuP99),
+    load_avg_1m: (await import("node:os")).loadavg()[0],
+    tick_ratio: median(ratios),
+    tick_ratio_min_over_runs: Math.min(...ratios),
+    time_residual_ms_p99: median(residual),
+    radar_err_m_p99_compensated: p99(band(rComp)),
+    radar_err_m_p99_uncompensated: p99(band(rUnc)),
+    radar_err_m_p50_compensated: median(band(rComp)),
+    radar_err_m_p50_uncompensated: median(band(rUnc)),
+    radar_err_m_p99_compensated_all: p99(rComp.map((e) => e.err)),
+    radar_err_m_p99_uncompensated_all: p99(rUnc.map((e) => e.err)),
+    radar_err_m_p99_compensated_radial_band: p99(radialBand(rComp)),
+    radar_err_m_p99_uncompensated_radial_band: p99(radialBand(rUnc)),
+    radar_returns_in_radial_band: radialBand(rComp).length,
+    radar_err_m_p99_compensated_static: p99(band(rComp.filter((e) => !e.dynamic))),
+    radar_err_m_p99_compensated_moving: p99(band(rComp.filter((e) => e.dynamic))),
+    radar_returns_in_band: band(rComp).length,
+    radar_returns_moving_in_band: band(rComp.filter((e) => e.dynamic)).length,
+    radar_returns_all: rComp.length,
+    radar_rel_speed_mps_p50: median(rComp.map((e) => e.relSpeed)),
+    radar_rel_speed_mps_p90: quantile(
+      rComp.map((e) => e.relSpeed),
+      0.9,
+    ),
+    ego_rms_m: median(egoUp),
+    ego_rms_m_max_over_runs: Math.max(...egoUp),
+    ego_rms_m_after_10s_outage: rms(egoOut),
+    ego_err_m_after_10s_outage_max_over_runs: Math.max(...egoOut),
+    runs: seeds.length,
+    sim_seconds_per_run: dur,
+  };
+}
