@@ -14,6 +14,9 @@ export interface RunOptions extends SimOptions {
   publish: (ev: SimEvent) => void | Promise<void>;
   /** Wall clock in ms; default performance.now. */
   now?: () => number;
+  /** Reading of `now` that corresponds to `startNs` (anchors the schedule to an absolute clock, so that
+   *  stamps follow that clock). Default: now() when the run starts, after warm-up. */
+  t0Ms?: number;
   /** Waits `ms` of the clock above; default setTimeout. Tests pass a virtual clock's sleep. */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -95,7 +98,7 @@ export function runSimulation(opts: RunOptions): SimRun {
     await new Promise<void>((r) => setImmediate(r));
     // Warm up before the clock starts: the first captures run cold (JIT) and would be late.
     if (rate > 0) sim.prepare(opts.startNs + WARMUP_NS);
-    const t0 = now();
+    const t0 = opts.t0Ms ?? now();
     let sinceYield = 0;
     let lastNs = opts.startNs;
     while (!stopped) {

@@ -21,6 +21,8 @@ export async function startEmbeddedSim(o: {
     queueQoSZero: false,
   });
   let dropped = 0;
+  const rate = o.sim.rate ?? 1;
+  const startNs = Math.round(o.now() + 0.7e9);
   const run = runSimulation({
     ...DEFAULT_SIM_OPTIONS,
     rig: o.rig,
@@ -30,8 +32,12 @@ export async function startEmbeddedSim(o: {
     vehicles: o.sim.vehicles ?? 1,
     faults: o.sim.faults ?? "",
     cameraFrames: o.sim.cameraFrames ?? false,
-    startNs: Math.round(o.now()),
-    rate: o.sim.rate ?? 1,
+    // Anchor the schedule to the wall clock, starting a moment ahead (warm-up), so that sensor
+    // stamps equal the wall-clock time of publication plus the simulated transport delay.
+    startNs,
+    now: () => o.now() / 1e6,
+    t0Ms: rate > 0 ? startNs / 1e6 : undefined,
+    rate,
     publish: (ev) => {
       if (!client.connected) {
         dropped++;
