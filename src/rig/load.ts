@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import type { z } from "zod";
+import { loadKittiRig } from "./kitti.ts";
+import { loadNuScenesRig } from "./nuscenes.ts";
 import { type RigConfig, rigSchema } from "./schema.ts";
 
 export const PRESETS = ["sim", "nuscenes", "kitti"] as const;
@@ -29,8 +31,16 @@ export function parseRig(obj: unknown, source = "rig"): RigConfig {
   return r.data;
 }
 
-/** Load a rig from a preset name (`sim`, `nuscenes`, `kitti`) or a YAML/JSON file path. */
+/**
+ * Load a rig from a preset name (`sim`, `nuscenes`, `kitti`), a YAML/JSON file path, or a dataset
+ * calibration: `kitti:<calib folder or object calib .txt>`, `nuscenes:<table folder>[#<scene name>]`.
+ */
 export function loadRig(nameOrPath: string): RigConfig {
+  if (nameOrPath.startsWith("kitti:")) return loadKittiRig(nameOrPath.slice(6));
+  if (nameOrPath.startsWith("nuscenes:")) {
+    const [dir, scene] = nameOrPath.slice(9).split("#");
+    return loadNuScenesRig(dir!, scene ? { scene } : {});
+  }
   const isPreset = (PRESETS as readonly string[]).includes(nameOrPath);
   const file = isPreset ? presetPath(nameOrPath) : nameOrPath;
   if (!existsSync(file))

@@ -1,0 +1,175 @@
+/**
+ * nuScenes calibrated_sensor records -> rig (also Lyft Level 5, which uses the same tables).
+ * Produces the structure of config/rigs/nuscenes.yaml, validated by the rig schema.
+ *
+ * Frames. The nuScenes ego frame (x forward, y left, z up, on the ground at the rear axle) is the
+ * vehicle frame. A record's rotation (quaternion w, x, y, z) and translation take sensor
+ * coordinates to the ego frame:
+ *  - LiDAR and radar keep their native frames (LIDAR_TOP points are x right, y forward, z up, so
+ *    its yaw is about -90 deg), so that replayed points need no re-mapping;
+ *  - cameras are given for the body frame of D5 (x forward, y left, z up): the record's optical
+ *    frame (z forward, x right, y down) is turned into it here.
+ * GNSS and IMU: nuScenes has no records for them (ego poses come from localisation and the CAN
+ * bus); with `ego_sensors` (default) they are added at the ego origin like the preset's.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  matMul,
+  OPTICAL_FROM_BODY,
+  quatToMat,
+  type Rigid,
+  rigidToExtrinsic,
+  type Vec3,
+} from "../align/geometry.ts";
+import { ConfigError, parseRig } from "./load.ts";
+import type { RigConfig } from "./schema.ts";
+
+export interface NuScenesCalibratedSensor {
+  token: string;
+  sensor_token: string;
+  translation: number[];
+  rotation: number[];
+  camera_intrinsic: number[][];
+}
+
+export interface NuScenesSensor {
+  token: string;
+  channel: string;
+  modality: string;
+}
+
+export interface NuScenesSampleData {
+  calibrated_sensor_token: string;
+  sample_token: string;
+  width?: number;
+  height?: number;
+}
+
+export interface NuScenesTables {
+  calibratedSensor: NuScenesCalibratedSensor[];
+  sensor: NuScenesSensor[];
+  /** Optional: image sizes, and selecting the records of one scene. */
+  sampleData?: NuScenesSampleData[];
+  sample?: { token: string; scene_token: string }[];
+  scene?: { token: string; name: string }[];
+}
+
+export interface NuScenesRigOptions {
+  name?: string;
+  /** Scene name (e.g. "scene-0523"): use the records of that scene's log (needs sample tables). */
+  scene?: string;
+  /** Add GNSS (10 Hz) and IMU (100 Hz) at the ego origin. Default true. */
+  ego_sensors?: boolean;
+}
+
+/** Nominal rates of the nuScenes sensors, Hz. */
+const RATE: Record<string, number> = { lidar: 20, radar: 13, camera: 12 };
+
+const round = (v: number, d = 6) => Math.round(v * 10 ** d) / 10 ** d;
+const ext = (T: Rigid) => {
+  const e = rigidToExtrinsic(T);
+  return {
+    translation_m: e.translation_m.map((v) => round(v)) as Vec3,
+    rotation_rpy_rad: e.rotation_rpy_rad.map((v) => round(v, 7)) as Vec3,
+  };
+};
+
+/** Ego from sensor for one record (as stored: cameras in their optical frame). */
+export function egoFromRecord(r: NuScenesCalibratedSensor): Rigid {
+  const [w, x, y, z] = r.rotation;
+  if (r.rotation.length !== 4 || r.translation.length !== 3)
+    throw new ConfigError(`calibrated_sensor ${r.token}: rotation must have 4 and translation 3 values`);
+  return { R: quatToMat(w!, x!, y!, z!), t: [r.translation[0]!, r.translation[1]!, r.translation[2]!] };
+}
+
+export function rigFromNuScenes(t: NuScenesTables, opts: NuScenesRigOptions = {}): RigConfig {
+  const sensors = new Map(t.sensor.map((s) => [s.token, s]));
+  let records = t.calibratedSensor;
+  if (opts.scene) {
+    if (!t.scene || !t.sample || !t.sampleData)
+      throw new ConfigError("nuScenes: selecting a scene needs the scene, sample and sample_data tables");
+    const scene = t.scene.find((s) => s.name === opts.scene);
+    if (!scene) throw new ConfigError(`nuScenes: no scene named '${opts.scene}'`);
+    const samples = new Set(t.sample.filter((s) => s.scene_token === scene.token).map((s) => s.token));
+    const tokens = new Set(
+      t.sampleData.filter((d) => samples.has(d.sample_token)).map((d) => d.calibrated_sensor_token),
+    );
+    records = records.filter((r) => tokens.has(r.token));
+  }
+  // Image sizes from sample_data (first row per calibrated sensor).
+  const sizes = new Map<string, [number, number]>();
+  for (const d of t.sampleData ?? [])
+    if (d.width && d.height && !sizes.has(d.calibrated_sensor_token))
+      sizes.set(d.calibrated_sensor_token, [d.width, d.height]);
+  const out: Record<string, unknown>[] = [];
+  const seen = new Set<string>();
+  for (const r of records) {
+    const s = sensors.get(r.sensor_token);
+    if (!s) throw new ConfigError(`calibrated_sensor ${r.token}: unknown sensor_token ${r.sensor_token}`);
+    if (seen.has(s.channel)) continue; // first record per channel (one log)
+    seen.add(s.channel);
+    const kind = s.modality === "lidar" ? "lidar" : s.modality === "radar" ? "radar" : "camera";
+    if (s.modality !== kind) throw new ConfigError(`sensor ${s.channel}: unknown modality '${s.modality}'`);
+    const T = egoFromRecord(r);
+    const sensor: Record<string, unknown> = { id: s.channel, kind, rate_hz: RATE[kind] };
+    if (kind === "camera") {
+      const K = r.camera_intrinsic;
+      if (!K || K.length !== 3) throw new ConfigError(`camera ${s.channel}: camera_intrinsic must be 3x3`);
+      const [w, h] = sizes.get(r.token) ?? [1600, 900];
+      sensor.extrinsic = ext({ R: matMul(T.R, OPTICAL_FROM_BODY), t: T.t });
+      sensor.camera = {
+        width: w,
+        height: h,
+        fx: round(K[0]![0]!, 4),
+        fy: round(K[1]![1]!, 4),
+        cx: round(K[0]![2]!, 4),
+        cy: round(K[1]![2]!, 4),
+      };
+    } else {
+      sensor.extrinsic = ext(T);
+    }
+    out.push(sensor);
+  }
+  const lidar = out.find((s) => s.kind === "lidar");
+  if (!lidar) throw new ConfigError("nuScenes: no lidar among the calibrated sensors");
+  // Stable order: lidar, radars, cameras (by channel).
+  const order = { lidar: 0, radar: 1, camera: 2 } as Record<string, number>;
+  out.sort(
+    (a, b) => order[a.kind as string]! - order[b.kind as string]! || String(a.id).localeCompare(String(b.id)),
+  );
+  if (opts.ego_sensors ?? true) {
+    out.push({ id: "GNSS", kind: "gnss", rate_hz: 10 }, { id: "IMU", kind: "imu", rate_hz: 100 });
+  }
+  const name = opts.name ?? "nuscenes";
+  return parseRig({ name, reference: lidar.id, sensors: out }, `${name} (nuScenes tables)`);
+}
+
+/** Read the tables from a nuScenes version folder (v1.0-mini, v1.0-trainval, ...). */
+export function loadNuScenesRig(dir: string, opts: NuScenesRigOptions = {}): RigConfig {
+  const read = <T>(name: string, optional = false): T | undefined => {
+    const p = join(dir, `${name}.json`);
+    let text: string;
+    try {
+      text = readFileSync(p, "utf8");
+    } catch (e) {
+      if (optional) return undefined;
+      throw new ConfigError(`nuScenes: cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (e) {
+      throw new ConfigError(`nuScenes: ${p} is not valid JSON: ${(e as Error).message}`);
+    }
+  };
+  return rigFromNuScenes(
+    {
+      calibratedSensor: read<NuScenesCalibratedSensor[]>("calibrated_sensor")!,
+      sensor: read<NuScenesSensor[]>("sensor")!,
+      sampleData: read<NuScenesSampleData[]>("sample_data", true),
+      sample: read("sample", true),
+      scene: read("scene", true),
+    },
+    opts,
+  );
+}
