@@ -41,7 +41,7 @@ const LIDAR_PERIOD_S = 1 / lidar.rate_hz;
 const STALE_S = lidar.stale_ms / 1000;
 const DWELL_S = rig.health.dwell_ms / 1000;
 /** Slack for a loaded 2-core machine on top of every timing bound. */
-const SLACK_S = 0.5;
+const SLACK_S = 1.0;
 const END_S = 39;
 /** Reasons that say the service itself lags (an overloaded machine), not that the sensor is at fault. */
 const LOAD_REASONS = new Set(["latency", "jitter", "rate_low", "rate_high", "drops", "recovering"]);
