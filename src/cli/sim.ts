@@ -97,7 +97,7 @@ export async function simCommand(argv: string[]): Promise<number> {
     startRaw === undefined
       ? DEFAULT_SIM_OPTIONS.startNs
       : startRaw === "now"
-        ? Math.round((performance.timeOrigin + performance.now()) * 1e6)
+        ? Math.round((performance.timeOrigin + performance.now()) * 1e6 + 0.7e9) // after warm-up
         : numFlag("start-ns", startRaw, { min: 1 });
   const rig = loadRig(String(values.rig));
   const url = String(values.broker);
@@ -120,6 +120,10 @@ export async function simCommand(argv: string[]): Promise<number> {
     startNs,
     rate,
     durationS,
+    // With --start-ns now, pace against the wall clock so stamps follow it (latency measurable).
+    ...(startRaw === "now" && rate > 0
+      ? { now: () => performance.timeOrigin + performance.now(), t0Ms: startNs / 1e6 }
+      : {}),
     publish: (ev) => {
       const p = client.publishAsync(
         ev.topic,

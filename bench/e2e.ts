@@ -1,0 +1,136 @@
+/**
+ * e2e: latency from the sensor stamp of the last input a tick needs to the FusedFrame publish,
+ * for one nuScenes-like vehicle simulated in real time, through the embedded broker (aedes) and
+ * through a real mosquitto. The simulator's modelled transport delays are set to 0 so that the
+ * figure is the service's own latency (decode, align wait, health, fusion, publish). Also the
+ * stamp -> receive latency seen by an MQTT subscriber (one more broker hop).
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BenchOptions } from "../src/cli/bench.ts";
+import { defaultModelPath } from "../src/fusion/learned/index.ts";
+import type { FusionMode } from "../src/fusion/types.ts";
+import { decodeFusedFrame } from "../src/msg/codec.ts";
+import { topics } from "../src/msg/topics.ts";
+import { loadRig } from "../src/rig/load.ts";
+import type { RigConfig } from "../src/rig/schema.ts";
+import { startService } from "../src/service.ts";
+import { silentLogger } from "../src/util/log.ts";
+import { BIN } from "../test/helpers/cli.ts";
+import { startMosquitto } from "../test/helpers/mosquitto.ts";
+import { Collector } from "../test/helpers/mqtt-collect.ts";
+import { median, p99 } from "./_stats.ts";
+
+/** The rig with every modelled transport delay set to zero. */
+export function zeroTransportDelay(rig: RigConfig): RigConfig {
+  const r = structuredClone(rig);
+  for (const s of r.sensors) {
+    const m = s[s.kind] as Record<string, unknown> | undefined;
+    if (m && "latency_ms" in m) {
+      m.latency_ms = 0;
+      m.latency_jitter_ms = 0;
+    }
+  }
+  return r;
+}
+
+async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | undefined, seconds: number) {
+  const svc = await startService({
+    brokerUrl,
+    mqttPort: 0,
+    rig: loadRig(rigFile),
+    sim: false,
+    fusion,
+    http: null,
+    logger: silentLogger,
+  });
+  // The sensors are another process, as on a vehicle: the simulator's CPU load stays out of this one.
+  const sim = spawn(
+    process.execPath,
+    [BIN, "sim", "--broker", svc.brokerUrl, "--rig", rigFile, "--seed", "11", "--start-ns", "now"],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  const col = await Collector.connect(svc.brokerUrl, [topics.fused("sim-1")]);
+  const e2e: number[] = [];
+  const sub = svc.frames$.subscribe((f) => {
+    const l = f.latency.find((x) => x.stage === "e2e");
+    if (l) e2e.push(l.ms);
+  });
+  await new Promise((r) => setTimeout(r, 3000)); // start-up and warm-up, discarded
+  e2e.length = 0;
+  const since = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const recv: number[] = [];
+  for (const m of col.on(topics.fused("sim-1"))) {
+    if (m.atMs < since) continue;
+    const d = decodeFusedFrame(m.payload);
+    if (!d.ok) continue;
+    const stamps = d.value.sensors
+      .filter((s) => s.used && s.ageMs >= 0)
+      .map((s) => d.value.stampNs - s.ageMs * 1e6);
+    const last = stamps.length ? Math.max(...stamps) : d.value.stampNs;
+    recv.push(((performance.timeOrigin + m.atMs) * 1e6 - last) / 1e6);
+  }
+  const stats = svc.stats();
+  sub.unsubscribe();
+  sim.kill("SIGTERM");
+  await new Promise((r) => sim.once("exit", r));
+  await col.close();
+  await svc.stop();
+  return { e2e, recv, ticks: stats.ticks, fusionDrops: stats.fusionDrops };
+}
+
+export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const rig = zeroTransportDelay(loadRig("nuscenes"));
+  const dir = mkdtempSync(join(tmpdir(), "bench-e2e-"));
+  const rigFile = join(dir, "nuscenes-zero-delay.json");
+  writeFileSync(rigFile, JSON.stringify(rig));
+  const seconds = opts.quick ? 5 : 12;
+  const reps = opts.quick ? 1 : 3;
+  const modes: FusionMode[] = ["classical"];
+  if (existsSync(defaultModelPath("intermediate"))) modes.push("intermediate");
+  const out: Record<string, unknown> = { rig: rig.name, seconds_per_run: seconds, runs: reps };
+  const mosq = await startMosquitto();
+  try {
+    for (const mode of modes) {
+      for (const [broker, url] of [
+        ["embedded", undefined],
+        ["mosquitto", mosq.url],
+      ] as const) {
+        const p50s: number[] = [];
+        const p99s: number[] = [];
+        const maxes: number[] = [];
+        const recvP50: number[] = [];
+        let drops = 0;
+        for (let i = 0; i < reps; i++) {
+          const r = await once(rigFile, mode, url, seconds);
+          p50s.push(median(r.e2e));
+          p99s.push(p99(r.e2e));
+          maxes.push(Math.max(...r.e2e));
+          recvP50.push(median(r.recv));
+          drops += r.fusionDrops;
+          process.stdout.write(
+            `  ${mode}/${broker} run ${i + 1}: p50 ${median(r.e2e).toFixed(2)} ms, p99 ${p99(r.e2e).toFixed(2)} ms, max ${Math.max(...r.e2e).toFixed(2)} ms, ${r.e2e.length} frames, recv p50 ${median(r.recv).toFixed(2)} ms\n`,
+          );
+        }
+        const prefix = broker === "embedded" ? "" : "mosquitto_";
+        const res = {
+          p50_ms: median(p50s),
+          p99_ms: median(p99s),
+          max_ms: Math.max(...maxes),
+          recv_p50_ms: median(recvP50),
+          fusion_drops: drops,
+        };
+        if (mode === "classical") for (const [k, v] of Object.entries(res)) out[`${prefix}${k}`] = v;
+        else for (const [k, v] of Object.entries(res)) out[`${mode}_${prefix}${k}`] = v;
+      }
+    }
+  } finally {
+    await mosq.stop();
+  }
+  return out;
+}
