@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { healthConfigSchema, modeRuleSchema } from "../../src/health/config.ts";
+import { HealthMonitor } from "../../src/health/index.ts";
 import { evaluateRules } from "../../src/health/rules.ts";
 import { SystemMode } from "../../src/msg/types.ts";
 import { ConfigError, loadRig } from "../../src/rig/load.ts";
@@ -67,6 +68,21 @@ describe("mode rules", () => {
     assert.deepEqual(evaluateRules(custom, atoms("a.x")).reasons, ["not_b: a.x, not(b.x)"]);
     assert.equal(evaluateRules(custom, atoms("a.x", "c.x")).mode, SystemMode.MINIMAL);
     assert.equal(evaluateRules(custom, atoms("b.x")).mode, SystemMode.NOMINAL);
+  });
+
+  test("a rig without radar (KITTI): LiDAR lost is DEGRADED, LiDAR and cameras lost is SAFE_STOP", () => {
+    const rig = loadRig("kitti");
+    const lidarId = rig.sensors.find((s) => s.kind === "lidar")!.id;
+    const cams = new Set(rig.sensors.filter((s) => s.kind === "camera").map((s) => s.id));
+    const a = new HealthMonitor("v1", rig);
+    const l = drive(a, rig, 0, 3 * S, (id, t) => (id === lidarId && t > S ? { drop: true } : undefined));
+    assert.equal(l.snaps.at(-1)!.mode, SystemMode.DEGRADED, l.snaps.at(-1)!.reasons.join("; "));
+    const b = new HealthMonitor("v1", rig);
+    const lc = drive(b, rig, 0, 3 * S, (id, t) =>
+      (id === lidarId || cams.has(id)) && t > S ? { drop: true } : undefined,
+    );
+    assert.equal(lc.snaps.at(-1)!.mode, SystemMode.SAFE_STOP);
+    assert.ok(lc.snaps.at(-1)!.reasons[0]!.startsWith("perception_lost"));
   });
 
   test("a custom rule set from the rig replaces the defaults (GNSS lost -> SAFE_STOP)", () => {
