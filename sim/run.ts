@@ -100,6 +100,8 @@ export function runSimulation(opts: RunOptions): SimRun {
     if (rate > 0) sim.prepare(opts.startNs + WARMUP_NS);
     const t0 = opts.t0Ms ?? now();
     let sinceYield = 0;
+    // Decaying maximum of the cost of one capture, ms (the LiDAR sweep dominates).
+    let captureCostMs = 5;
     let lastNs = opts.startNs;
     while (!stopped) {
       const sendNs = sim.peekSendNs();
@@ -109,10 +111,17 @@ export function runSimulation(opts: RunOptions): SimRun {
         target = t0 + (sendNs - opts.startNs) / 1e6 / rate;
         let wait = target - now();
         if (wait > 0.5) {
-          // Compute what is due in the next PREPARE_AHEAD_MS while we wait, then sleep to the
-          // (absolute) target: timer overshoot never accumulates.
+          // Use the idle time: compute captures due in the next PREPARE_AHEAD_MS, one at a time,
+          // while the slack exceeds what a capture has recently cost; then sleep to the
+          // (absolute) target, so timer overshoot never accumulates.
           const aheadMs = Math.min(PREPARE_AHEAD_MS, 1000 / rate);
-          sim.prepare(opts.startNs + (now() - t0 + aheadMs) * 1e6 * rate);
+          const limitNs = opts.startNs + (now() - t0 + aheadMs) * 1e6 * rate;
+          while (target - now() > captureCostMs + 1) {
+            const c0 = now();
+            if (!sim.prepareOne(limitNs)) break;
+            const cost = now() - c0;
+            captureCostMs = Math.max(captureCostMs * 0.995, cost);
+          }
           wait = target - now();
           if (wait > 0.5) await sleep(wait);
           continue;

@@ -194,7 +194,12 @@ export class VehicleSim {
    * paced runner computes ahead while it waits instead of at the deadline. Output is identical.
    */
   prepare(tRelNs: number): void {
-    for (;;) {
+    while (this.prepareOne(tRelNs));
+  }
+
+  /** Run the earliest pending capture if its true time is <= tRelNs; false when there is none. */
+  prepareOne(tRelNs: number): boolean {
+    {
       let s: Stream | null = null;
       let tNext = this.truthNextNs;
       for (const st of this.streams) {
@@ -203,9 +208,10 @@ export class VehicleSim {
           s = st;
         }
       }
-      if (tNext > tRelNs) return;
+      if (tNext > tRelNs) return false;
       if (s) this.captureSensor(s);
       else this.captureTruth();
+      return true;
     }
   }
 
@@ -362,6 +368,13 @@ export class Simulation {
   /** Compute ahead: every capture up to absolute true time tNs (see VehicleSim.prepare). */
   prepare(tNs: number): void {
     for (const v of this.vehicles) v.prepare(tNs - this.opts.startNs);
+  }
+
+  /** One capture of the vehicle furthest behind, if any is due by tNs; false when none is. */
+  prepareOne(tNs: number): boolean {
+    const rel = tNs - this.opts.startNs;
+    for (const v of this.vehicles) if (v.prepareOne(rel)) return true;
+    return false;
   }
 
   /** Next event in send-time order (the simulation never ends, so never null). */
