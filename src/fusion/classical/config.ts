@@ -34,6 +34,9 @@ export const classicalConfigSchema = z
     /** The same beyond cluster_far_range_m, where returns are sparser, m. */
     cluster_link_far_m: z.number().positive().default(1.2),
     cluster_far_range_m: z.number().positive().default(25),
+    /** Where the LiDAR's beams are farther apart than this, a low cluster may be a taller object
+     *  seen by one or two beams: it is kept as `unknown` for radar or camera to name, m. */
+    sparse_beam_spacing_m: z.number().positive().default(0.4),
     /** A cluster whose lowest point is higher than this floats: a roof or the top of something, m. */
     max_bottom_height_m: z.number().positive().default(1.2),
     /** A track faster than this lends its heading to the cluster it covers (class, box axes), m/s. */
@@ -52,14 +55,17 @@ export const classicalConfigSchema = z
     /** Radar radial-velocity noise, m/s (1 sigma). */
     radar_vr_std_mps: z.number().positive().default(0.2),
     /** Extra slack of the radar-to-box association gate beyond the box outline, m. */
-    radar_gate_m: z.number().positive().default(1.2),
+    radar_gate_m: z.number().positive().default(0.6),
+    /** Returns of one object whose radial velocity is farther than this from their median are dropped, m/s. */
+    radar_vr_consistency_mps: z.number().positive().default(1.5),
     /** Radar returns within this distance of each other form one radar object, m. */
     radar_cluster_m: z.number().positive().default(2.5),
-    /** Radar-only objects need this many returns, or one return moving faster than radar_moving_mps. */
-    radar_min_returns: z.number().int().min(1).default(2),
+    /** Radar-only objects need this many returns, and one moving faster than radar_moving_mps. */
+    radar_min_returns: z.number().int().min(1).default(1),
     radar_moving_mps: z.number().min(0).default(1.0),
-    /** With LiDAR in use, radar/camera-only objects are made only beyond this range, m. */
-    lidar_trusted_range_m: z.number().positive().default(50),
+    /** With LiDAR in use, radar/camera-only objects are made only beyond this range, m (0: anywhere;
+     *  on simulated data LiDAR misses enough at range that suppressing them costs more than it saves). */
+    lidar_trusted_range_m: z.number().min(0).default(0),
     // --- camera ---
     /** Bearing gate slack of camera-to-object association beyond half the box's angular width, rad. */
     camera_bearing_gate_rad: z.number().positive().default(0.035),

@@ -40,6 +40,10 @@ interface Candidate {
     conf: number;
     /** Motion heading of the moving track covering this cluster, rad; null when none. */
     heading: number | null;
+    /** That track's velocity (0 when none), m/s, and when the LiDAR saw the cluster, s (<= 0). */
+    vx: number;
+    vy: number;
+    dtS: number;
   } | null;
   /** Radar: count, position information sums, velocity information (u u^T / var) and vector. */
   radarN: number;
@@ -84,6 +88,8 @@ export interface DetectStats {
   lidarClusters: number;
   radarAssociated: number;
   radarUnassociated: number;
+  /** Returns near an object whose radial velocity disagreed with the object's other returns. */
+  radarRejected: number;
   cameraAssociated: number;
   cameraOnly: number;
 }
@@ -104,6 +110,7 @@ export class ClassicalDetector {
     lidarClusters: 0,
     radarAssociated: 0,
     radarUnassociated: 0,
+    radarRejected: 0,
     cameraAssociated: 0,
     cameraOnly: 0,
   };
@@ -112,7 +119,18 @@ export class ClassicalDetector {
     rig: RigConfig,
     private readonly cfg: ClassicalConfig,
   ) {
-    this.clusterer = new LidarClusterer(cfg);
+    const lidarSensor =
+      rig.sensors.find((s) => s.id === rig.reference && s.kind === "lidar") ??
+      rig.sensors.find((s) => s.kind === "lidar");
+    const lm = lidarSensor?.lidar;
+    this.clusterer = new LidarClusterer(cfg, {
+      x: lidarSensor?.extrinsic.translation_m[0] ?? 0,
+      y: lidarSensor?.extrinsic.translation_m[1] ?? 0,
+      elevStepRad:
+        lm && lm.beams > 1
+          ? (((lm.vertical_fov_deg[1] - lm.vertical_fov_deg[0]) / (lm.beams - 1)) * Math.PI) / 180
+          : 0,
+    });
     for (const s of rig.sensors) {
       const m = cameraModelOf(s);
       if (m) this.cams.set(s.id, m);
@@ -149,6 +167,7 @@ export class ClassicalDetector {
       lidarClusters: 0,
       radarAssociated: 0,
       radarUnassociated: 0,
+      radarRejected: 0,
       cameraAssociated: 0,
       cameraOnly: 0,
     };
@@ -158,11 +177,16 @@ export class ClassicalDetector {
     // 1. LiDAR clusters.
     if (use.lidar && tick.lidar) {
       for (const cl of this.clusterer.cluster(tick.lidar)) {
-        const heading = motionHeading(hints, cl.cx, cl.cy, cl.length, cfg.motion_min_speed_mps);
+        const hint = nearestHint(hints, cl.cx, cl.cy, cl.length);
+        const heading = motionHeading(hint, cfg.motion_min_speed_mps);
+        // Far away, the top seen may be a whole beam spacing under the real one: a low cluster
+        // there is `unknown` (kept for radar or camera to name) rather than rejected.
+        const sparse = cl.vertResM > cfg.sparse_beam_spacing_m;
+        const top = sparse ? Math.max(cl.zMax, 0.5) : cl.zMax;
         const sc = classifyBySize(
           cl.length,
           cl.width,
-          cl.zMax,
+          top,
           cfg.max_object_length_m,
           cl.zMin,
           cfg.max_bottom_height_m,
@@ -176,11 +200,14 @@ export class ClassicalDetector {
           length: cl.length,
           width: cl.width,
           yaw: cl.yaw,
-          height: cl.zMax,
+          height: Math.max(cl.zMax, 0.5),
           points: cl.points,
           cls: sc.cls,
           conf: sc.conf,
           heading,
+          vx: hint?.vx ?? 0,
+          vy: hint?.vy ?? 0,
+          dtS: this.lidarTimeOffset(cl.cx, cl.cy),
         };
         cands.push(c);
       }
@@ -261,6 +288,15 @@ export class ClassicalDetector {
     const { data, stride, count } = pa;
     const vrVar = cfg.radar_vr_std_mps ** 2;
     const left: number[] = [];
+    // LiDAR boxes moved to the tick time (a spinning LiDAR saw them up to a sweep earlier).
+    const bx = new Float64Array(nLidar);
+    const by = new Float64Array(nLidar);
+    for (let k = 0; k < nLidar; k++) {
+      const L = cands[k]!.lidar!;
+      bx[k] = L.cx - L.vx * L.dtS;
+      by[k] = L.cy - L.vy * L.dtS;
+    }
+    const byCand: number[][] = Array.from({ length: nLidar }, () => []);
     for (let i = 0, o = 0; i < count; i++, o += stride) {
       const x = data[o + fx]!;
       const y = data[o + fy]!;
@@ -272,16 +308,29 @@ export class ClassicalDetector {
       let bestD = gate;
       for (let k = 0; k < nLidar; k++) {
         const L = cands[k]!.lidar!;
-        const d = distToBox(x, y, L.cx, L.cy, L.length, L.width, L.yaw);
+        const d = distToBox(x, y, bx[k]!, by[k]!, L.length, L.width, L.yaw);
         if (d <= bestD) {
           bestD = d;
           best = k;
         }
       }
-      if (best >= 0) {
-        this.addRadar(cands[best]!, data, o, fx, fy, fvr, fux, fuy, vrVar);
+      if (best >= 0) byCand[best]!.push(o);
+      else left.push(o);
+    }
+    // Per object, keep the returns that agree on the radial velocity (a return of the wall behind
+    // a car, or of the car beside it, would bias the velocity).
+    for (let k = 0; k < nLidar; k++) {
+      const offs = byCand[k]!;
+      if (offs.length === 0) continue;
+      const ref = offs.length >= 2 ? medianOf(offs.map((o) => data[o + fvr]!)) : null;
+      for (const o of offs) {
+        if (ref !== null && Math.abs(data[o + fvr]! - ref) > cfg.radar_vr_consistency_mps) {
+          stats.radarRejected++;
+          continue;
+        }
+        this.addRadar(cands[k]!, data, o, fx, fy, fvr, fux, fuy, vrVar);
         stats.radarAssociated++;
-      } else left.push(o);
+      }
     }
     stats.radarUnassociated = left.length;
     if (left.length === 0) return;
@@ -319,7 +368,8 @@ export class ClassicalDetector {
     for (const g of groups) {
       g.ax = g.rPx / g.rW;
       g.ay = g.rPy / g.rW;
-      if (g.radarN < cfg.radar_min_returns && g.maxAbsVr < cfg.radar_moving_mps) continue;
+      // Radar cannot tell a parked car from a wall or a guard rail: alone, it reports movers only.
+      if (g.radarN < cfg.radar_min_returns || g.maxAbsVr < cfg.radar_moving_mps) continue;
       if (lidarUsed && Math.hypot(g.ax, g.ay) < cfg.lidar_trusted_range_m) continue;
       cands.push(g);
     }
@@ -495,10 +545,11 @@ export class ClassicalDetector {
     if (c.camScore > 0 && c.camCls !== ObjectClass.UNKNOWN) {
       cls = c.camCls;
       clsConf = c.camScore;
-    } else if (c.lidar) {
+    } else if (c.lidar && c.lidar.cls !== ObjectClass.UNKNOWN) {
       cls = c.lidar.cls;
       clsConf = c.lidar.conf;
-    } else if (c.radarN > 0) {
+    } else if (c.radarN > 0 && (!c.lidar || c.maxAbsVr >= cfg.radar_moving_mps)) {
+      // radar-only objects, and low or sparse LiDAR clusters that radar sees moving
       cls = ObjectClass.CAR;
       clsConf = 0.3;
     }
@@ -594,7 +645,7 @@ export class ClassicalDetector {
     return {
       x,
       y,
-      dtS: c.lidar ? this.lidarTimeOffset(c.lidar.cx, c.lidar.cy) : 0,
+      dtS: c.lidar ? c.lidar.dtS : 0,
       z: height / 2,
       covXX,
       covXY,
@@ -652,14 +703,13 @@ function monocular(cam: CameraModel, det: Detection2D, borderPx: number): MonoEs
   return { depth: s / w, depthStd: Math.sqrt(1 / w) };
 }
 
-/** Heading of the moving, settled track nearest to a cluster centre; null when none is near. */
-function motionHeading(
+/** The track nearest to a cluster centre, within its half length + 0.5 m (at least 1.5 m). */
+function nearestHint(
   hints: readonly TrackPrediction[],
   x: number,
   y: number,
   length: number,
-  minSpeedMps: number,
-): number | null {
+): TrackPrediction | null {
   let best: TrackPrediction | null = null;
   let bestD = Math.max(1.5, length / 2 + 0.5);
   for (const h of hints) {
@@ -669,8 +719,19 @@ function motionHeading(
       best = h;
     }
   }
-  if (!best || best.velStdMps > 1 || Math.hypot(best.vx, best.vy) < minSpeedMps) return null;
-  return Math.atan2(best.vy, best.vx);
+  return best;
+}
+
+/** Motion heading of a moving track with a settled velocity; null otherwise. */
+function motionHeading(h: TrackPrediction | null, minSpeedMps: number): number | null {
+  if (!h || h.velStdMps > 1 || Math.hypot(h.vx, h.vy) < minSpeedMps) return null;
+  return Math.atan2(h.vy, h.vx);
+}
+
+function medianOf(xs: number[]): number {
+  xs.sort((a, b) => a - b);
+  const m = xs.length >> 1;
+  return xs.length % 2 ? xs[m]! : (xs[m - 1]! + xs[m]!) / 2;
 }
 
 /** Camera-frame azimuth of a detection's centre column. */

@@ -22,6 +22,8 @@ export interface LidarCluster {
   zMax: number;
   zMin: number;
   points: number;
+  /** Vertical spacing of the beams at the cluster's range, m: the top may be this much higher. */
+  vertResM: number;
 }
 
 const ANGLE_COARSE_STEPS = 18; // 5 deg over 90 deg
@@ -48,7 +50,14 @@ export class LidarClusterer {
   private pointCell: Int32Array = new Int32Array(65536);
   private stack: Int32Array = new Int32Array(4096);
 
-  constructor(private readonly cfg: ClassicalConfig) {
+  /**
+   * @param sensor LiDAR origin in the vehicle frame (m) and the elevation step between its beams
+   *   (rad): the vertical spacing of returns at range r is about r * elevStepRad.
+   */
+  constructor(
+    private readonly cfg: ClassicalConfig,
+    private readonly sensor: { x: number; y: number; elevStepRad: number } = { x: 0, y: 0, elevStepRad: 0 },
+  ) {
     this.cell = cfg.cell_m;
     this.half = cfg.grid_half_size_m;
     this.n = Math.ceil((2 * this.half) / this.cell);
@@ -133,10 +142,18 @@ export class LidarClusterer {
     const ctr = half * inv;
     // Cells whose top is lower than cluster_min_top_m (kerbs, barriers, guard rails) take no part:
     // they would chain the objects beside them into one long cluster.
+    // Far away the beams are too sparse to see an object's top: lower the bar by the beam spacing.
     const minTop = cfg.cluster_min_top_m;
+    const step = this.sensor.elevStepRad;
     for (let k = 0; k < nOcc; k++) {
       const c = this.occupied[k]!;
-      if (top[c]! < minTop) label[c] = -2;
+      if (top[c]! >= minTop) continue;
+      const gx = c % n;
+      const r = Math.hypot(
+        (gx + 0.5) * this.cell - half - this.sensor.x,
+        ((c - gx) / n + 0.5) * this.cell - half - this.sensor.y,
+      );
+      if (top[c]! < minTop - r * step) label[c] = -2;
     }
     let nLab = 0;
     for (let k = 0; k < nOcc; k++) {
@@ -230,6 +247,7 @@ export class LidarClusterer {
         zMax: zMax[l]!,
         zMin: zMin[l]!,
         points: cnt[l]!,
+        vertResM: 0,
       });
     }
     if (out.length === 0) return out;
@@ -276,6 +294,7 @@ export class LidarClusterer {
       }
       cl.length = l1;
       cl.width = l2;
+      cl.vertResM = Math.hypot(cl.cx - this.sensor.x, cl.cy - this.sensor.y) * this.sensor.elevStepRad;
       cl.yaw = wrapHalfPi(cl.yaw);
     }
     return out;

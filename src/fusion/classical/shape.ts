@@ -46,7 +46,7 @@ export function classifyBySize(
     if (length < 1.0 && width < 1.0) return no; // pole, trunk, sign post
     return { cls: ObjectClass.TRUCK, conf: length > 3 ? 0.6 : 0.4, object: true };
   }
-  if (height < 0.9) return { cls: ObjectClass.UNKNOWN, conf: 0.2, object: true };
+  if (height < 1.15) return { cls: ObjectClass.UNKNOWN, conf: 0.2, object: true };
   if (length <= 1.0 && width <= 1.0) return { cls: ObjectClass.PEDESTRIAN, conf: 0.5, object: true };
   if (length > 6.8) return { cls: ObjectClass.TRUCK, conf: 0.45, object: true };
   if (length <= 2.3 && width <= 1.0) {

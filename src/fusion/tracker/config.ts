@@ -22,6 +22,10 @@ export const trackerConfigSchema = z
     max_coast_ms: z.number().positive().default(600),
     /** A tentative track without a hit for this long is deleted, ms. */
     tentative_max_coast_ms: z.number().positive().default(150),
+    /** A track missed this tick is output (coasting) only if it had at least this many hits. */
+    coast_min_hits: z.number().int().min(1).default(3),
+    /** Detections inside the box of a confirmed track do not start new tracks (split clusters). */
+    suppress_fragments: z.boolean().default(true),
     /** Emit tentative tracks too (with their lower score). */
     emit_tentative: z.boolean().default(false),
     /** Smoothing factor of box size and height, 0..1 (weight of the new measurement). */

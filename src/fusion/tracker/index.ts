@@ -72,6 +72,8 @@ export interface TrackerStats {
   resets: number;
   /** Detections ignored for non-finite fields. */
   badDetections: number;
+  /** Unassociated detections inside a confirmed track's box, not born (suppress_fragments). */
+  fragments: number;
 }
 
 const NUM_CLASSES = 5;
@@ -115,7 +117,14 @@ export class VehicleTracker {
   private nextId = 1;
   private lastNs: number | null = null;
   private poseValid: boolean | null = null;
-  readonly stats: TrackerStats = { births: 0, deletions: 0, droppedBirths: 0, resets: 0, badDetections: 0 };
+  readonly stats: TrackerStats = {
+    births: 0,
+    deletions: 0,
+    droppedBirths: 0,
+    resets: 0,
+    badDetections: 0,
+    fragments: 0,
+  };
 
   constructor(private readonly cfg: TrackerConfig) {}
 
@@ -239,9 +248,15 @@ export class VehicleTracker {
     }
     this.tracks = kept;
 
-    // Births.
+    // Births. A detection inside the footprint of a confirmed track is a fragment of that object
+    // (a split cluster), not a new one.
+    const nOld = this.tracks.length;
     for (let j = 0; j < n; j++) {
       if (!valid[j] || detUsed[j]) continue;
+      if (cfg.suppress_fragments && this.insideTrack(wx[j]!, wy[j]!, nOld)) {
+        this.stats.fragments++;
+        continue;
+      }
       if (this.tracks.length >= cfg.max_tracks) {
         this.stats.droppedBirths++;
         continue;
@@ -254,6 +269,7 @@ export class VehicleTracker {
     const out: FusedObject[] = [];
     for (const t of this.tracks) {
       if (t.state !== TrackState.CONFIRMED && !cfg.emit_tentative) continue;
+      if (t.misses > 0 && t.hits < cfg.coast_min_hits) continue;
       const dx = t.kf.x[0]! - ex;
       const dy = t.kf.x[1]! - ey;
       const vxw = t.kf.x[2]!;
@@ -276,6 +292,20 @@ export class VehicleTracker {
       });
     }
     return out;
+  }
+
+  /** Is (x, y) (world) inside the box of one of the first `n` confirmed tracks? */
+  private insideTrack(x: number, y: number, n: number): boolean {
+    for (let i = 0; i < n; i++) {
+      const t = this.tracks[i]!;
+      if (t.state !== TrackState.CONFIRMED) continue;
+      const dx = x - t.kf.x[0]!;
+      const dy = y - t.kf.x[1]!;
+      const c = Math.cos(t.yaw);
+      const s = Math.sin(t.yaw);
+      if (Math.abs(c * dx + s * dy) <= t.length / 2 && Math.abs(-s * dx + c * dy) <= t.width / 2) return true;
+    }
+    return false;
   }
 
   /**
