@@ -235,12 +235,6 @@ export class Collector {
       return out;
     }
     const stamp = h.stampNs - s.offsetNs;
-    // Duplicate: the same corrected stamp seen recently.
-    for (let i = 0; i < RECENT; i++)
-      if (s.recent[i] === stamp) {
-        this.drop(s.id, "duplicate");
-        return out;
-      }
     // Backward jump (looped replay): the reference (or any input while the reference is lost)
     // resets the aligner; other inputs are dropped until then.
     if (stamp < s.latestNs - this.cfg.reset_backward_jump_ms * 1e6) {
@@ -252,6 +246,12 @@ export class Collector {
         return out;
       }
     }
+    // Duplicate: the same corrected stamp seen recently.
+    for (let i = 0; i < RECENT; i++)
+      if (s.recent[i] === stamp) {
+        this.drop(s.id, "duplicate");
+        return out;
+      }
     // Clock sanity against the consensus of arrival minus stamp over all sensors.
     const latency = env.arrivalNs - stamp;
     s.latencyNs = latency;
@@ -390,7 +390,8 @@ export class Collector {
   advance(nowNs: number, out: AlignedTick[] = []): AlignedTick[] {
     if (nowNs < this.clockNs) nowNs = this.clockNs;
     // Step through due instants in order so that an offline run equals a live one.
-    for (let guard = 0; guard < 10_000; guard++) {
+    let lastW = Number.NaN;
+    for (let guard = 0; guard < 100_000; guard++) {
       const w = this.nextWakeNs();
       if (w === null || w > nowNs) break;
       this.clockNs = Math.max(this.clockNs, w);
@@ -398,8 +399,13 @@ export class Collector {
       this.tryEmit(this.clockNs, out);
       const due = this.timerDueNs();
       const opened = due !== null && due <= this.clockNs;
-      if (opened) this.openTimerTick(due);
-      if (out.length === n0 && !opened) break; // no progress: never spin
+      if (opened) {
+        this.openTimerTick(due);
+        this.tryEmit(this.clockNs, out);
+      }
+      // Progress: a tick emitted, a timer tick opened, or time moved on. Never spin in place.
+      if (out.length === n0 && !opened && w === lastW) break;
+      lastW = w;
     }
     this.clockNs = Math.max(this.clockNs, nowNs);
     this.tryEmit(this.clockNs, out);
@@ -531,10 +537,9 @@ export class Collector {
         stampNs: m ? m.stampNs : null,
         arrivalNs: m ? m.arrivalNs : null,
       });
-      if (!m) {
-        missing.add(s.id);
-        continue;
-      }
+      // "Missed" for late_policy `next`: no fresh match (missing, or only carried-over data).
+      if (status !== "present") missing.add(s.id);
+      if (!m) continue;
       m.used = true;
       if (m.arrivalNs > lastArrival) lastArrival = m.arrivalNs;
       const pl = m.env.msg.payload;
