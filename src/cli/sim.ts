@@ -66,6 +66,9 @@ const SPECS: FlagSpecs = {
   },
 };
 
+/** Send-buffer bound in real-time mode: above it, messages are dropped and counted, bytes. */
+const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
+
 const SUMMARY = `Simulate vehicles with a sensor rig in a scenario and publish every sensor stream as
 fusion/<vehicle>/sensors/<sensor> (SensorMessage) and ground truth as fusion/<vehicle>/truth.`;
 
@@ -102,12 +105,28 @@ export async function simCommand(argv: string[]): Promise<number> {
   const rig = loadRig(String(values.rig));
   const url = String(values.broker);
 
-  const client = await mqtt.connectAsync(url, {
-    clientId: `fusion-sim-${process.pid}`,
-    reconnectPeriod: 1000,
-    connectTimeout: 5000,
-  });
+  let client: mqtt.MqttClient;
+  try {
+    client = await mqtt.connectAsync(
+      url,
+      {
+        clientId: `fusion-sim-${process.pid}`,
+        reconnectPeriod: 1000,
+        connectTimeout: 5000,
+        // While disconnected, drop (and count) QoS 0 sensor data instead of queueing it unbounded.
+        queueQoSZero: false,
+      },
+      false,
+    );
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    throw Object.assign(
+      new Error(`cannot connect to ${url} (${err.code ?? err.message}); start a broker or pass --broker URL`),
+      { code: "E_BROKER" },
+    );
+  }
   let publishErrors = 0;
+  let dropped = 0;
   const run = runSimulation({
     ...DEFAULT_SIM_OPTIONS,
     rig,
@@ -125,6 +144,13 @@ export async function simCommand(argv: string[]): Promise<number> {
       ? { now: () => performance.timeOrigin + performance.now(), t0Ms: startNs / 1e6 }
       : {}),
     publish: (ev) => {
+      // Bounded send buffer: a broker that cannot keep up loses (counted) messages, the clock
+      // keeps going; offline, QoS 0 messages are dropped the same way.
+      const buffered = (client.stream as { writableLength?: number } | undefined)?.writableLength ?? 0;
+      if (!client.connected || (rate > 0 && buffered > MAX_BUFFERED_BYTES)) {
+        dropped++;
+        return;
+      }
       const p = client.publishAsync(
         ev.topic,
         Buffer.from(ev.payload.buffer, ev.payload.byteOffset, ev.payload.byteLength),
@@ -151,7 +177,7 @@ export async function simCommand(argv: string[]): Promise<number> {
   process.off("SIGTERM", onSignal);
   await client.endAsync();
   process.stderr.write(
-    `fusion sim: published ${stats.events} messages (${(stats.bytes / 1e6).toFixed(1)} MB) over ${stats.simulatedS.toFixed(1)} simulated s in ${stats.wallS.toFixed(1)} s; lateness p99 ${stats.latenessMsP99.toFixed(1)} ms; publish errors ${stats.publishErrors + publishErrors}\n`,
+    `fusion sim: published ${stats.events} messages (${(stats.bytes / 1e6).toFixed(1)} MB) over ${stats.simulatedS.toFixed(1)} simulated s in ${stats.wallS.toFixed(1)} s; lateness p99 ${stats.latenessMsP99.toFixed(1)} ms; publish errors ${stats.publishErrors + publishErrors}; dropped (offline or send buffer full) ${dropped}\n`,
   );
   return 0;
 }
