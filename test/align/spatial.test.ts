@@ -1,0 +1,181 @@
+/** Spatial alignment: extrinsics, radar velocity and motion compensation, LiDAR deskew, cameras. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  compose,
+  extrinsicToRigid,
+  invert,
+  matToRpy,
+  matVec,
+  quatToMat,
+  rpyToMat,
+  transformPacked,
+} from "../../src/align/geometry.ts";
+import { buildCamera, buildLidar, buildRadar, type MotionSource } from "../../src/align/spatial.ts";
+import { packed } from "../../src/msg/codec.ts";
+
+const close = (a: number, b: number, tol = 1e-6, what = "") =>
+  assert.ok(Math.abs(a - b) <= tol, `${what} ${a} != ${b} (tol ${tol})`);
+
+/** Ego driving straight along x at v m/s: "vehicle at to from vehicle at from". */
+const straight = (v: number): MotionSource => ({
+  relativeMotion: (from, to) => ({ dx: -v * ((to - from) / 1e9), dy: 0, dyaw: 0 }),
+});
+
+describe("geometry", () => {
+  it("rpy <-> matrix round trip, and Z-Y-X order", () => {
+    const rpy: [number, number, number] = [0.1, -0.2, 2.5];
+    const back = matToRpy(rpyToMat(...rpy));
+    rpy.forEach((v, i) => close(back[i]!, v, 1e-12));
+    // yaw 90 deg maps x to y
+    const p = matVec(rpyToMat(0, 0, Math.PI / 2), [1, 0, 0]);
+    close(p[0], 0, 1e-12);
+    close(p[1], 1, 1e-12);
+  });
+
+  it("quaternion of a yaw equals the rpy matrix", () => {
+    const y = 0.7;
+    const q = quatToMat(Math.cos(y / 2), 0, 0, Math.sin(y / 2));
+    const r = rpyToMat(0, 0, y);
+    for (let i = 0; i < 9; i++) close(q[i]!, r[i]!, 1e-12);
+  });
+
+  it("compose with the inverse is the identity", () => {
+    const T = extrinsicToRigid({ translation_m: [1, 2, 3], rotation_rpy_rad: [0.3, 0.1, -1] });
+    const I = compose(T, invert(T));
+    for (let i = 0; i < 9; i++) close(I.R[i]!, i % 4 === 0 ? 1 : 0, 1e-12);
+    I.t.forEach((v) => close(v, 0, 1e-12));
+  });
+
+  it("transformPacked moves x, y, z and leaves other fields", () => {
+    const a = packed(["x", "y", "z", "i"], new Float32Array([1, 0, 0, 7]));
+    transformPacked(a, extrinsicToRigid({ translation_m: [1, 0, 2], rotation_rpy_rad: [0, 0, Math.PI / 2] }));
+    close(a.data[0]!, 1, 1e-6);
+    close(a.data[1]!, 1, 1e-6);
+    close(a.data[2]!, 2, 1e-6);
+    assert.equal(a.data[3], 7);
+  });
+});
+
+describe("spatial alignment", () => {
+  const lidarExt = extrinsicToRigid({ translation_m: [1, 0, 2], rotation_rpy_rad: [0, 0, 0] });
+
+  it("LiDAR: extrinsic applied, intensity kept, no motion -> no change", () => {
+    const pts = packed(["x", "y", "z", "intensity"], new Float32Array([10, 1, 0, 0.5]));
+    const out = buildLidar([{ points: pts, stampNs: 1e9, sweepStartNs: 0, extrinsic: lidarExt }], 1e9, null);
+    assert.deepEqual(Array.from(out.data), [11, 1, 2, 0.5]);
+    assert.deepEqual(out.fields, { x: 0, y: 1, z: 2, intensity: 3 });
+  });
+
+  it("LiDAR deskew: a point seen 0.1 s before the sweep end moves back by v * 0.1", () => {
+    // Two points at the same place in the sensor frame, one at t = -0.1 s, one at t = 0.
+    const pts = packed(
+      ["x", "y", "z", "intensity", "t"],
+      new Float32Array([20, 0, 0, 1, -0.1, 20, 0, 0, 1, 0]),
+    );
+    const tick = 5e9;
+    const out = buildLidar(
+      [{ points: pts, stampNs: tick, sweepStartNs: 0, extrinsic: lidarExt }],
+      tick,
+      straight(10),
+    );
+    close(out.data[0]!, 21 - 1, 1e-4, "early point x"); // 1 m driven since it was measured
+    close(out.data[4]!, 21, 1e-4, "last point x");
+    // Half-way in time, half the motion.
+    const mid = packed(
+      ["x", "y", "z", "intensity", "t"],
+      new Float32Array([20, 0, 0, 1, -0.05, 20, 0, 0, 1, -0.1]),
+    );
+    const o2 = buildLidar(
+      [{ points: mid, stampNs: tick, sweepStartNs: 0, extrinsic: lidarExt }],
+      tick,
+      straight(10),
+    );
+    close(o2.data[0]!, 21 - 0.5, 1e-4, "mid point x");
+  });
+
+  it("radar: ego-compensated radial velocity and line of sight", () => {
+    const ext = extrinsicToRigid({ translation_m: [3, 0, 0.5], rotation_rpy_rad: [0, 0, 0] });
+    // Static target straight ahead at 20 m while driving at 10 m/s: measured vr = -10.
+    const r = packed(["range", "azimuth", "radial_velocity", "rcs"], new Float32Array([20, 0, -10, 5]));
+    const out = buildRadar(
+      [{ returns: r, stampNs: 1e9, extrinsic: ext }],
+      1e9,
+      straight(10),
+      { v: 10, w: 0 },
+      true,
+    );
+    assert.deepEqual(out.fields, { x: 0, y: 1, z: 2, vr: 3, rcs: 4, ux: 5, uy: 6 });
+    close(out.data[0]!, 23, 1e-5);
+    close(out.data[3]!, 0, 1e-5, "target radial velocity");
+    close(out.data[5]!, 1, 1e-6);
+  });
+
+  it("radar: an 80 ms old scan is carried to the tick (ego motion and target motion)", () => {
+    const ext = extrinsicToRigid({ translation_m: [0, 0, 0], rotation_rpy_rad: [0, 0, 0] });
+    const tick = 10e9;
+    const stamp = tick - 80e6;
+    // Target ahead at 30 m, closing head-on at 5 m/s itself; ego at 15 m/s: measured vr = -20.
+    const r = packed(["range", "azimuth", "radial_velocity", "rcs"], new Float32Array([30, 0, -20, 5]));
+    const out = buildRadar(
+      [{ returns: r, stampNs: stamp, extrinsic: ext }],
+      tick,
+      straight(15),
+      { v: 15, w: 0 },
+      true,
+    );
+    // Truth at the tick: 30 - (15 + 5) * 0.08 = 28.4 m ahead.
+    close(out.data[0]!, 28.4, 1e-4, "x at tick");
+    close(out.data[3]!, -5, 1e-5, "target's own radial velocity");
+    // Without target motion only the ego part: 30 - 15 * 0.08 = 28.8.
+    const o2 = buildRadar(
+      [{ returns: r, stampNs: stamp, extrinsic: ext }],
+      tick,
+      straight(15),
+      { v: 15, w: 0 },
+      false,
+    );
+    close(o2.data[0]!, 28.8, 1e-4);
+    // No motion source (compensation off): as measured.
+    const o3 = buildRadar(
+      [{ returns: r, stampNs: stamp, extrinsic: ext }],
+      tick,
+      null,
+      { v: 15, w: 0 },
+      true,
+    );
+    close(o3.data[0]!, 30, 1e-6);
+  });
+
+  it("radar: elevation and a yawed mount", () => {
+    const ext = extrinsicToRigid({ translation_m: [1, 1, 0], rotation_rpy_rad: [0, 0, Math.PI / 2] });
+    const r = packed(
+      ["range", "azimuth", "elevation", "radial_velocity", "rcs"],
+      new Float32Array([10, 0, Math.asin(0.6), 0, 1]),
+    );
+    const out = buildRadar([{ returns: r, stampNs: 0, extrinsic: ext }], 0, null, { v: 0, w: 0 }, false);
+    close(out.data[0]!, 1, 1e-5); // looks along +y
+    close(out.data[1]!, 1 + 8, 1e-5); // horizontal range 8
+    close(out.data[2]!, 6, 1e-5);
+  });
+
+  it("camera: extrinsic carried to the tick time by the ego motion", () => {
+    const ext = extrinsicToRigid({ translation_m: [1.5, 0, 1.4], rotation_rpy_rad: [0, 0, 0] });
+    const obs = buildCamera(
+      {
+        sensorId: "cam",
+        payload: { kind: "camera_detections", width: 640, height: 480, detections: [] },
+        stampNs: 1e9 - 50e6,
+        status: "present",
+        extrinsic: ext,
+        intrinsics: { fx: 500, fy: 500, cx: 320, cy: 240 },
+      },
+      1e9,
+      straight(20),
+    );
+    // 1 m driven since the image: the camera was 1 m further back in the tick's frame.
+    close(obs.vehicleFromCamera!.t[0], 0.5, 1e-9);
+    close(obs.vehicleFromCamera!.t[2], 1.4, 1e-9);
+    assert.equal(obs.status, "present");
+  });
+});
