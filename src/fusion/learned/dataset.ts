@@ -36,11 +36,11 @@ export interface DatasetOptions {
 }
 
 export const DEFAULT_DATASET: Omit<DatasetOptions, "outDir" | "rig"> = {
-  trainRuns: 60,
-  valRuns: 6,
+  trainRuns: 90,
+  valRuns: 8,
   durationS: 12,
   warmupS: 1.5,
-  trainStride: 2,
+  trainStride: 3,
   valStride: 4,
   trainSeed0: 100,
   valSeed0: 5000,

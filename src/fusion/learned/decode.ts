@@ -108,7 +108,7 @@ export function decodeFrame(
     const lidar = mods.includes(Modality.LIDAR);
     const radar = mods.includes(Modality.RADAR);
     const posStd = lidar ? 0.25 : radar ? 0.6 : 1.2;
-    const velStd = radar ? 0.8 : lidar ? 1.5 : 3;
+    const velStd = 1.0;
     dets.push({
       x,
       y,
@@ -116,7 +116,9 @@ export function decodeFrame(
       covXX: posStd * posStd,
       covXY: 0,
       covYY: posStd * posStd,
-      vel: { vx: b(8), vy: b(9), covXX: velStd * velStd, covXY: 0, covYY: velStd * velStd },
+      // a single sweep shows no motion: only radar-supported velocities are measurements, the
+      // tracker estimates the others from positions over time
+      vel: radar ? { vx: b(8), vy: b(9), covXX: velStd * velStd, covXY: 0, covYY: velStd * velStd } : null,
       length: Math.exp(clamp(b(3), -2, 3)),
       width: Math.exp(clamp(b(4), -2, 3)),
       height: Math.exp(clamp(b(5), -2, 3)),

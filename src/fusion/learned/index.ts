@@ -164,6 +164,7 @@ export async function createLearnedEngine(
           decodeOpts,
         );
         lastDets.set(tick.vehicle, dets);
+        if (tick.reset) tracker.vehicle(tick.vehicle)?.reset();
         const e = tick.ego;
         const objects = tracker.update(
           tick.vehicle,

@@ -1,0 +1,169 @@
+/**
+ * `fusion eval` / `npm run eval -- [--seeds a,b,c] [--scenarios urban,...] [--conditions all,fog,...]
+ * [--models classical,...] [--duration-s S] [--rig preset|file]`: evaluates the fusion engines on
+ * held-out simulated runs, prints a table and writes bench/results/eval.json
+ * ({model: {condition: {mAP, ATE, AVE, ECE, ...}}}).
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { createClassicalEngine } from "../fusion/classical/index.ts";
+import { EVAL_SEEDS, FIRST_EVAL_SEED } from "../fusion/learned/dataset.ts";
+import { createLearnedEngine, defaultModelPath } from "../fusion/learned/index.ts";
+import type { ExecutionProvider } from "../fusion/learned/session.ts";
+import { loadRig } from "../rig/load.ts";
+import { SCENARIOS, type ScenarioName } from "../../sim/index.ts";
+import {
+  EVAL_CONDITIONS,
+  EVAL_MODELS,
+  type EvalCondition,
+  type EvalModel,
+  type EvalResults,
+  runEvaluation,
+} from "./run.ts";
+
+const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
+
+export const EVAL_HELP = `Usage: fusion eval [options]
+
+Evaluate the fusion engines on held-out simulated runs; prints a table and writes
+bench/results/eval.json ({model: {condition: {mAP, ATE, AVE, ECE}}}).
+
+Options:
+  --seeds a,b,c         simulation seeds (default ${EVAL_SEEDS.join(",")}; seeds below ${FIRST_EVAL_SEED} may overlap training data)
+  --scenarios s,...     ${SCENARIOS.join(",")} (default: each seed's own scenario)
+  --conditions c,...    ${EVAL_CONDITIONS.join(",")} (default all of them)
+  --models m,...        ${EVAL_MODELS.join(",")} (default all; a learned model without its file is skipped)
+  --duration-s S        simulated seconds per run (default 20)
+  --rig preset|file     rig (default sim; the shipped models are trained on it)
+  --ep auto|cpu|webgpu|cuda   execution provider of the learned engines (default cpu)
+  --out FILE            output JSON (default bench/results/eval.json)
+  --models-dir DIR      where fusion-<model>.onnx live (default models/)
+`;
+
+class UsageError extends Error {
+  readonly code = "E_USAGE";
+}
+
+function list<T extends string>(v: string | undefined, allowed: readonly T[], what: string): T[] | undefined {
+  if (v === undefined) return undefined;
+  const xs = v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const x of xs)
+    if (!allowed.includes(x as T))
+      throw new UsageError(`unknown ${what} '${x}' (known: ${allowed.join(", ")})`);
+  return xs as T[];
+}
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        seeds: { type: "string" },
+        scenarios: { type: "string" },
+        conditions: { type: "string" },
+        models: { type: "string" },
+        "duration-s": { type: "string", default: "20" },
+        rig: { type: "string", default: "sim" },
+        ep: { type: "string", default: "cpu" },
+        out: { type: "string" },
+        "models-dir": { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(EVAL_HELP);
+    return 0;
+  }
+  const seeds = values.seeds ? values.seeds.split(",").map((s) => Number(s.trim())) : [...EVAL_SEEDS];
+  if (seeds.some((s) => !Number.isInteger(s) || s < 0))
+    throw new UsageError(`--seeds: integers expected, got '${values.seeds}'`);
+  const durationS = Number(values["duration-s"]);
+  if (!(durationS >= 3)) throw new UsageError("--duration-s: at least 3 s");
+  const ep = values.ep as ExecutionProvider;
+  if (!["auto", "cpu", "webgpu", "cuda"].includes(ep)) throw new UsageError(`--ep: unknown provider '${ep}'`);
+  const rig = loadRig(values.rig!);
+  let models = list(values.models, EVAL_MODELS, "model") ?? [...EVAL_MODELS];
+  const dir = values["models-dir"];
+  const pathOf = (m: EvalModel) => (dir ? join(dir, `fusion-${m}.onnx`) : defaultModelPath(m));
+  const missing = models.filter((m) => m !== "classical" && !existsSync(pathOf(m)));
+  for (const m of missing)
+    process.stderr.write(`eval: skipping ${m}: no model file ${pathOf(m)} (run npm run train)\n`);
+  models = models.filter((m) => !missing.includes(m));
+  const plan = {
+    seeds,
+    scenarios: list(values.scenarios, SCENARIOS, "scenario") ?? (null as ScenarioName[] | null),
+    conditions: list(values.conditions, EVAL_CONDITIONS, "condition") ?? [...EVAL_CONDITIONS],
+    models,
+    durationS,
+    warmupS: 1.5,
+  };
+  const t0 = performance.now();
+  const res = await runEvaluation(
+    rig,
+    plan,
+    async (m) =>
+      m === "classical"
+        ? createClassicalEngine(rig)
+        : createLearnedEngine(rig, {
+            mode: m === "late" ? "late" : "intermediate",
+            modelPath: pathOf(m),
+            ep,
+          }),
+    (l) => process.stdout.write(`eval: ${l}\n`),
+  );
+  process.stdout.write(formatTable(res, plan.conditions));
+  const out = values.out ?? `${RESULTS}eval.json`;
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(res, null, 2)}\n`);
+  process.stdout.write(
+    `eval: seeds ${seeds.join(",")}, ${((performance.now() - t0) / 1000).toFixed(0)} s -> ${out}\n`,
+  );
+  return 0;
+}
+
+const f = (v: number | undefined, d = 3) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(d));
+
+export function formatTable(res: EvalResults, conditions: readonly EvalCondition[]): string {
+  const models = Object.keys(res);
+  const lines: string[] = [];
+  lines.push(`\nmAP (nuScenes-style, centre distance 0.5/1/2/4 m)`);
+  lines.push(["model".padEnd(13), ...conditions.map((c) => c.padStart(10))].join(""));
+  for (const m of models)
+    lines.push([m.padEnd(13), ...conditions.map((c) => f(res[m]![c]?.mAP).padStart(10))].join(""));
+  lines.push(`\nATE m / AVE m/s / ECE`);
+  lines.push(["model".padEnd(13), ...conditions.map((c) => c.padStart(17))].join(""));
+  for (const m of models)
+    lines.push(
+      [
+        m.padEnd(13),
+        ...conditions.map((c) => {
+          const r = res[m]![c];
+          return `${f(r?.ATE, 2)}/${f(r?.AVE, 2)}/${f(r?.ECE, 2)}`.padStart(17);
+        }),
+      ].join(""),
+    );
+  const gated = models.filter((m) => res[m]!["all"]?.gates);
+  if (gated.length) {
+    lines.push(`\nmean gates lidar/radar/camera`);
+    for (const m of gated)
+      lines.push(
+        [
+          m.padEnd(13),
+          ...conditions.map((c) => {
+            const g = res[m]![c]?.gates;
+            return (g ? `${f(g.lidar, 2)}/${f(g.radar, 2)}/${f(g.camera, 2)}` : "-").padStart(17);
+          }),
+        ].join(""),
+      );
+  }
+  return `${lines.join("\n")}\n`;
+}
