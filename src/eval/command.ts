@@ -59,23 +59,21 @@ function list<T extends string>(v: string | undefined, allowed: readonly T[], wh
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
-  let values;
+  const options = {
+    seeds: { type: "string" },
+    scenarios: { type: "string" },
+    conditions: { type: "string" },
+    models: { type: "string" },
+    "duration-s": { type: "string", default: "20" },
+    rig: { type: "string", default: "sim" },
+    ep: { type: "string", default: "cpu" },
+    out: { type: "string" },
+    "models-dir": { type: "string" },
+    help: { type: "boolean", default: false },
+  } as const;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>["values"];
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        seeds: { type: "string" },
-        scenarios: { type: "string" },
-        conditions: { type: "string" },
-        models: { type: "string" },
-        "duration-s": { type: "string", default: "20" },
-        rig: { type: "string", default: "sim" },
-        ep: { type: "string", default: "cpu" },
-        out: { type: "string" },
-        "models-dir": { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-    }));
+    ({ values } = parseArgs({ args: argv, options }));
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
