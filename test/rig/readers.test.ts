@@ -79,6 +79,16 @@ describe("rig readers (real calibration files)", { skip }, () => {
     assert.equal(rig.sensors[1]!.camera!.width, 1242);
   });
 
+  it("the kitti preset carries the reader's calibration", () => {
+    const preset = loadRig("kitti");
+    const read = loadRig(`kitti:${KITTI_RAW}`);
+    for (const s of read.sensors) {
+      const p = preset.sensors.find((x) => x.id === s.id)!;
+      assert.deepEqual(p.extrinsic, s.extrinsic, s.id);
+      if (s.camera) assert.equal(p.camera!.fx, s.camera.fx);
+    }
+  });
+
   it("KITTI object calib: the same projection from P2, R0_rect, Tr_velo_to_cam", () => {
     const text = readFileSync(KITTI_OBJ, "utf8");
     const rig = rigFromKitti(kittiObjectCalib(text));
