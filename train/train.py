@@ -258,6 +258,10 @@ def main() -> int:
                "dataset": getattr(ds, "index", {}).get("summary")}
     with open(os.path.join(args.out, "training.json"), "w") as f:
         json.dump(summary, f, indent=2)
+    if not args.smoke:
+        import model_card
+
+        model_card.main(["--models", args.out])
     log(f"train: all done in {summary['total_seconds']} s -> {args.out}")
     return 0
 
