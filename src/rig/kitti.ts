@@ -179,7 +179,7 @@ export function kittiPoses(calib: KittiCalib, imuHeightM = 0.93) {
   return { vehicleFromImu, vehicleFromVelo, cams };
 }
 
-const round = (v: number, d = 6) => Math.round(v * 10 ** d) / 10 ** d;
+const round = (v: number, d = 6) => Math.round(v * 10 ** d) / 10 ** d + 0; // + 0: no -0
 const ext = (T: Rigid) => {
   const e = rigidToExtrinsic(T);
   return {

@@ -66,7 +66,7 @@ export interface NuScenesRigOptions {
 /** Nominal rates of the nuScenes sensors, Hz. */
 const RATE: Record<string, number> = { lidar: 20, radar: 13, camera: 12 };
 
-const round = (v: number, d = 6) => Math.round(v * 10 ** d) / 10 ** d;
+const round = (v: number, d = 6) => Math.round(v * 10 ** d) / 10 ** d + 0; // + 0: no -0
 const ext = (T: Rigid) => {
   const e = rigidToExtrinsic(T);
   return {
