@@ -29,6 +29,10 @@ export const classicalConfigSchema = z
     ego_box_m: z.tuple([z.number(), z.number(), z.number(), z.number()]).default([-1.2, 4.6, -1.1, 1.1]),
     /** Cells whose highest point is lower than this (kerbs, barriers, guard rails) are not clustered, m. */
     cluster_min_top_m: z.number().default(1.1),
+    /** Within near_range_m of the LiDAR, cells with fewer points than near_min_cell_points are
+     *  weather backscatter (rain, fog), not surfaces. */
+    near_range_m: z.number().min(0).default(10),
+    near_min_cell_points: z.number().int().min(1).default(3),
     /** Occupied cells closer than this join one cluster (rounded to whole cells), m. */
     cluster_link_m: z.number().positive().default(0.9),
     /** The same beyond cluster_far_range_m, where returns are sparser, m. */

@@ -143,17 +143,23 @@ export class LidarClusterer {
     // Cells whose top is lower than cluster_min_top_m (kerbs, barriers, guard rails) take no part:
     // they would chain the objects beside them into one long cluster.
     // Far away the beams are too sparse to see an object's top: lower the bar by the beam spacing.
+    // Near the sensor a real surface fills a cell with many returns; a lone return or two there is
+    // rain or fog backscatter.
     const minTop = cfg.cluster_min_top_m;
     const step = this.sensor.elevStepRad;
+    const nearR = cfg.near_range_m;
+    const nearMin = cfg.near_min_cell_points;
     for (let k = 0; k < nOcc; k++) {
       const c = this.occupied[k]!;
-      if (top[c]! >= minTop) continue;
+      const low = top[c]! < minTop;
+      const few = num[c]! < nearMin;
+      if (!low && !few) continue;
       const gx = c % n;
       const r = Math.hypot(
         (gx + 0.5) * this.cell - half - this.sensor.x,
         ((c - gx) / n + 0.5) * this.cell - half - this.sensor.y,
       );
-      if (top[c]! < minTop - r * step) label[c] = -2;
+      if ((few && r < nearR) || (low && top[c]! < minTop - r * step)) label[c] = -2;
     }
     let nLab = 0;
     for (let k = 0; k < nOcc; k++) {
