@@ -68,6 +68,7 @@ interface RunResult {
 }
 
 /** Deep-copied rig as plain data with edits applied, re-validated. */
+// biome-ignore lint/suspicious/noExplicitAny: plain rig data, edited in place then re-validated
 function editRig(base: RigConfig, edit: (r: Record<string, any>) => void): RigConfig {
   const r = JSON.parse(JSON.stringify(base));
   edit(r);
@@ -230,7 +231,7 @@ function radarErrors(
   for (const inp of radarIn) {
     const m = ctx.raw.get(`${inp.sensorId}@${inp.stampNs}`);
     const cfg = rig.sensors.find((s) => s.id === inp.sensorId)!;
-    if (!m || m.payload.kind !== "radar_scan") return out;
+    if (m?.payload.kind !== "radar_scan") return out;
     const trueNs = m.header.stampNs - injectedNs;
     // Truth samples around the capture time.
     let ia = -1;

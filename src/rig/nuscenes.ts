@@ -115,7 +115,7 @@ export function rigFromNuScenes(t: NuScenesTables, opts: NuScenesRigOptions = {}
     const sensor: Record<string, unknown> = { id: s.channel, kind, rate_hz: RATE[kind] };
     if (kind === "camera") {
       const K = r.camera_intrinsic;
-      if (!K || K.length !== 3) throw new ConfigError(`camera ${s.channel}: camera_intrinsic must be 3x3`);
+      if (K?.length !== 3) throw new ConfigError(`camera ${s.channel}: camera_intrinsic must be 3x3`);
       const [w, h] = sizes.get(r.token) ?? [1600, 900];
       sensor.extrinsic = ext({ R: matMul(T.R, OPTICAL_FROM_BODY), t: T.t });
       sensor.camera = {

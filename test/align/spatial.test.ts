@@ -26,7 +26,7 @@ describe("geometry", () => {
   it("rpy <-> matrix round trip, and Z-Y-X order", () => {
     const rpy: [number, number, number] = [0.1, -0.2, 2.5];
     const back = matToRpy(rpyToMat(...rpy));
-    rpy.forEach((v, i) => close(back[i]!, v, 1e-12));
+    for (let i = 0; i < 3; i++) close(back[i]!, rpy[i]!, 1e-12);
     // yaw 90 deg maps x to y
     const p = matVec(rpyToMat(0, 0, Math.PI / 2), [1, 0, 0]);
     close(p[0], 0, 1e-12);
@@ -44,7 +44,7 @@ describe("geometry", () => {
     const T = extrinsicToRigid({ translation_m: [1, 2, 3], rotation_rpy_rad: [0.3, 0.1, -1] });
     const I = compose(T, invert(T));
     for (let i = 0; i < 9; i++) close(I.R[i]!, i % 4 === 0 ? 1 : 0, 1e-12);
-    I.t.forEach((v) => close(v, 0, 1e-12));
+    for (const v of I.t) close(v, 0, 1e-12);
   });
 
   it("transformPacked moves x, y, z and leaves other fields", () => {
