@@ -63,6 +63,7 @@ function addAgent(
     parked: opts.parked ?? false,
     obeysSignals: opts.obeys ?? true,
     decideAtS: s + b.rng.uniform(0, 40),
+    neighbours: [],
     x: 0,
     y: 0,
     yaw: 0,
@@ -287,7 +288,7 @@ function highway(rng: Rng): ScenarioSpec {
   for (const path of [a, rev]) {
     const L = b.paths[path]!.length;
     lanesA.forEach((off, li) => {
-      for (const s of spread(b, 14, path === a ? 130 : 0, path === a ? L + 70 : L)) {
+      for (const s of spread(b, 32, path === a ? 130 : 0, path === a ? L + 70 : L)) {
         const truck = li === 0 && rng.chance(0.45);
         const v = truck ? rng.uniform(22, 25) : [25, 29, 33][li]! + rng.uniform(-2, 3);
         addAgent(b, truck ? ObjectClass.TRUCK : ObjectClass.CAR, path, s, off, v, {

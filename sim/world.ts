@@ -49,6 +49,8 @@ export interface Agent {
   obeysSignals: boolean;
   /** Random phase for periodic decisions. */
   decideAtS: number;
+  /** Agents near this one, rebuilt every 0.5 s (World internals). */
+  neighbours: Agent[];
   // Pose at the last step (ENU, m, rad, m/s).
   x: number;
   y: number;
@@ -121,6 +123,9 @@ export interface EgoKinematics {
   accel: number;
 }
 
+const NEIGHBOUR_RADIUS_M = 200;
+const NEIGHBOUR_EVERY_STEPS = 50;
+
 const IDM = { aMax: 1.6, bComf: 2.5, s0: 2.0, headwayS: 1.4 } as const;
 
 export class World {
@@ -134,6 +139,7 @@ export class World {
   tNs = 0;
   private readonly pose: PathPose = { x: 0, y: 0, heading: 0, curvature: 0 };
   private readonly rng: Rng;
+  private stepCount = 0;
 
   constructor(
     readonly scenario: ScenarioName,
@@ -207,9 +213,32 @@ export class World {
     return 2;
   }
 
+  /**
+   * Rebuild every agent's neighbour list (agents within NEIGHBOUR_RADIUS_M). Relative speeds stay
+   * below ~70 m/s, so a list rebuilt every NEIGHBOUR_EVERY_STEPS (0.5 s) still holds everything
+   * within the largest look-ahead (~130 m): the per-step leader search is O(n k), not O(n^2).
+   */
+  private rebuildNeighbours(): void {
+    const A = this.agents;
+    const r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
+    for (const a of A) a.neighbours.length = 0;
+    for (let i = 0; i < A.length; i++) {
+      const a = A[i]!;
+      for (let j = i + 1; j < A.length; j++) {
+        const b = A[j]!;
+        const dx = b.x - a.x;
+        const dy = b.y - a.y;
+        if (dx * dx + dy * dy > r2) continue;
+        a.neighbours.push(b);
+        b.neighbours.push(a);
+      }
+    }
+  }
+
   private step(): void {
     const tS = this.tNs / 1e9;
     const agents = this.agents;
+    if (this.stepCount++ % NEIGHBOUR_EVERY_STEPS === 0) this.rebuildNeighbours();
     // Accelerations first (from the same snapshot), then integrate.
     for (const a of agents) a.a = a.parked ? 0 : this.accelOf(a, tS);
     for (const a of agents) {
@@ -251,8 +280,7 @@ export class World {
     const c = Math.cos(a.yaw);
     const s = Math.sin(a.yaw);
     const look = 25 + a.v * 3;
-    for (const b of this.agents) {
-      if (b === a) continue;
+    for (const b of a.neighbours) {
       const dx = b.x - a.x;
       const dy = b.y - a.y;
       if (Math.abs(dx) > look || Math.abs(dy) > look) continue;

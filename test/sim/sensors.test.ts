@@ -43,6 +43,7 @@ function testWorld(
     parked: v === 0,
     obeysSignals: false,
     decideAtS: Number.POSITIVE_INFINITY,
+    neighbours: [],
     x: 0,
     y: 0,
     yaw: 0,
