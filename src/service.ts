@@ -3,12 +3,14 @@
  * embedded simulator. This module only joins stages; each stage lives in its own folder.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import { groupBy, mergeMap, Subject, type Subscription, share, filter, interval } from "rxjs";
+import { filter, groupBy, mergeMap, Subject, Subscription, share } from "rxjs";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded.ts";
 import { type Dashboard, startDashboard } from "./dashboard/server.ts";
 import { createEngine, type EpChoice } from "./fusion/index.ts";
 import type { FusionEngine, FusionMode } from "./fusion/types.ts";
 import { HealthMonitor } from "./health/index.ts";
+import { healthTimer } from "./health/timer.ts";
+import type { HealthSnapshot } from "./health/types.ts";
 import { topics } from "./msg/topics.ts";
 import type { FusedFrame, HealthReport } from "./msg/types.ts";
 import { Publisher, serviceWill } from "./outputs/publisher.ts";
@@ -174,13 +176,19 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       ticks: 0,
       fusionDrops: 0,
     };
-    const publishHealth = (m: HealthMonitor, snap: ReturnType<HealthMonitor["evaluate"]>) => {
-      const report = m.toReport(snap);
+    /** Every health evaluation (tick path and timer path) goes through here: transitions are
+     *  logged once each, the report is published on change and periodically. */
+    const onHealth = (vehicle: string, snap: HealthSnapshot, periodic: boolean) => {
+      for (const t of snap.transitions ?? []) logger.log("info", `health ${vehicle}: ${t}`);
+      if (!snap.changed && !periodic) return;
+      const report = monitors.get(vehicle)!.toReport(snap);
       publisher.health(report);
       telemetry?.health(report);
       health$.next(report);
       dashboard?.broadcast(healthView(report));
     };
+    const healthTimers = new Subscription();
+    cleanups.push(() => healthTimers.unsubscribe());
 
     const kindOf = new Map(o.rig.sensors.map((s) => [s.id, s.kind] as const));
     const raw$ = fromMqttMessages(client, now).pipe(share());
@@ -215,7 +223,16 @@ export async function startService(o: ServiceOptions): Promise<Service> {
             );
             return false;
           }
-          monitors.set(v, new HealthMonitor(v, o.rig));
+          const monitor = new HealthMonitor(v, o.rig);
+          monitors.set(v, monitor);
+          // Evaluate between ticks too: at each sensor's stale deadline and every report period.
+          healthTimers.add(
+            healthTimer(monitor, {
+              now,
+              scheduler: wallScheduler,
+              periodMs: o.rig.health.report_period_ms,
+            }).subscribe(({ snapshot, periodic }) => onHealth(v, snapshot, periodic)),
+          );
           logger.log("info", `serving vehicle ${v} (rig ${o.rig.name}, fusion ${engine.mode})`);
           return true;
         }),
@@ -253,18 +270,11 @@ export async function startService(o: ServiceOptions): Promise<Service> {
           frames$.next(frame);
           telemetry?.frame(frame);
           dashboard?.broadcast(frameView(frame, e2eMs));
-          for (const t of health.transitions ?? []) logger.log("info", `health ${frame.vehicle}: ${t}`);
-          if (health.changed) publishHealth(monitors.get(frame.vehicle)!, health);
+          onHealth(frame.vehicle, health, false);
         },
         error: (e) => logger.log("error", `pipeline failed: ${(e as Error).stack ?? e}`),
       });
     cleanups.push(() => pipelineSub.unsubscribe());
-
-    const periodMs = o.rig.health.report_period_ms;
-    const reportSub = interval(periodMs).subscribe(() => {
-      for (const m of monitors.values()) publishHealth(m, m.evaluate(now()));
-    });
-    cleanups.push(() => reportSub.unsubscribe());
 
     await client.subscribeAsync(topics.allSensors, { qos: 0 });
     publisher.status({ instance, online: true, stampNs: now(), version: VERSION, vehicles: [] });

@@ -117,7 +117,7 @@ export const sensorSchema = z
     jitter_window_ms: z.number().positive().optional(),
     /** How long the aligner waits for this sensor after a tick, ms. Default: 1.5 periods, at most 150 ms. */
     timeout_ms: z.number().positive().optional(),
-    /** Health: no message for this long -> STALE, ms. Default: 3 periods, at least 100 ms. */
+    /** Health: no message for this long -> STALE, ms. Default: 3 periods, at least 200 ms (event-loop stalls under load must not flap a 100 Hz IMU). */
     stale_ms: z.number().positive().optional(),
     lidar: lidarModelSchema.optional(),
     radar: radarModelSchema.optional(),
@@ -144,7 +144,7 @@ export const sensorSchema = z
       ...s,
       jitter_window_ms: s.jitter_window_ms ?? periodMs / 2,
       timeout_ms: s.timeout_ms ?? Math.min(1.5 * periodMs, 150),
-      stale_ms: s.stale_ms ?? Math.max(3 * periodMs, 100),
+      stale_ms: s.stale_ms ?? Math.max(3 * periodMs, 200),
       lidar: s.kind === "lidar" ? (s.lidar ?? lidarModelSchema.parse({})) : undefined,
       radar: s.kind === "radar" ? (s.radar ?? radarModelSchema.parse({})) : undefined,
       gnss: s.kind === "gnss" ? (s.gnss ?? gnssModelSchema.parse({})) : undefined,

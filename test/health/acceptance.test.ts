@@ -222,7 +222,12 @@ describe("health acceptance: simulator faults through the service on a real mosq
     const rs = reportsIn(36.5, 38.5);
     const hit = rs.find((r) => r.mode === SystemMode.SAFE_STOP);
     assert.ok(hit, describeReports(rs));
-    assert.ok(hit.reasons[0]!.startsWith("perception_lost"), hit.reasons.join("; "));
+    // With deadline-timed evaluation, LiDAR+radar may be seen lost a moment before the camera:
+    // the first SAFE_STOP may name that rule; once all three are lost the reason is perception_lost.
+    assert.ok(
+      rs.some((r) => r.mode === SystemMode.SAFE_STOP && r.reasons[0]!.startsWith("perception_lost")),
+      describeReports(rs),
+    );
     assert.ok(simS(hit.stampNs) <= 36.5 + 0.3 + SLACK_S, `SAFE_STOP at ${simS(hit.stampNs)} s`);
     const f = between(frames, 37.2, 38.4);
     assert.ok(f.length >= 0.85 * 1.2 * lidar.rate_hz, `${f.length} frames`);
@@ -256,11 +261,7 @@ describe("health acceptance: simulator faults through the service on a real mosq
     }
   });
 
-  // The wiring (src/service.ts) logs `snapshot.transitions` of tick evaluations only; transitions that
-  // the 1 Hz report evaluation finds are published but not logged. Until it logs those too, this is todo.
-  test("every state transition is logged once", {
-    todo: "service: log transitions of the 1 Hz evaluation",
-  }, () => {
+  test("every state transition is logged once", () => {
     const lines = logLines
       .filter((l) => l.includes(`health ${VEHICLE}: `))
       .map((l) => l.split(`health ${VEHICLE}: `)[1]!);
