@@ -52,6 +52,9 @@ export interface Fault {
   endNs: number;
 }
 
+/** Largest delay, jitter or reorder window a fault may add, ms. */
+export const MAX_DELAY_MS = 10_000;
+
 export class FaultSpecError extends Error {
   readonly code = "E_USAGE";
 }
@@ -104,14 +107,30 @@ export function parseFaults(spec: string): Fault[] {
       throw new FaultSpecError(`fault '${item}': rate fraction must be within [0, 1]`);
     if ((kind === "duplicate" || kind === "corrupt") && !Number.isNaN(value) && !(value >= 0 && value <= 1))
       throw new FaultSpecError(`fault '${item}': probability must be within [0, 1]`);
-    if ((kind === "delay" || kind === "jitter" || kind === "reorder") && value < 0)
-      throw new FaultSpecError(`fault '${item}': ${kind} must be >= 0`);
+    if (
+      (kind === "delay" || kind === "jitter" || kind === "reorder") &&
+      !(Number.isNaN(value) || (value >= 0 && value <= MAX_DELAY_MS))
+    )
+      // Delayed messages wait in memory: bound them.
+      throw new FaultSpecError(`fault '${item}': ${kind} must be within [0, ${MAX_DELAY_MS}] ms`);
     const startNs = parseTime(startRaw!, "start", item);
     const endNs =
       durRaw === undefined ? Number.POSITIVE_INFINITY : startNs + parseTime(durRaw, "duration", item);
     out.push({ label: item, target: target!, kind, value, rateHz, startNs, endNs });
   }
   return out;
+}
+
+/** Throw FaultSpecError for a fault whose target matches no sensor of the rig (typos). */
+export function checkFaultTargets(
+  faults: readonly Fault[],
+  sensors: readonly { id: string; kind: SensorKind }[],
+): void {
+  for (const f of faults)
+    if (!sensors.some((s) => faultTargets(f, s.id, s.kind)))
+      throw new FaultSpecError(
+        `fault '${f.label}': no sensor or sensor kind '${f.target}' in the rig (sensors: ${sensors.map((s) => s.id).join(", ")})`,
+      );
 }
 
 /** Does `f` target a sensor with this id and kind? */

@@ -12,7 +12,7 @@ import { encodeGroundTruth, encodeSensorMessage } from "../src/msg/codec.ts";
 import { topics } from "../src/msg/topics.ts";
 import type { EgoState, GroundTruth, SensorPayload, TruthObject } from "../src/msg/types.ts";
 import type { RigConfig, SensorConfig } from "../src/rig/schema.ts";
-import { effectsAt, type Fault, faultTargets, parseFaults } from "./faults.ts";
+import { checkFaultTargets, effectsAt, type Fault, faultTargets, parseFaults } from "./faults.ts";
 import { MinHeap } from "./heap.ts";
 import { Rng } from "./rng.ts";
 import { SCENARIO_BUILDERS } from "./scenarios.ts";
@@ -355,6 +355,7 @@ export class Simulation {
   constructor(readonly opts: SimOptions) {
     if (!Number.isInteger(opts.vehicles) || opts.vehicles < 1)
       throw new Error("vehicles must be an integer >= 1");
+    checkFaultTargets(parseFaults(opts.faults), opts.rig.sensors);
     this.vehicles = Array.from({ length: opts.vehicles }, (_, i) => new VehicleSim(opts, i));
   }
 

@@ -3,7 +3,7 @@
  * Thin adapter around the I/O-free simulator in sim/ (docs/sim.md).
  */
 import mqtt from "mqtt";
-import { parseFaults } from "../../sim/faults.ts";
+import { checkFaultTargets, parseFaults } from "../../sim/faults.ts";
 import {
   CONDITIONS,
   type Conditions,
@@ -103,6 +103,11 @@ export async function simCommand(argv: string[]): Promise<number> {
         ? Math.round((performance.timeOrigin + performance.now()) * 1e6 + 0.7e9) // after warm-up
         : numFlag("start-ns", startRaw, { min: 1 });
   const rig = loadRig(String(values.rig));
+  try {
+    checkFaultTargets(parseFaults(faults), rig.sensors);
+  } catch (e) {
+    throw new UsageError(`--faults: ${(e as Error).message}`);
+  }
   const url = String(values.broker);
 
   let client: mqtt.MqttClient;

@@ -155,7 +155,12 @@ describe("fault injection", () => {
     const f = parseFaults("radar:drop@0s, *:delay=5@1s+500ms");
     assert.equal(f.length, 2);
     assert.equal(f[1]!.endNs - f[1]!.startNs, 500e6);
+    assert.throws(
+      () => runFor(simOptions({ faults: "lidr:drop@1s" }), 0.1),
+      /no sensor or sensor kind 'lidr'/,
+    );
     for (const bad of [
+      "imu:delay=60000@1s",
       "lidar:explode@1s",
       "lidar:drop",
       "lidar:rate@1s",
