@@ -40,6 +40,7 @@ Options:
   --ep auto|cpu|webgpu|cuda   execution provider of the learned engines (default cpu)
   --out FILE            output JSON (default bench/results/eval.json)
   --models-dir DIR      where fusion-<model>.onnx live (default models/)
+  --raw                 also score learned detections before tracking (as <model>:raw)
 `;
 
 class UsageError extends Error {
@@ -69,6 +70,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     ep: { type: "string", default: "cpu" },
     out: { type: "string" },
     "models-dir": { type: "string" },
+    raw: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   } as const;
   let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>["values"];
@@ -103,6 +105,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     models,
     durationS,
     warmupS: 1.5,
+    raw: values.raw,
   };
   const t0 = performance.now();
   const res = await runEvaluation(

@@ -11,6 +11,7 @@
 import type { AlignedTick } from "../align/types.ts";
 import { DEFAULT_GRID, gridContains } from "../fusion/bev/grid.ts";
 import { type ModalityMask, tickHealthFeatures } from "../fusion/bev/rasterize.ts";
+import type { Decoded } from "../fusion/learned/decode.ts";
 import type { FusionEngine } from "../fusion/types.ts";
 import type { HealthSnapshot, PerceptionModality } from "../health/types.ts";
 import { SystemMode } from "../msg/types.ts";
@@ -39,6 +40,8 @@ export interface EvalPlan {
   models: EvalModel[];
   durationS: number;
   warmupS: number;
+  /** Also score the learned engines' raw detections (before the tracker) as "<model>:raw". */
+  raw?: boolean;
 }
 
 export interface ConditionResult extends DetectionMetrics {
@@ -118,7 +121,10 @@ export async function runEvaluation(
 ): Promise<EvalResults> {
   const perModel = new Map<string, Map<string, FrameEval[]>>();
   const gateSums = new Map<string, { n: number; g: Record<PerceptionModality, number> }>();
-  for (const m of plan.models) perModel.set(m, new Map(plan.conditions.map((c) => [c, []])));
+  for (const m of plan.models) {
+    perModel.set(m, new Map(plan.conditions.map((c) => [c, []])));
+    if (plan.raw && m !== "classical") perModel.set(`${m}:raw`, new Map(plan.conditions.map((c) => [c, []])));
+  }
   const engines = new Map<EvalModel, FusionEngine>();
   for (const m of plan.models) engines.set(m, await makeEngine(m));
   try {
@@ -164,6 +170,21 @@ export async function runEvaluation(
                   .filter((o) => gridContains(DEFAULT_GRID, o.x, o.y))
                   .map((o) => ({ cls: o.cls, x: o.x, y: o.y, vx: o.vx, vy: o.vy, score: o.score }));
                 perModel.get(model)!.get(s.condition)!.push({ pred: preds, truth: f.truth });
+                const raw = perModel.get(`${model}:raw`);
+                const last = (eng as { lastDetections?: (v: string) => Decoded[] }).lastDetections;
+                if (raw && last) {
+                  const dets = last(vid(s))
+                    .filter((o) => gridContains(DEFAULT_GRID, o.x, o.y))
+                    .map((o) => ({
+                      cls: o.cls,
+                      x: o.x,
+                      y: o.y,
+                      vx: o.vel?.vx ?? 0,
+                      vy: o.vel?.vy ?? 0,
+                      score: o.score,
+                    }));
+                  raw.get(s.condition)!.push({ pred: dets, truth: f.truth });
+                }
                 if (model !== "classical") {
                   const key = `${model}/${s.condition}`;
                   const gs = gateSums.get(key) ?? { n: 0, g: { lidar: 0, radar: 0, camera: 0 } };
