@@ -210,6 +210,8 @@ interface RadarErr {
   dtS: number;
   /** Relative speed along the line of sight (what the radar measures), m/s. */
   radialSpeed: number;
+  /** The ego was turning at the tick (|yaw rate| > 0.02 rad/s). */
+  turning: boolean;
 }
 
 /**
@@ -298,6 +300,7 @@ function radarErrors(
         dynamic,
         dtS: Math.abs(dtT),
         radialSpeed: Math.abs((vx - svx) * Math.cos(ang) + (vy - svy) * Math.sin(ang)),
+        turning: Math.abs(gT.ego.yawRate) > 0.02,
       });
     }
   }
@@ -484,6 +487,10 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     radar_err_m_p99_compensated_radial_band: p99(radialBand(rComp)),
     radar_err_m_p99_uncompensated_radial_band: p99(radialBand(rUnc)),
     radar_returns_in_radial_band: radialBand(rComp).length,
+    // While driving straight (the simulator's IMU yaw rate disagrees with its heading in turns).
+    radar_err_m_p99_compensated_straight: p99(band(rComp.filter((e) => !e.turning))),
+    radar_err_m_p99_uncompensated_straight: p99(band(rUnc.filter((e) => !e.turning))),
+    radar_err_m_p99_compensated_static_straight: p99(band(rComp.filter((e) => !e.turning && !e.dynamic))),
     radar_err_m_p99_compensated_static: p99(band(rComp.filter((e) => !e.dynamic))),
     radar_err_m_p99_compensated_moving: p99(band(rComp.filter((e) => e.dynamic))),
     radar_returns_in_band: band(rComp).length,

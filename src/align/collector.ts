@@ -98,6 +98,9 @@ interface PendingTick {
 }
 
 const RECENT = 16;
+/** Distinct ids outside the rig that get their own drop counters; the rest count under OTHER_IDS. */
+const MAX_FOREIGN_IDS = 32;
+export const OTHER_IDS = "_other";
 const NEG = Number.NEGATIVE_INFINITY;
 
 export interface CollectorOptions {
@@ -126,6 +129,7 @@ export class Collector {
   private readonly drops: DropCounters = {};
   private readonly unused: Record<string, number> = {};
   private resets = 0;
+  private foreignKeys = 0;
   private resetFlag = false;
   private ticks = { reference: 0, timer: 0 };
   /** Processing time of the last ingest/advance, ns (monotonic). */
@@ -191,8 +195,14 @@ export class Collector {
   // ----------------------------------------------------------------------------------------------
 
   private drop(sensorId: string, reason: DropReason, n = 1): void {
-    const d = this.drops[sensorId] ?? {};
-    this.drops[sensorId] = d;
+    // Counters of ids outside the rig are bounded: a flood of invented ids shares one key.
+    let key = sensorId;
+    if (!this.byId.has(key) && !(key in this.drops)) {
+      this.foreignKeys++;
+      if (this.foreignKeys > MAX_FOREIGN_IDS) key = OTHER_IDS;
+    }
+    const d = this.drops[key] ?? {};
+    this.drops[key] = d;
     d[reason] = (d[reason] ?? 0) + n;
   }
 
