@@ -1,5 +1,23 @@
 import { z } from "zod";
 import { trackerConfigSchema } from "../tracker/config.ts";
+import { CALIBRATION_FEATURES, type CalibrationFeature, type CalibrationWeights } from "./calibration.ts";
+
+/** Output of `node --import tsx src/fusion/classical/calibrate.ts --seeds 101,102` (sim rig). */
+const DEFAULT_CALIBRATION: CalibrationWeights = {
+  bias: -0.116,
+  logit_score: 1.299,
+  age: 0.955,
+  young: -0.641,
+  coasting: -0.275,
+  lidar: 0.297,
+  radar: 0.292,
+  camera: -0.126,
+  lidar_camera: -0.188,
+  truck: -1.256,
+  pedestrian: 0.042,
+  cyclist: 0.011,
+  range: -0.315,
+};
 
 /**
  * Classical detector parameters (a rig file could carry them as `fusion.classical`).
@@ -79,6 +97,20 @@ export const classicalConfigSchema = z
     camera_min_score: z.number().min(0).max(1).default(0.3),
     /** Camera detections touching the image border by less than this many pixels are truncated. */
     camera_border_px: z.number().min(0).default(3),
+    /**
+     * Weights of the score calibration (calibration.ts), fitted by calibrate.ts on simulated seeds
+     * 101,102 (all scenarios; clear with each modality masked, rain, fog, night); null = raw scores.
+     */
+    score_calibration: z
+      .object(
+        Object.fromEntries(CALIBRATION_FEATURES.map((k) => [k, z.number()])) as Record<
+          CalibrationFeature,
+          z.ZodNumber
+        >,
+      )
+      .strict()
+      .nullable()
+      .default(DEFAULT_CALIBRATION),
     tracker: trackerConfigSchema.default(trackerConfigSchema.parse({})),
   })
   .strict();

@@ -9,6 +9,7 @@ import type { HealthSnapshot, PerceptionModality } from "../../health/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
 import { MultiTracker } from "../tracker/index.ts";
 import type { FusionEngine, FusionResult } from "../types.ts";
+import { calibratedScore } from "./calibration.ts";
 import { type ClassicalConfigInput, classicalConfigSchema } from "./config.ts";
 import { ClassicalDetector, type DetectStats } from "./detect.ts";
 
@@ -37,6 +38,8 @@ export function createClassicalEngine(rig: RigConfig, opts: ClassicalConfigInput
     const hints = tracker.predict(tick.vehicle, tick.stampNs, tick.ego);
     const dets = detector.detect(tick, use, hints);
     const objects = tracker.update(tick.vehicle, tick.stampNs, tick.ego, dets);
+    const w = cfg.score_calibration;
+    if (w) for (const o of objects) o.score = calibratedScore(o, w);
     const gates: Record<PerceptionModality, number> = {
       lidar: use.lidar ? 1 : 0,
       radar: use.radar ? 1 : 0,
