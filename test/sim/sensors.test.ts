@@ -241,6 +241,35 @@ describe("sensor models", () => {
     assert.ok(rain.n < 0.95 * clear.n);
   });
 
+  it("conditions: night and fog cost camera detections, rain adds radar clutter", () => {
+    const cars = Array.from({ length: 8 }, (_, i) => ({ x: 15 + 7 * i, y: i % 2 ? 3.5 : -3.5, yaw: 0 }));
+    const world = testWorld(cars);
+    const camDets = (c: Conditions) => {
+      const cam = new CameraModel(deps("cam", c), false);
+      let n = 0;
+      for (let k = 0; k < 40; k++)
+        n += only(cam.capture({ world, tNs: k * 1e8, noise: 1 }), "camera_detections").detections.length;
+      return n;
+    };
+    const clear = camDets("clear");
+    assert.ok(camDets("night") < 0.8 * clear, `night ${camDets("night")} vs clear ${clear}`);
+    assert.ok(camDets("fog") < 0.8 * clear);
+    const radarN = (c: Conditions) => {
+      const r = new RadarModel({
+        ...deps("radar", c),
+        sensor: { ...sensor("radar"), radar: { ...sensor("radar").radar!, clutter_per_scan: 3 } },
+      });
+      let n = 0;
+      for (let k = 0; k < 40; k++)
+        n += only(r.capture({ world, tNs: k * 1e8, noise: 1 }), "radar_scan").returns.count;
+      return n;
+    };
+    assert.ok(
+      radarN("rain") > radarN("clear") + 40 * 3,
+      `rain ${radarN("rain")} vs clear ${radarN("clear")}`,
+    );
+  });
+
   it("radar: range, azimuth and raw Doppler of an approaching car; ego motion appears as Doppler", () => {
     // Car 30 m ahead of the radar, driving towards us at 10 m/s; the ego drives at 5 m/s.
     const world = testWorld([{ x: 3.4 + 30 + 2.25, y: 0, yaw: Math.PI, v: 10 }], 5);
