@@ -190,7 +190,7 @@ export class ClassicalDetector {
           cfg.max_object_length_m,
           cl.zMin,
           cfg.max_bottom_height_m,
-          heading === null ? null : { yaw: cl.yaw, heading },
+          heading === null ? null : { yaw: cl.yaw, heading, speed: Math.hypot(hint!.vx, hint!.vy) },
         );
         if (!sc.object) continue;
         const c = emptyCandidate(cl.cx, cl.cy);

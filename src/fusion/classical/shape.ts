@@ -38,7 +38,7 @@ export function classifyBySize(
   maxLengthM: number,
   bottom = 0,
   maxBottomM = Number.POSITIVE_INFINITY,
-  motion: { yaw: number; heading: number } | null = null,
+  motion: { yaw: number; heading: number; speed: number } | null = null,
 ): SizeClass {
   const no = { cls: ObjectClass.UNKNOWN, conf: 0, object: false };
   if (length > maxLengthM || height < 0.5 || bottom > maxBottomM) return no;
@@ -47,7 +47,13 @@ export function classifyBySize(
     return { cls: ObjectClass.TRUCK, conf: length > 3 ? 0.6 : 0.4, object: true };
   }
   if (height < 1.15) return { cls: ObjectClass.UNKNOWN, conf: 0.2, object: true };
-  if (length <= 1.0 && width <= 1.0) return { cls: ObjectClass.PEDESTRIAN, conf: 0.5, object: true };
+  if (length <= 1.0 && width <= 1.0) {
+    // A bicycle seen end-on is as small as a walker, but faster; a far car's few returns faster still.
+    if (motion && motion.speed > 3 && motion.speed < 9)
+      return { cls: ObjectClass.CYCLIST, conf: 0.45, object: true };
+    if (motion && motion.speed >= 9) return { cls: ObjectClass.CAR, conf: 0.35, object: true };
+    return { cls: ObjectClass.PEDESTRIAN, conf: 0.5, object: true };
+  }
   if (length > 6.8) return { cls: ObjectClass.TRUCK, conf: 0.45, object: true };
   if (length <= 2.3 && width <= 1.0) {
     if (motion) {
