@@ -65,6 +65,8 @@ interface RunResult {
   /** Process CPU time of the same calls, ms (insensitive to other processes on a loaded machine). */
   cpuMs: number[];
   residualsMs: number[];
+  /** |matched corrected stamp - tick stamp| of present non-reference inputs, by sensor kind, ms. */
+  matchDtMs: Record<string, number[]>;
 }
 
 /** Deep-copied rig as plain data with edits applied, re-validated. */
@@ -92,7 +94,15 @@ function simulate(spec: RunSpec): RunResult {
   const injected = new Map(spec.simRig.sensors.map((s) => [s.id, s.clock_offset_ms * 1e6]));
   const refId = spec.alignRig.reference;
   const endNs = DEFAULT_SIM_OPTIONS.startNs + spec.durationS * 1e9;
-  const res: RunResult = { ticks: 0, refTicks: 0, sweeps: 0, delaysMs: [], cpuMs: [], residualsMs: [] };
+  const res: RunResult = {
+    ticks: 0,
+    refTicks: 0,
+    sweeps: 0,
+    delaysMs: [],
+    cpuMs: [],
+    residualsMs: [],
+    matchDtMs: {},
+  };
   const out: AlignedTick[] = [];
   const pendingTicks: AlignedTick[] = [];
   const handle = (t: AlignedTick) => {
@@ -104,6 +114,8 @@ function simulate(spec: RunSpec): RunResult {
       if (!m) continue;
       const trueNs = m.header.stampNs - (injected.get(i.sensorId) ?? 0);
       res.residualsMs.push(Math.abs(i.stampNs - trueNs) / 1e6);
+      if (i.sensorId !== refId && i.status === "present")
+        (res.matchDtMs[i.kind] ??= []).push(Math.abs(i.stampNs - t.stampNs) / 1e6);
     }
     pendingTicks.push(t);
   };
@@ -433,6 +445,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   const cpuP99: number[] = [];
   const ratios: number[] = [];
   const residual: number[] = [];
+  const matchDt: Record<string, number[]> = {};
   for (const seed of seeds) {
     const r = simulate({ simRig: nominal, alignRig: nominal, scenario: "urban", seed, durationS: dur });
     delayP99.push(p99(r.delaysMs));
@@ -440,6 +453,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     cpuP99.push(p99(r.cpuMs));
     ratios.push(r.refTicks / r.sweeps);
     residual.push(p99(r.residualsMs));
+    for (const [k, v] of Object.entries(r.matchDtMs)) (matchDt[k] ??= []).push(p99(v));
     process.stdout.write(
       `  nominal seed ${seed}: ticks ${r.ticks} (${r.refTicks} reference) / sweeps ${r.sweeps}, ` +
         `delay p50 ${median(r.delaysMs).toFixed(3)} ms p99 ${p99(r.delaysMs).toFixed(3)} ms\n`,
@@ -478,6 +492,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     tick_ratio: median(ratios),
     tick_ratio_min_over_runs: Math.min(...ratios),
     time_residual_ms_p99: median(residual),
+    ...Object.fromEntries(Object.entries(matchDt).map(([k, v]) => [`match_dt_ms_p99_${k}`, median(v)])),
     radar_err_m_p99_compensated: p99(band(rComp)),
     radar_err_m_p99_uncompensated: p99(band(rUnc)),
     radar_err_m_p50_compensated: median(band(rComp)),
