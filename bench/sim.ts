@@ -12,6 +12,8 @@ import { median, p99 } from "./_stats.ts";
 
 interface RealTimeRun {
   cpuPct: number;
+  /** |wall interval between consecutive reference-sensor messages - period|, p99, ms. */
+  intervalJitterP99Ms: number;
   rateErrPctMax: number;
   latenessP99Ms: number;
   perSensor: Record<
@@ -31,6 +33,7 @@ async function realTime(
   const count = new Map<string, number>();
   const bytes = new Map<string, number>();
   const maxBytes = new Map<string, number>();
+  const refTimes: number[] = [];
   // Warm-up is part of runSimulation (before its clock starts); measure CPU around the whole run.
   const c0 = process.cpuUsage();
   const w0 = performance.now();
@@ -45,6 +48,7 @@ async function realTime(
       const id = ev.sensorId ?? "truth";
       const now = performance.now();
       if (!first.has(id)) first.set(id, now);
+      if (id === rig.reference) refTimes.push(now);
       last.set(id, now);
       count.set(id, (count.get(id) ?? 0) + 1);
       bytes.set(id, (bytes.get(id) ?? 0) + ev.payload.byteLength);
@@ -72,7 +76,10 @@ async function realTime(
       max_bytes: maxBytes.get(s.id) ?? 0,
     };
   }
+  const periodMs = 1000 / rig.sensors.find((s) => s.id === rig.reference)!.rate_hz;
+  const dev = refTimes.slice(1).map((t, i) => Math.abs(t - refTimes[i]! - periodMs));
   return {
+    intervalJitterP99Ms: p99(dev),
     cpuPct: ((c.user + c.system) / 1000 / wallMs) * 100,
     rateErrPctMax: rateErr,
     latenessP99Ms: stats.latenessMsP99,
@@ -139,6 +146,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     rate_error_pct_max: Math.max(...err),
     rate_error_pct_median: median(err),
     lateness_ms_p99_median: median(late),
+    lidar_interval_jitter_ms_p99_median: median(runs.map((r) => r.intervalJitterP99Ms)),
     cpu_pct_one_core_camera_frames: frames.cpuPct,
     cpu_pct_one_core_mqtt_mosquitto: mqttCpu,
     rate_error_pct_max_mqtt_mosquitto: mqttRateErr,
