@@ -63,6 +63,7 @@ export function buildLidar(
   // Motion table reused across sweeps: per bin (dx, dy, cos dyaw, sin dyaw) over [stamp - span, stamp].
   // Interpolating cos/sin linearly between bins is exact to ~1e-6 for the yaw change of one bin.
   const tab = new Float64Array((DESKEW_BINS + 1) * 4);
+  const step = new Float64Array(DESKEW_BINS * 8);
   for (const s of inputs) {
     const p = s.points;
     const d = p.data;
@@ -102,36 +103,44 @@ export function buildLidar(
     }
     const perPoint = it !== undefined && spanS > 0;
     const binsPerS = perPoint ? DESKEW_BINS / spanS : 0;
-    for (let k = 0; k < p.count; k++) {
-      const b = k * st;
+    const itIdx = it ?? 0;
+    const hasI = ii !== undefined;
+    const iIdx = ii ?? 0;
+    // Per bin: base values and the step to the next bin, so a point costs one multiply-add each.
+    for (let b = 0; b < DESKEW_BINS; b++) for (let q = 0; q < 4; q++) step[b * 8 + q] = tab[b * 4 + q]!;
+    for (let b = 0; b < DESKEW_BINS; b++)
+      for (let q = 0; q < 4; q++) step[b * 8 + 4 + q] = tab[(b + 1) * 4 + q]! - tab[b * 4 + q]!;
+    const dx0 = tab[0]!;
+    const dy0 = tab[1]!;
+    const c0 = tab[2]!;
+    const s0 = tab[3]!;
+    const n = p.count;
+    for (let k = 0, b = 0; k < n; k++, b += st, o += 4) {
       const x = d[b + ix]!;
       const y = d[b + iy]!;
       const z = d[b + iz]!;
       const vx = r0 * x + r1 * y + r2 * z + tx;
       const vy = r3 * x + r4 * y + r5 * z + ty;
-      const vz = r6 * x + r7 * y + r8 * z + tz;
-      let dx = tab[0]!;
-      let dy = tab[1]!;
-      let c = tab[2]!;
-      let sn = tab[3]!;
+      let dx = dx0;
+      let dy = dy0;
+      let c = c0;
+      let sn = s0;
       if (perPoint) {
-        let f = -d[b + it!]! * binsPerS;
+        let f = -d[b + itIdx]! * binsPerS;
         if (f < 0) f = 0;
-        else if (f > DESKEW_BINS) f = DESKEW_BINS;
-        let lo = f | 0;
-        if (lo === DESKEW_BINS) lo = DESKEW_BINS - 1;
+        else if (f >= DESKEW_BINS) f = DESKEW_BINS - 1e-9;
+        const lo = f | 0;
         const w = f - lo;
-        const j = lo * 4;
-        dx = tab[j]! + w * (tab[j + 4]! - tab[j]!);
-        dy = tab[j + 1]! + w * (tab[j + 5]! - tab[j + 1]!);
-        c = tab[j + 2]! + w * (tab[j + 6]! - tab[j + 2]!);
-        sn = tab[j + 3]! + w * (tab[j + 7]! - tab[j + 3]!);
+        const j = lo * 8;
+        dx = step[j]! + w * step[j + 4]!;
+        dy = step[j + 1]! + w * step[j + 5]!;
+        c = step[j + 2]! + w * step[j + 6]!;
+        sn = step[j + 3]! + w * step[j + 7]!;
       }
       out[o] = c * vx - sn * vy + dx;
       out[o + 1] = sn * vx + c * vy + dy;
-      out[o + 2] = vz;
-      out[o + 3] = ii !== undefined ? d[b + ii]! : 0;
-      o += 4;
+      out[o + 2] = r6 * x + r7 * y + r8 * z + tz;
+      out[o + 3] = hasI ? d[b + iIdx]! : 0;
     }
   }
   return { stride: 4, count: total, fields: LIDAR_FIELD_MAP, data: out };
