@@ -303,6 +303,8 @@ export class Collector {
         p.ref = b;
         p.stampNs = T;
         this.pending.sort((x, y) => x.stampNs - y.stampNs);
+        if (this.anchor && T >= this.anchor.stampNs - s.windowNs)
+          this.anchor = { stampNs: T, arrivalNs: b.arrivalNs };
         return;
       }
       if (p.stampNs === T) {

@@ -165,6 +165,27 @@ describe("alignVehicle (marble)", () => {
 });
 
 describe("alignVehicle (marble): disorder, duplicates, resets, late data, clocks", () => {
+  it("a late sweep upgrades its pending timer tick", () => {
+    // LiDAR stamp 300 arrives at 365 (timer tick opened at 360); the radar, late too, holds it.
+    const arr = traffic(4, { lidarSkip: [3], radarSkip: [3], warmCam: true });
+    arr.push(
+      { atMs: 365, msg: lidarMsg(STAMP0 + 300 * MS) },
+      { atMs: 370, msg: radarMsg(STAMP0 + 300 * MS) },
+    );
+    expectTicks(
+      arr,
+      [
+        [12, "reference@0 lidar=P radar=P cam=P"],
+        [112, "reference@100 lidar=P radar=P cam=P"],
+        [212, "reference@200 lidar=P radar=P cam=P"],
+        [370, "reference@300 lidar=P radar=P cam=P"],
+      ],
+      370,
+      testRig(),
+      (ticks) => assert.equal(ticks.at(-1)!.diagnostics.ticks?.timer, 0),
+    );
+  });
+
   it("out-of-order: a reordered input within the window is used; older input is dropped", () => {
     const arr = traffic(3, { radarSkip: [1] });
     // Radar stamp 120 arrives before stamp 100; stamp 40 arrives after both (beyond 50 ms).
