@@ -362,6 +362,19 @@ describe("alignVehicle (marble): disorder, duplicates, resets, late data, clocks
     );
   });
 
+  it("a source error is forwarded after the ticks already emitted", () => {
+    const ts = newScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const src = cold("10ms a 4ms #", { a: envelopeAt(lidarMsg(STAMP0), 10) }, new Error("broker gone"));
+      const out = src.pipe(alignVehicle(testRig(), { vehicle: VEH, scheduler: ts }), map(summary));
+      expectObservable(out).toBe(
+        "10ms a 4ms #",
+        { a: "reference@0 lidar=P radar=M cam=M" },
+        new Error("broker gone"),
+      );
+    });
+  });
+
   it("unsubscribe: the source is released and no timer stays scheduled", () => {
     const ts = newScheduler();
     let live = 0;
