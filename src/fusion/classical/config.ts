@@ -111,9 +111,7 @@ export const classicalConfigSchema = z
       .strict()
       .nullable()
       .default(DEFAULT_CALIBRATION),
-    /** Tracker parameters; the classical engine starts tracks with a tighter velocity prior (urban
-     *  traffic is mostly slow or parked; radar measures the fast ones at once). */
-    tracker: trackerConfigSchema.default(trackerConfigSchema.parse({ init_vel_std_mps: 4 })),
+    tracker: trackerConfigSchema.default(trackerConfigSchema.parse({})),
   })
   .strict();
 

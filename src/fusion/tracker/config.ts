@@ -8,12 +8,27 @@ export const trackerConfigSchema = z
   .object({
     /** White-acceleration process noise of the constant-velocity model, m/s^2 (1 sigma). */
     accel_std_mps2: z.number().positive().default(3),
-    /** Velocity uncertainty of a newborn track without a velocity measurement, m/s (1 sigma). */
-    init_vel_std_mps: z.number().positive().default(8),
+    /** Velocity prior of a newborn track without a velocity measurement, m/s (1 sigma): most
+     *  objects are slow or parked; fast ones are found by the initiation gate and corrected within
+     *  a few hits (or measured at once by radar). */
+    init_vel_std_mps: z.number().positive().default(4),
     /** Association gate on the squared Mahalanobis distance of the position innovation (2 dof). */
     gate_chi2: z.number().positive().default(16),
     /** Association gate on the plain distance between prediction and detection, m. */
     gate_max_m: z.number().positive().default(4),
+    /** A track's second hit (when it has no velocity yet) may be this fast from its first, m/s,
+     *  per class: [unknown, car, truck, pedestrian, cyclist]. */
+    init_max_speed_mps: z
+      .tuple([
+        z.number().positive(),
+        z.number().positive(),
+        z.number().positive(),
+        z.number().positive(),
+        z.number().positive(),
+      ])
+      .default([45, 45, 40, 4, 12]),
+    /** Plus this much position slack, m. */
+    init_gate_slack_m: z.number().min(0).default(1),
     /** Cost added when the detection class differs from the track class (in chi2 units). */
     class_mismatch_cost: z.number().min(0).default(4),
     /** Hits needed to confirm a track. */

@@ -42,6 +42,9 @@ interface Track {
   votes: Float64Array;
   score: number;
   hits: number;
+  /** The first hit of a track born without a velocity measurement, until its second hit: that
+   *  hit is gated by a maximum speed instead of the (still uninformed) filter. */
+  init: { x: number; y: number; tS: number } | null;
   /** Ticks since birth. */
   age: number;
   misses: number;
@@ -186,20 +189,20 @@ export class VehicleTracker {
       for (let j = 0; j < n; j++) {
         if (!valid[j]) continue;
         const cov = wc[j]!;
-        const [y0, y1, s00, s01, s11] = cvInnovationAt(
-          t.kf,
-          dtOf(dets[j]!),
-          wx[j]!,
-          wy[j]!,
-          cov[0],
-          cov[1],
-          cov[2],
-        );
+        const d = dets[j]!;
+        const mismatch = d.cls !== tcls && d.cls !== 0 && tcls !== 0 ? cfg.class_mismatch_cost : 0;
+        if (t.init) {
+          // Second hit of a track without a velocity: any motion up to init_max_speed_mps fits.
+          const span = Math.max(stampNs / 1e9 + dtOf(d) - t.init.tS, 0.02);
+          const maxD = cfg.init_max_speed_mps[tcls]! * span + cfg.init_gate_slack_m;
+          const dist = Math.hypot(wx[j]! - t.init.x, wy[j]! - t.init.y);
+          if (dist <= maxD) pairs.push({ cost: cfg.gate_chi2 * (dist / maxD) ** 2 + mismatch, t: i, d: j });
+          continue;
+        }
+        const [y0, y1, s00, s01, s11] = cvInnovationAt(t.kf, dtOf(d), wx[j]!, wy[j]!, cov[0], cov[1], cov[2]);
         if (y0 * y0 + y1 * y1 > gateM2) continue;
         const m2 = mahalanobis2(y0, y1, s00, s01, s11);
         if (!(m2 <= cfg.gate_chi2)) continue;
-        const d = dets[j]!;
-        const mismatch = d.cls !== tcls && d.cls !== 0 && tcls !== 0 ? cfg.class_mismatch_cost : 0;
         pairs.push({ cost: m2 + mismatch, t: i, d: j });
       }
     }
@@ -223,6 +226,8 @@ export class VehicleTracker {
       }
       const d = dets[j]!;
       const cov = wc[j]!;
+      // (A second hit passed the wide initiation gate; from now on the filter gates it.)
+      t.init = null;
       cvUpdateAt(t.kf, dtOf(d), wx[j]!, wy[j]!, cov[0], cov[1], cov[2]);
       if (d.vel) {
         const vx = c * d.vel.vx - s * d.vel.vy;
@@ -374,6 +379,7 @@ export class VehicleTracker {
       votes,
       score: d.score,
       hits: 1,
+      init: d.vel ? null : { x: wx, y: wy, tS: stampNs / 1e9 + dtOf(d) },
       age: 0,
       misses: 0,
       lastHitNs: stampNs,

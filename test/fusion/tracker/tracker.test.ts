@@ -210,3 +210,17 @@ test("tracker: positions measured before the tick (dtS) are carried to the tick"
   assert.ok(run(true) < 0.1, `with dtS ${run(true)}`);
   assert.ok(run(false) > 1.4, `without ${run(false)}`);
 });
+
+test("tracker: a fast newcomer without a velocity is picked up on its second hit (initiation gate)", () => {
+  const tr = createTracker();
+  const ego: EgoPose = { valid: true, x: 0, y: 0, yaw: 0 };
+  tr.update("v", T0, ego, [det(40, 3)]);
+  // 3 m in 0.1 s: far outside the filter's gate with a 4 m/s velocity prior, inside 45 m/s for a car
+  const out = tr.update("v", T0 + 0.1 * NS, ego, [det(37, 3)]);
+  assert.equal(out.length, 1);
+  assert.ok(out[0]!.vx < -10, `vx ${out[0]!.vx}`);
+  // a pedestrian may not jump that far: two tentative tracks, nothing confirmed
+  const tp = createTracker();
+  tp.update("v", T0, ego, [det(40, 3, { cls: ObjectClass.PEDESTRIAN })]);
+  assert.equal(tp.update("v", T0 + 0.1 * NS, ego, [det(37, 3, { cls: ObjectClass.PEDESTRIAN })]).length, 0);
+});
