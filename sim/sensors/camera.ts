@@ -44,6 +44,54 @@ interface Proj {
   dynamic: boolean;
   /** Fraction of the box inside the image. */
   inImage: number;
+  /** Index in the world's box arrays, and the box centre (world, at the capture time). */
+  index: number;
+  wx: number;
+  wy: number;
+}
+
+/** Does the segment from o to p (world) pass through the box? Slab test in the box frame. */
+function segmentHitsBox(
+  ox: number,
+  oy: number,
+  oz: number,
+  px: number,
+  py: number,
+  pz: number,
+  bx: number,
+  by: number,
+  bz: number,
+  yaw: number,
+  hl: number,
+  hw: number,
+  hh: number,
+): boolean {
+  const c = Math.cos(yaw);
+  const s = Math.sin(yaw);
+  const ax = c * (ox - bx) + s * (oy - by);
+  const ay = -s * (ox - bx) + c * (oy - by);
+  const az = oz - bz;
+  const dx = c * (px - ox) + s * (py - oy);
+  const dy = -s * (px - ox) + c * (py - oy);
+  const dz = pz - oz;
+  let t0 = 0;
+  let t1 = 1;
+  const o = [ax, ay, az];
+  const d = [dx, dy, dz];
+  const h = [hl, hw, hh];
+  for (let k = 0; k < 3; k++) {
+    if (Math.abs(d[k]!) < 1e-12) {
+      if (Math.abs(o[k]!) > h[k]!) return false;
+      continue;
+    }
+    let ta = (-h[k]! - o[k]!) / d[k]!;
+    let tb = (h[k]! - o[k]!) / d[k]!;
+    if (ta > tb) [ta, tb] = [tb, ta];
+    if (ta > t0) t0 = ta;
+    if (tb < t1) t1 = tb;
+    if (t0 > t1) return false;
+  }
+  return true;
 }
 
 export class CameraModel implements SensorModel {
@@ -145,10 +193,58 @@ export class CameraModel implements SensorModel {
         cls: B.cls[i] as ObjectClass,
         dynamic: B.dynamic[i] === 1,
         inImage: ((cx1 - cx0) * (cy1 - cy0)) / full,
+        index: i,
+        wx: bx,
+        wy: by,
       });
     }
     out.sort((a, b) => a.depth - b.depth);
     return out;
+  }
+
+  /** Fraction of 5 sight lines (centre and corners at mid-height) not blocked by scenery. */
+  private sightLinesClear(ctx: CaptureContext, q: Proj, projs: Proj[]): number {
+    const B = ctx.world.boxes;
+    const p = this.pose;
+    const i = q.index;
+    const c = Math.cos(B.yaw[i]!);
+    const s = Math.sin(B.yaw[i]!);
+    const z = B.z[i]!;
+    let clear = 0;
+    for (let k = 0; k < 5; k++) {
+      const ax = k === 0 ? 0 : (k & 1 ? 1 : -1) * B.hl[i]! * 0.9;
+      const ay = k === 0 ? 0 : (k & 2 ? 1 : -1) * B.hw[i]! * 0.9;
+      const px = q.wx + c * ax - s * ay;
+      const py = q.wy + s * ax + c * ay;
+      let blocked = false;
+      for (const o of projs) {
+        if (o.dynamic || o.depth >= q.depth + 60) continue;
+        if (o.x1 < q.x0 || o.x0 > q.x1 || o.y1 < q.y0 || o.y0 > q.y1) continue;
+        const j = o.index;
+        if (
+          segmentHitsBox(
+            p.ox,
+            p.oy,
+            p.oz,
+            px,
+            py,
+            z,
+            o.wx,
+            o.wy,
+            B.z[j]!,
+            B.yaw[j]!,
+            B.hl[j]!,
+            B.hw[j]!,
+            B.hh[j]!,
+          )
+        ) {
+          blocked = true;
+          break;
+        }
+      }
+      if (!blocked) clear++;
+    }
+    return clear / 5;
   }
 
   capture(ctx: CaptureContext): SensorPayload[] {
@@ -160,16 +256,20 @@ export class CameraModel implements SensorModel {
     for (let i = 0; i < projs.length; i++) {
       const q = projs[i]!;
       if (!q.dynamic || q.depth > m.max_range_m) continue;
-      // Occlusion: fraction of the box covered by nearer boxes (sum of overlaps, capped at 1).
+      // Occlusion by nearer objects: fraction of the box covered by their boxes (capped at 1).
       const area = (q.x1 - q.x0) * (q.y1 - q.y0);
       let covered = 0;
       for (let j = 0; j < i; j++) {
         const o = projs[j]!;
+        if (!o.dynamic) continue;
         const ix = Math.min(q.x1, o.x1) - Math.max(q.x0, o.x0);
         const iy = Math.min(q.y1, o.y1) - Math.max(q.y0, o.y0);
         if (ix > 0 && iy > 0) covered += ix * iy;
       }
-      const visible = Math.max(0, 1 - covered / area) * q.inImage;
+      // Occlusion by scenery (large boxes: their image rectangle says little): sight lines from the
+      // camera to the centre and the four corners of the object, at mid-height.
+      const seen = this.sightLinesClear(ctx, q, projs);
+      const visible = Math.max(0, 1 - covered / area) * q.inImage * seen;
       const hPx = q.y1 - q.y0;
       if (visible < 0.3 || hPx < 6) continue;
       const sizeF = Math.min(1, hPx / 40);
