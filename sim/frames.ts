@@ -77,3 +77,47 @@ export function sensorPose(ego: EgoKinematics, m: Mount, out: SensorPose): Senso
 const scratch = new Float64Array(9);
 
 export const newPose = (): SensorPose => ({ ox: 0, oy: 0, oz: 0, R: new Float64Array(9) });
+
+/** Does the segment from o to p (world) pass through the box? Slab test in the box frame. */
+export function segmentHitsBox(
+  ox: number,
+  oy: number,
+  oz: number,
+  px: number,
+  py: number,
+  pz: number,
+  bx: number,
+  by: number,
+  bz: number,
+  yaw: number,
+  hl: number,
+  hw: number,
+  hh: number,
+): boolean {
+  const c = Math.cos(yaw);
+  const s = Math.sin(yaw);
+  const ax = c * (ox - bx) + s * (oy - by);
+  const ay = -s * (ox - bx) + c * (oy - by);
+  const az = oz - bz;
+  const dx = c * (px - ox) + s * (py - oy);
+  const dy = -s * (px - ox) + c * (py - oy);
+  const dz = pz - oz;
+  let t0 = 0;
+  let t1 = 1;
+  const o = [ax, ay, az];
+  const d = [dx, dy, dz];
+  const h = [hl, hw, hh];
+  for (let k = 0; k < 3; k++) {
+    if (Math.abs(d[k]!) < 1e-12) {
+      if (Math.abs(o[k]!) > h[k]!) return false;
+      continue;
+    }
+    let ta = (-h[k]! - o[k]!) / d[k]!;
+    let tb = (h[k]! - o[k]!) / d[k]!;
+    if (ta > tb) [ta, tb] = [tb, ta];
+    if (ta > t0) t0 = ta;
+    if (tb < t1) t1 = tb;
+    if (t0 > t1) return false;
+  }
+  return true;
+}

@@ -8,7 +8,7 @@
  */
 import { packed } from "../../src/msg/codec.ts";
 import { ObjectClass, type SensorPayload } from "../../src/msg/types.ts";
-import { type Mount, mountOf, newPose, type SensorPose, sensorPose } from "../frames.ts";
+import { type Mount, mountOf, newPose, type SensorPose, segmentHitsBox, sensorPose } from "../frames.ts";
 import type { Rng } from "../rng.ts";
 import type { EgoKinematics } from "../world.ts";
 import type { CaptureContext, Conditions, ModelDeps, SensorModel } from "./types.ts";
@@ -106,6 +106,43 @@ export class RadarModel implements SensorModel {
         rcs + m.rcs_noise_db * rng.gauss(),
       );
     };
+    // Scenery within range, for occlusion: radar does not see through buildings and barriers.
+    const occ: number[] = [];
+    for (let i = 0; i < B.count; i++) {
+      if (B.dynamic[i]) continue;
+      const d = Math.hypot(B.x[i]! - p.ox, B.y[i]! - p.oy) - Math.hypot(B.hl[i]!, B.hw[i]!);
+      if (d < m.max_range_m) occ.push(i);
+    }
+    const hidden = (i: number, bx: number, by: number): boolean => {
+      const tz = Math.min(B.hh[i]!, 0.8);
+      const dist = Math.hypot(bx - p.ox, by - p.oy);
+      for (const j of occ) {
+        if (j === i) continue;
+        const r = Math.hypot(B.hl[j]!, B.hw[j]!);
+        const dx = B.x[j]! - p.ox;
+        const dy = B.y[j]! - p.oy;
+        if (Math.hypot(dx, dy) - r >= dist) continue;
+        if (
+          segmentHitsBox(
+            p.ox,
+            p.oy,
+            p.oz,
+            bx,
+            by,
+            tz,
+            B.x[j]!,
+            B.y[j]!,
+            B.z[j]!,
+            B.yaw[j]!,
+            B.hl[j]!,
+            B.hw[j]!,
+            B.hh[j]!,
+          )
+        )
+          return true;
+      }
+      return false;
+    };
     for (let i = 0; i < B.count; i++) {
       const bx = B.x[i]! + B.vx[i]! * dt;
       const by = B.y[i]! + B.vy[i]! * dt;
@@ -136,6 +173,7 @@ export class RadarModel implements SensorModel {
         );
         continue;
       }
+      if (hidden(i, bx, by)) continue;
       const nRet = 1 + rng.int(RETURNS[B.cls[i]!]!);
       for (let r = 0; r < nRet; r++) {
         // First return at the nearest point, others spread over the facing surface.
