@@ -13,12 +13,13 @@ import { ImuModel } from "../../sim/sensors/imu.ts";
 import { LidarModel } from "../../sim/sensors/lidar.ts";
 import { RadarModel } from "../../sim/sensors/radar.ts";
 import type { Conditions } from "../../sim/sensors/types.ts";
-import { type Agent, type ScenarioSpec, World } from "../../sim/world.ts";
+import { type Agent, type ScenarioSpec, type StaticBox, World } from "../../sim/world.ts";
 
 /** A test world: the ego parked at the origin facing east (or driving east at `egoSpeed`), plus boxes. */
 function testWorld(
   boxes: { x: number; y: number; yaw: number; v?: number; cls?: ObjectClass }[],
   egoSpeed = 0,
+  statics: StaticBox[] = [],
 ): World {
   const agent = (
     id: number,
@@ -79,7 +80,7 @@ function testWorld(
         agent(agents.length, paths.length - 1, b.cls ?? ObjectClass.CAR, b.v ?? 0, [4.5, 1.8, 1.5]),
       );
     }
-    return { paths, stops: paths.map(() => []), agents, statics: [], cycleS: 30 };
+    return { paths, stops: paths.map(() => []), agents, statics, cycleS: 30 };
   };
   return new World("urban", 1, build);
 }
@@ -268,6 +269,43 @@ describe("sensor models", () => {
       radarN("rain") > radarN("clear") + 40 * 3,
       `rain ${radarN("rain")} vs clear ${radarN("clear")}`,
     );
+  });
+
+  it("scenery occludes: a car behind a wall is invisible to radar and camera", () => {
+    const car = { x: 40, y: 0, yaw: 0 };
+    const wall: StaticBox = {
+      x: 20,
+      y: 0,
+      z: 2,
+      yaw: 0,
+      length: 0.5,
+      width: 10,
+      height: 4,
+      reflectivity: 0.5,
+    };
+    const radarHits = (statics: StaticBox[]) => {
+      const world = testWorld([car], 0, statics);
+      const r = new RadarModel(deps("radar"));
+      let far = 0;
+      for (let k = 0; k < 20; k++) {
+        const scan = only(r.capture({ world, tNs: k * 1e8, noise: 1 }), "radar_scan").returns;
+        for (let i = 0; i < scan.count; i++) if (scan.data[i * scan.stride + scan.fields.range!]! > 30) far++;
+      }
+      return far;
+    };
+    assert.ok(radarHits([]) >= 15);
+    assert.equal(radarHits([wall]), 0);
+    const camDets = (statics: StaticBox[]) =>
+      only(
+        new CameraModel(deps("cam"), false).capture({
+          world: testWorld([car], 0, statics),
+          tNs: 0,
+          noise: 1,
+        }),
+        "camera_detections",
+      ).detections.length;
+    assert.equal(camDets([]), 1);
+    assert.equal(camDets([wall]), 0);
   });
 
   it("radar: range, azimuth and raw Doppler of an approaching car; ego motion appears as Doppler", () => {
