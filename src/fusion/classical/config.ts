@@ -80,6 +80,10 @@ export const classicalConfigSchema = z
     radar_gate_m: z.number().positive().default(0.6),
     /** Returns of one object whose radial velocity is farther than this from their median are dropped, m/s. */
     radar_vr_consistency_mps: z.number().positive().default(1.5),
+    /** Radar cross-section above which a radar object is a car / a truck, dBsm (typical: car ~10,
+     *  truck ~20, cyclist ~-3, pedestrian ~-8); below the car's, speed tells a cyclist from a walker. */
+    radar_car_rcs_dbsm: z.number().default(3),
+    radar_truck_rcs_dbsm: z.number().default(16),
     /** Radar returns within this distance of each other form one radar object, m. */
     radar_cluster_m: z.number().positive().default(2.5),
     /** Radar-only objects need this many returns, and one moving faster than radar_moving_mps. */

@@ -56,6 +56,10 @@ interface Candidate {
   vbx: number;
   vby: number;
   maxAbsVr: number;
+  /** Strongest radar cross-section among the returns, dBsm (-Infinity when none). */
+  maxRcs: number;
+  /** Ground speed of the settled track covering the candidate, m/s; null when none. */
+  speedHint: number | null;
   /** Camera: best associated detection. */
   camCls: ObjectClass;
   camScore: number;
@@ -78,6 +82,8 @@ function emptyCandidate(ax: number, ay: number): Candidate {
     vbx: 0,
     vby: 0,
     maxAbsVr: 0,
+    maxRcs: Number.NEGATIVE_INFINITY,
+    speedHint: null,
     camCls: ObjectClass.UNKNOWN,
     camScore: 0,
     mono: null,
@@ -106,6 +112,8 @@ export class ClassicalDetector {
   private readonly lidarYaw: number;
   /** LiDAR sweep period, s. */
   private readonly sweepS: number;
+  /** Field index of the radar cross-section in this tick's radar array. */
+  private rcsField: number | undefined = undefined;
   lastStats: DetectStats = {
     lidarClusters: 0,
     radarAssociated: 0,
@@ -230,6 +238,8 @@ export class ClassicalDetector {
     // 4. Fuse each candidate.
     const out: TrackDetection[] = [];
     for (const c of cands) {
+      const h = nearestHint(hints, c.ax, c.ay, 2);
+      if (h && h.velStdMps <= 1.5) c.speedHint = Math.hypot(h.vx, h.vy);
       const d = this.fuse(c);
       if (d) out.push(d);
     }
@@ -284,6 +294,7 @@ export class ClassicalDetector {
     const fvr = f["vr"];
     const fux = f["ux"];
     const fuy = f["uy"];
+    this.rcsField = f["rcs"];
     if (fx === undefined || fy === undefined || fvr === undefined) return;
     const { data, stride, count } = pa;
     const vrVar = cfg.radar_vr_std_mps ** 2;
@@ -411,6 +422,11 @@ export class ClassicalDetector {
     c.vbx += (ux * vr) / vrVar;
     c.vby += (uy * vr) / vrVar;
     if (Math.abs(vr) > c.maxAbsVr) c.maxAbsVr = Math.abs(vr);
+    const frcs = this.rcsField;
+    if (frcs !== undefined) {
+      const rcs = data[o + frcs]!;
+      if (rcs > c.maxRcs) c.maxRcs = rcs;
+    }
     c.radarN++;
   }
 
@@ -537,6 +553,15 @@ export class ClassicalDetector {
     }
   }
 
+  /** Class of a radar-seen object from its strongest RCS, and speed for the small ones. */
+  private classByRcs(c: Candidate): ObjectClass {
+    const cfg = this.cfg;
+    if (c.maxRcs >= cfg.radar_truck_rcs_dbsm) return ObjectClass.TRUCK;
+    if (c.maxRcs >= cfg.radar_car_rcs_dbsm || !Number.isFinite(c.maxRcs)) return ObjectClass.CAR;
+    const speed = Math.max(c.speedHint ?? 0, c.maxAbsVr);
+    return speed > 3 ? ObjectClass.CYCLIST : ObjectClass.PEDESTRIAN;
+  }
+
   private fuse(c: Candidate): TrackDetection | null {
     const cfg = this.cfg;
     // Class: the camera's when it saw the object, else the LiDAR size class, else radar's default.
@@ -549,9 +574,20 @@ export class ClassicalDetector {
       cls = c.lidar.cls;
       clsConf = c.lidar.conf;
     } else if (c.radarN > 0 && (!c.lidar || c.maxAbsVr >= cfg.radar_moving_mps)) {
-      // radar-only objects, and low or sparse LiDAR clusters that radar sees moving
-      cls = ObjectClass.CAR;
+      // radar-only objects, and low or sparse LiDAR clusters that radar sees moving: by RCS and speed
+      cls = this.classByRcs(c);
       clsConf = 0.3;
+    }
+    // A weakly reflecting object that LiDAR took for a car (a thin face) is a bicycle or a walker.
+    if (
+      cls === ObjectClass.CAR &&
+      clsConf <= 0.45 &&
+      c.camScore === 0 &&
+      c.radarN > 0 &&
+      c.maxRcs < cfg.radar_car_rcs_dbsm
+    ) {
+      cls = this.classByRcs(c);
+      clsConf = 0.35;
     }
     if (cls === ObjectClass.UNKNOWN) return null;
     const [pL, pW, pH] = CLASS_PRIOR_DIMS[cls];
