@@ -110,7 +110,7 @@ export class LidarClusterer {
       if (x > exMin && x < exMax && y > eyMin && y < eyMax) continue;
       const gx = Math.floor((x + half) * inv);
       const gy = Math.floor((y + half) * inv);
-      if (gx < 0 || gy < 0 || gx >= n || gy >= n) continue;
+      if (!(gx >= 0 && gy >= 0 && gx < n && gy < n)) continue; // also drops NaN
       const c = gy * n + gx;
       if (!(z < zHi)) {
         // Above every object class: marks the cell as part of a tall structure.

@@ -261,3 +261,38 @@ test("classical: a spinning LiDAR's late view of a fast object is compensated", 
   assert.ok(compensated < 0.4, `compensated ${compensated.toFixed(2)} m`);
   assert.ok(ignored > 1.0, `uncompensated ${ignored.toFixed(2)} m`);
 });
+
+test("classical: bad input is survived: NaN points and returns, odd camera boxes, missing fields", async () => {
+  const engine = createClassicalEngine(sim);
+  for (let k = 0; k < 4; k++) {
+    const tick = makeTick(sim, WORLD, EGO, k, k * 0.1);
+    const L = tick.lidar!;
+    for (let i = 0; i < L.count; i += 7) L.data[i * L.stride + (i % 3)] = Number.NaN;
+    const R = tick.radar!;
+    for (let i = 0; i < R.count; i += 2) R.data[i * R.stride + 3] = Number.POSITIVE_INFINITY;
+    tick.cameras[0]!.detections.push(
+      { xMin: Number.NaN, xMax: 10, yMin: 0, yMax: 10, cls: ObjectClass.CAR, score: 0.9 },
+      { xMin: 50, xMax: 40, yMin: 0, yMax: 10, cls: ObjectClass.CAR, score: 0.9 },
+      { xMin: 0, xMax: 1e9, yMin: -1e9, yMax: 1e9, cls: ObjectClass.TRUCK, score: 2 },
+    );
+    tick.cameras.push({
+      sensorId: "no_such_camera",
+      stampNs: tick.stampNs,
+      width: 10,
+      height: 10,
+      detections: [],
+    });
+    const res = await engine.fuse(tick, healthAll("v1"));
+    for (const o of res.objects)
+      for (const v of [o.x, o.y, o.z, o.vx, o.vy, o.length, o.width, o.height, o.yaw, o.score])
+        assert.ok(Number.isFinite(v), JSON.stringify(o));
+  }
+  // a point cloud without x/y/z fields and a radar scan without vr contribute nothing
+  const tick = makeTick(sim, WORLD, EGO, 9, 0.9);
+  tick.lidar = { ...tick.lidar!, fields: { a: 0, b: 1, c: 2, intensity: 3 } };
+  tick.radar = { ...tick.radar!, fields: { x: 0, y: 1 } };
+  const res = await engine.fuse(tick, healthAll("v1"));
+  assert.ok(Array.isArray(res.objects));
+  await engine.close();
+  await assert.rejects(engine.fuse(tick, healthAll("v1")));
+});
