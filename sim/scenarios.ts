@@ -4,6 +4,7 @@
  * duration. Right-hand traffic; path offsets are + left, so driving lanes have negative offsets.
  */
 import { ObjectClass } from "../src/msg/types.ts";
+import type { MarkingLine, MarkingPatch } from "./markings.ts";
 import { Path, type PathPose } from "./path.ts";
 import type { Rng } from "./rng.ts";
 import {
@@ -23,10 +24,27 @@ interface Builder {
   stops: StopLine[][];
   agents: Agent[];
   statics: StaticBox[];
+  markings: { lines: MarkingLine[]; patches: MarkingPatch[] };
 }
 
 function newBuilder(rng: Rng): Builder {
-  return { rng, paths: [], stops: [], agents: [], statics: [] };
+  return { rng, paths: [], stops: [], agents: [], statics: [], markings: { lines: [], patches: [] } };
+}
+
+/** Zebra stripes across a crossing from `from` to `to` (stripes 0.5 m wide, 0.5 m apart, 3 m long). */
+function zebra(b: Builder, from: P, to: P) {
+  const dx = to[0] - from[0];
+  const dy = to[1] - from[1];
+  const l = Math.hypot(dx, dy);
+  const heading = Math.atan2(dy, dx);
+  for (let a = 1; a < l - 1; a += 1)
+    b.markings.patches.push({
+      x: from[0] + (dx * a) / l,
+      y: from[1] + (dy * a) / l,
+      heading: heading + Math.PI / 2,
+      length: 3,
+      width: 0.5,
+    });
 }
 
 function addPath(b: Builder, pts: P[], closed: boolean, r: number): number {
@@ -149,6 +167,7 @@ function buildingsAlong(b: Builder, path: number, offset: number, gaps: P[], gap
 }
 
 function crossingLoop(b: Builder, from: P, to: P, group: 0 | 1, phaseS: number, peds: number) {
+  zebra(b, from, to);
   // A thin loop across the road: walk from -> to, step aside 1.2 m, walk back.
   const dx = to[0] - from[0];
   const dy = to[1] - from[1];
@@ -233,6 +252,8 @@ function urban(rng: Rng): ScenarioSpec {
   }
   for (const st of streets) {
     const path = addPath(b, st.pts, false, 0);
+    const gaps = corners.map(([x, y]) => ({ x, y, r: 10 }));
+    b.markings.lines.push({ path, offset: 0, gaps }, { path, offset: -3.5, gaps });
     const p = b.paths[path]!;
     const cross = corners
       .map(([x, y]) => p.nearestS(x, y))
@@ -284,6 +305,13 @@ function highway(rng: Rng): ScenarioSpec {
   ];
   const a = addPath(b, pts, true, 290);
   const rev = addPath(b, [...pts].reverse(), true, 290);
+  for (const path of [a, rev])
+    b.markings.lines.push(
+      { path, offset: -0.125 },
+      { path, offset: -3.875, dash: [3, 9] },
+      { path, offset: -7.625, dash: [3, 9] },
+      { path, offset: -11.375 },
+    );
   addAgent(b, ObjectClass.CAR, a, 100, lanesA[1]!, 28, { lanes: lanesA, obeys: false });
   for (const path of [a, rev]) {
     const L = b.paths[path]!.length;
@@ -386,6 +414,12 @@ function intersection(rng: Rng): ScenarioSpec {
   ];
   for (const t of through) {
     const path = addPath(b, t.pts, false, 0);
+    const gaps = [{ x: 0, y: 0, r: 12 }];
+    b.markings.lines.push(
+      { path, offset: 0, gaps },
+      { path, offset: -3.5, dash: [3, 6], gaps },
+      { path, offset: -7, gaps },
+    );
     addStop(b, path, 0, 0, 13, t.group, 0);
     const Lp = b.paths[path]!.length;
     for (const off of [L1, L2])

@@ -9,6 +9,7 @@
  * velocities, so sensors can sample it at any time. Deterministic for a given seed.
  */
 import { ObjectClass } from "../src/msg/types.ts";
+import { type MarkingLine, type MarkingPatch, MarkingRaster } from "./markings.ts";
 import { type Path, type PathPose, wrapAngle } from "./path.ts";
 import { Rng } from "./rng.ts";
 
@@ -80,6 +81,8 @@ export interface ScenarioSpec {
   statics: StaticBox[];
   /** Signal cycle length, s. */
   cycleS: number;
+  /** Painted lines and patches (optional). */
+  markings?: { lines: MarkingLine[]; patches: MarkingPatch[] };
 }
 
 export const CLASS_DIMS: Record<ObjectClass, [number, number, number]> = {
@@ -135,6 +138,8 @@ export class World {
   readonly statics: StaticBox[];
   readonly boxes: BoxArrays;
   readonly cycleS: number;
+  /** Road paint, for LiDAR intensity. */
+  readonly markings: MarkingRaster;
   /** True time of the current step, ns relative to t = 0. */
   tNs = 0;
   private readonly pose: PathPose = { x: 0, y: 0, heading: 0, curvature: 0 };
@@ -153,6 +158,7 @@ export class World {
     this.agents = spec.agents;
     this.statics = spec.statics;
     this.cycleS = spec.cycleS;
+    this.markings = new MarkingRaster(spec.paths, spec.markings?.lines ?? [], spec.markings?.patches ?? []);
     const n = this.agents.length - 1 + this.statics.length;
     this.boxes = {
       count: n,

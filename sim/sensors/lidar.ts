@@ -20,6 +20,7 @@ export const LIDAR_FIELDS = ["x", "y", "z", "intensity", "t", "ring"] as const;
 const STRIDE = LIDAR_FIELDS.length;
 const AZ_BINS = 720;
 const GROUND_REFLECTIVITY = 0.12;
+const MARKING_REFLECTIVITY = 0.6;
 
 interface Weather {
   /** Extinction coefficient, 1/m: P(return) *= exp(-2 alpha r). */
@@ -306,6 +307,9 @@ export class LidarModel implements SensorModel {
           refl = B.reflectivity[i]!;
           cosInc = Math.abs(axis === 0 ? qx : axis === 1 ? qy : dz);
         }
+        // Ground hit on road paint: retro-reflective, several times brighter than asphalt.
+        if (refl === GROUND_REFLECTIVITY && best <= maxR && world.markings.at(ox + best * dx, oy + best * dy))
+          refl = MARKING_REFLECTIVITY;
         let r = best;
         if (!(r <= maxR)) {
           if (w.spurious > 0 && rng.next() < w.spurious) {

@@ -20,6 +20,7 @@ function testWorld(
   boxes: { x: number; y: number; yaw: number; v?: number; cls?: ObjectClass }[],
   egoSpeed = 0,
   statics: StaticBox[] = [],
+  markings: ScenarioSpec["markings"] = undefined,
 ): World {
   const agent = (
     id: number,
@@ -80,7 +81,7 @@ function testWorld(
         agent(agents.length, paths.length - 1, b.cls ?? ObjectClass.CAR, b.v ?? 0, [4.5, 1.8, 1.5]),
       );
     }
-    return { paths, stops: paths.map(() => []), agents, statics, cycleS: 30 };
+    return { paths, stops: paths.map(() => []), agents, statics, cycleS: 30, markings };
   };
   return new World("urban", 1, build);
 }
@@ -218,6 +219,28 @@ describe("sensor models", () => {
       onBox++;
     }
     assert.ok(onBox > 50, `only ${onBox} points on the box`);
+  });
+
+  it("LiDAR: road paint returns brighter than asphalt", () => {
+    const world = testWorld([], 0, [], { lines: [{ path: 0, offset: -3.1 }], patches: [] });
+    const pc = only(new LidarModel(deps("lidar")).capture({ world, tNs: 0, noise: 1 }), "point_cloud").points;
+    const m = mountOf(sensor("lidar"));
+    const R = m.R;
+    const paint: number[] = [];
+    const asphalt: number[] = [];
+    for (let i = 0; i < pc.count; i++) {
+      const o = i * pc.stride;
+      const [sx, sy, sz] = [pc.data[o]!, pc.data[o + 1]!, pc.data[o + 2]!];
+      const wy = m.t[1] + R[3]! * sx + R[4]! * sy + R[5]! * sz;
+      const wx = m.t[0] + R[0]! * sx + R[1]! * sy + R[2]! * sz;
+      if (Math.abs(wx) > 20) continue;
+      // The line is painted into the 0.2 m cell [-3.2, -3.0) (the raster starts 20 m below y = 0).
+      if (Math.abs(wy + 3.1) < 0.05) paint.push(pc.data[o + pc.fields.intensity!]!);
+      else if (Math.abs(wy + 3.1) > 0.5) asphalt.push(pc.data[o + pc.fields.intensity!]!);
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    assert.ok(paint.length > 5, `${paint.length} points on the paint`);
+    assert.ok(mean(paint) > 3 * mean(asphalt), `paint ${mean(paint)} vs asphalt ${mean(asphalt)}`);
   });
 
   it("LiDAR: fog collapses range and returns, rain drops returns", () => {
