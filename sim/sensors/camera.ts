@@ -2,7 +2,7 @@
  * Camera: 2D detections (box, class, score) from projecting every object's 3D box through the
  * intrinsics, as a detector running on the camera would report them. Body-frame convention of
  * docs/DECISIONS.md D5: u = cx - fx*y/x, v = cy - fy*z/x.
- * Realism: occlusion by nearer objects and buildings, misses that rise with distance, occlusion,
+ * Realism: occlusion by nearer objects (image-box overlap) and by scenery (sight lines), misses that rise with distance, occlusion,
  * night and fog, false positives, class confusion and box noise. With camera frames on, a small
  * JPEG (<= 320 px wide) rendering the scene is published too (before the detections, same stamp).
  */

@@ -2,7 +2,8 @@
  * Automotive radar: one scan = a list of detections with range, azimuth, elevation, radial
  * (Doppler) velocity and RCS, in the sensor frame. Radial velocity is the raw Doppler relative to
  * the moving sensor: (v_target - v_sensor) . line-of-sight (negative = approaching); the aligner
- * compensates ego motion. Objects give 1-3 returns from their visible surface; static scenery gives
+ * compensates ego motion. Objects give 1-3 returns from their visible surface unless scenery
+ * blocks the sight line (radar sees under and around cars, not through buildings); static scenery gives
  * occasional stationary returns; clutter false alarms are uniform in the field of view.
  * Rain raises clutter and noise; fog barely affects radar.
  */
