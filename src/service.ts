@@ -269,6 +269,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
           frame.latency.push({ stage: "publish", ms: (now() - t0) / 1e6 });
           frames$.next(frame);
           telemetry?.frame(frame);
+          telemetry?.align(frame.vehicle, tick.stampNs, tick.diagnostics);
           dashboard?.broadcast(frameView(frame, e2eMs));
           onHealth(frame.vehicle, health, false);
         },

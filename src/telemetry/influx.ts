@@ -5,6 +5,7 @@
  */
 import Influx from "influx";
 import { type FusedFrame, type HealthReport, SENSOR_STATE_NAMES, SYSTEM_MODE_NAMES } from "../msg/types.ts";
+import type { AlignDiagnostics } from "../align/types.ts";
 import type { Logger } from "../util/log.ts";
 
 export interface TelemetryOptions {
@@ -90,6 +91,32 @@ export class InfluxTelemetry {
       fields,
       timestamp: new Date(Math.floor(f.stampNs / 1e6)),
     });
+  }
+
+  private lastAlignNs = new Map<string, number>();
+
+  /** Aligner diagnostics (cumulative counters), at most once per second per vehicle. */
+  align(vehicle: string, stampNs: number, d: AlignDiagnostics) {
+    const last = this.lastAlignNs.get(vehicle);
+    if (last !== undefined && stampNs - last < 1e9 && stampNs >= last) return;
+    this.lastAlignNs.set(vehicle, stampNs);
+    const ts = new Date(Math.floor(stampNs / 1e6));
+    this.push({
+      measurement: "align",
+      tags: { vehicle },
+      fields: {
+        resets: d.resets,
+        clock_skew: d.clockSkew.join(","),
+        ticks_reference: d.ticks?.reference ?? 0,
+        ticks_timer: d.ticks?.timer ?? 0,
+      },
+      timestamp: ts,
+    });
+    for (const [sensor, reasons] of Object.entries(d.drops)) {
+      const fields: Record<string, number> = { unused: d.unused?.[sensor] ?? 0 };
+      for (const [reason, n] of Object.entries(reasons)) fields[`drop_${reason}`] = n;
+      this.push({ measurement: "align_drops", tags: { vehicle, sensor }, fields, timestamp: ts });
+    }
   }
 
   health(h: HealthReport) {
