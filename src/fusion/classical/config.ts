@@ -2,21 +2,21 @@ import { z } from "zod";
 import { trackerConfigSchema } from "../tracker/config.ts";
 import { CALIBRATION_FEATURES, type CalibrationFeature, type CalibrationWeights } from "./calibration.ts";
 
-/** Output of `node --import tsx src/fusion/classical/calibrate.ts --seeds 101,102` (sim rig). */
+/** Output of `node --import tsx src/fusion/classical/calibrate.ts --seeds 101,102,103,104` (sim rig). */
 const DEFAULT_CALIBRATION: CalibrationWeights = {
-  bias: -0.116,
-  logit_score: 1.299,
-  age: 0.955,
-  young: -0.641,
-  coasting: -0.275,
-  lidar: 0.297,
-  radar: 0.292,
-  camera: -0.126,
-  lidar_camera: -0.188,
-  truck: -1.256,
-  pedestrian: 0.042,
-  cyclist: 0.011,
-  range: -0.315,
+  bias: -0.165,
+  logit_score: 1.178,
+  age: 0.995,
+  young: -0.518,
+  coasting: -0.504,
+  lidar: 0.184,
+  radar: 0.446,
+  camera: -0.26,
+  lidar_camera: -0.206,
+  truck: -1.265,
+  pedestrian: 0.336,
+  cyclist: 0.156,
+  range: -0.158,
 };
 
 /**
@@ -103,7 +103,7 @@ export const classicalConfigSchema = z
     camera_border_px: z.number().min(0).default(3),
     /**
      * Weights of the score calibration (calibration.ts), fitted by calibrate.ts on simulated seeds
-     * 101,102 (all scenarios; clear with each modality masked, rain, fog, night); null = raw scores.
+     * 101-104 (all scenarios; clear with each modality masked, rain, fog, night); null = raw scores.
      */
     score_calibration: z
       .object(

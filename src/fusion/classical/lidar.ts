@@ -161,19 +161,24 @@ export class LidarClusterer {
       );
       if ((few && r < nearR) || (low && top[c]! < minTop - r * step)) label[c] = -2;
     }
-    let nLab = 0;
-    for (let k = 0; k < nOcc; k++) {
-      const seed = this.occupied[k]!;
-      if (label[seed] !== -1) continue;
-      const lab = nLab++;
+    // Flood fill from `seed` over cells labelled `free`; returns the bounding-box diagonal, m.
+    const flood = (seed: number, lab: number, free: number, tight: boolean): number => {
       label[seed] = lab;
       let sp = 0;
       this.stack[sp++] = seed;
+      let x0 = n;
+      let x1 = -1;
+      let y0 = n;
+      let y1 = -1;
       while (sp > 0) {
         const c = this.stack[--sp]!;
         const gx = c % n;
         const gy = (c - gx) / n;
-        const r = (gx - ctr) ** 2 + (gy - ctr) ** 2 > farR2 ? rFar : rNear;
+        if (gx < x0) x0 = gx;
+        if (gx > x1) x1 = gx;
+        if (gy < y0) y0 = gy;
+        if (gy > y1) y1 = gy;
+        const r = tight ? 1 : (gx - ctr) ** 2 + (gy - ctr) ** 2 > farR2 ? rFar : rNear;
         for (let dy = -r; dy <= r; dy++) {
           const yy = gy + dy;
           if (yy < 0 || yy >= n) continue;
@@ -181,12 +186,71 @@ export class LidarClusterer {
             const xx = gx + dx;
             if (xx < 0 || xx >= n) continue;
             const nc = yy * n + xx;
-            if (mark[nc] !== gen || label[nc] !== -1) continue;
+            if (mark[nc] !== gen || label[nc] !== free) continue;
             label[nc] = lab;
             if (sp === this.stack.length) this.stack = grow(this.stack);
             this.stack[sp++] = nc;
           }
         }
+      }
+      return Math.hypot(x1 - x0 + 1, y1 - y0 + 1) * this.cell;
+    };
+    let nLab = 0;
+    const long: number[] = [];
+    for (let k = 0; k < nOcc; k++) {
+      const seed = this.occupied[k]!;
+      if (label[seed] !== -1) continue;
+      const lab = nLab++;
+      if (flood(seed, lab, -1, false) > cfg.max_object_length_m) long.push(lab);
+    }
+    // Components too long for any object (a truck beside a car in the next lane, a car against a
+    // wall) are split again with the tightest link; what is still too long is structure.
+    // Only those as wide as vehicles abreast: a wall is thin, a building corner wide or tall.
+    if (long.length) {
+      const isLong = new Uint8Array(nLab);
+      for (const l of long) isLong[l] = 1;
+      const m = long.length;
+      const idx = new Int32Array(nLab).fill(-1);
+      long.forEach((l, i) => {
+        idx[l] = i;
+      });
+      const st = new Float64Array(m * 7); // n, sx, sy, sxx, sxy, syy, tall
+      for (let k = 0; k < nOcc; k++) {
+        const c = this.occupied[k]!;
+        const l = label[c]!;
+        if (l < 0 || !isLong[l]) continue;
+        const o = idx[l]! * 7;
+        const gx = c % n;
+        const x = gx * this.cell;
+        const y = ((c - gx) / n) * this.cell;
+        st[o]! += 1;
+        st[o + 1]! += x;
+        st[o + 2]! += y;
+        st[o + 3]! += x * x;
+        st[o + 4]! += x * y;
+        st[o + 5]! += y * y;
+        if (tall[c] === gen) st[o + 6]! += 1;
+      }
+      for (let i = 0; i < m; i++) {
+        const o = i * 7;
+        const cn = st[o]!;
+        const mx = st[o + 1]! / cn;
+        const my = st[o + 2]! / cn;
+        const a = st[o + 3]! / cn - mx * mx;
+        const b = st[o + 4]! / cn - mx * my;
+        const d = st[o + 5]! / cn - my * my;
+        const lmin = (a + d) / 2 - Math.sqrt(((a - d) / 2) ** 2 + b * b);
+        const width = Math.sqrt(12 * Math.max(lmin, 0));
+        const split = width >= 2.5 && width <= 5.5 && st[o + 6]! <= cfg.max_tall_cell_fraction * cn;
+        if (!split) isLong[long[i]!] = 0;
+      }
+      for (let k = 0; k < nOcc; k++) {
+        const c = this.occupied[k]!;
+        if (label[c]! >= 0 && isLong[label[c]!]) label[c] = -3;
+      }
+      for (let k = 0; k < nOcc; k++) {
+        const seed = this.occupied[k]!;
+        if (label[seed] === -3) flood(seed, nLab++, -3, true);
       }
     }
     if (nLab === 0) return [];
