@@ -102,19 +102,24 @@ export function segmentHitsBox(
   const dx = c * (px - ox) + s * (py - oy);
   const dy = -s * (px - ox) + c * (py - oy);
   const dz = pz - oz;
+  // Slab test on t in [0, 1], axis by axis (no arrays: this runs per sight line).
   let t0 = 0;
   let t1 = 1;
-  const o = [ax, ay, az];
-  const d = [dx, dy, dz];
-  const h = [hl, hw, hh];
   for (let k = 0; k < 3; k++) {
-    if (Math.abs(d[k]!) < 1e-12) {
-      if (Math.abs(o[k]!) > h[k]!) return false;
+    const o = k === 0 ? ax : k === 1 ? ay : az;
+    const d = k === 0 ? dx : k === 1 ? dy : dz;
+    const h = k === 0 ? hl : k === 1 ? hw : hh;
+    if (Math.abs(d) < 1e-12) {
+      if (Math.abs(o) > h) return false;
       continue;
     }
-    let ta = (-h[k]! - o[k]!) / d[k]!;
-    let tb = (h[k]! - o[k]!) / d[k]!;
-    if (ta > tb) [ta, tb] = [tb, ta];
+    let ta = (-h - o) / d;
+    let tb = (h - o) / d;
+    if (ta > tb) {
+      const tt = ta;
+      ta = tb;
+      tb = tt;
+    }
     if (ta > t0) t0 = ta;
     if (tb < t1) t1 = tb;
     if (t0 > t1) return false;

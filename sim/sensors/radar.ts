@@ -108,39 +108,50 @@ export class RadarModel implements SensorModel {
       );
     };
     // Scenery within range, for occlusion: radar does not see through buildings and barriers.
+    // Per occluder: index, near distance, azimuth and angular half-width (bounding circle).
     const occ: number[] = [];
+    const occNear: number[] = [];
+    const occAz: number[] = [];
+    const occHalf: number[] = [];
     for (let i = 0; i < B.count; i++) {
       if (B.dynamic[i]) continue;
-      const d = Math.hypot(B.x[i]! - p.ox, B.y[i]! - p.oy) - Math.hypot(B.hl[i]!, B.hw[i]!);
-      if (d < m.max_range_m) occ.push(i);
+      const dx = B.x[i]! - p.ox;
+      const dy = B.y[i]! - p.oy;
+      const d = Math.hypot(dx, dy);
+      const r = Math.hypot(B.hl[i]!, B.hw[i]!);
+      if (d - r >= m.max_range_m) continue;
+      occ.push(i);
+      occNear.push(d - r);
+      occAz.push(Math.atan2(dy, dx));
+      occHalf.push(d <= r ? Math.PI : Math.asin(r / d));
     }
-    const hidden = (i: number, bx: number, by: number): boolean => {
-      const tz = Math.min(B.hh[i]!, 0.8);
-      const dist = Math.hypot(bx - p.ox, by - p.oy);
-      for (const j of occ) {
-        if (j === i) continue;
-        const r = Math.hypot(B.hl[j]!, B.hw[j]!);
-        const dx = B.x[j]! - p.ox;
-        const dy = B.y[j]! - p.oy;
-        if (Math.hypot(dx, dy) - r >= dist) continue;
-        if (
-          segmentHitsBox(
-            p.ox,
-            p.oy,
-            p.oz,
-            bx,
-            by,
-            tz,
-            B.x[j]!,
-            B.y[j]!,
-            B.z[j]!,
-            B.yaw[j]!,
-            B.hl[j]!,
-            B.hw[j]!,
-            B.hh[j]!,
-          )
-        )
-          return true;
+    const hidden = (bx: number, by: number, tz: number): boolean => {
+      const dx = bx - p.ox;
+      const dy = by - p.oy;
+      const dist = Math.hypot(dx, dy);
+      const az = Math.atan2(dy, dx);
+      for (let k = 0; k < occ.length; k++) {
+        if (occNear[k]! >= dist) continue;
+        let da = Math.abs(az - occAz[k]!);
+        if (da > Math.PI) da = 2 * Math.PI - da;
+        if (da > occHalf[k]!) continue;
+        const j = occ[k]!;
+        const hit = segmentHitsBox(
+          p.ox,
+          p.oy,
+          p.oz,
+          bx,
+          by,
+          tz,
+          B.x[j]!,
+          B.y[j]!,
+          B.z[j]!,
+          B.yaw[j]!,
+          B.hl[j]!,
+          B.hw[j]!,
+          B.hh[j]!,
+        );
+        if (hit) return true;
       }
       return false;
     };
@@ -174,7 +185,7 @@ export class RadarModel implements SensorModel {
         );
         continue;
       }
-      if (hidden(i, bx, by)) continue;
+      if (hidden(bx, by, Math.min(B.hh[i]!, 0.8))) continue;
       const nRet = 1 + rng.int(RETURNS[B.cls[i]!]!);
       for (let r = 0; r < nRet; r++) {
         // First return at the nearest point, others spread over the facing surface.
