@@ -123,7 +123,10 @@ export function runSimulation(opts: RunOptions): SimRun {
             captureCostMs = Math.max(captureCostMs * 0.995, cost);
           }
           wait = target - now();
-          if (wait > 0.5) await sleep(wait);
+          if (wait > 0.5) {
+            sinceYield = 0;
+            await sleep(wait);
+          }
           continue;
         }
       }
@@ -145,7 +148,9 @@ export function runSimulation(opts: RunOptions): SimRun {
       } catch {
         stats.publishErrors++;
       }
-      if (rate === 0 && ++sinceYield >= 64) {
+      // Never starve the event loop (the publisher's socket, stop(), signals): as fast as possible,
+      // or behind schedule, yield every 64 events.
+      if (++sinceYield >= 64) {
         sinceYield = 0;
         await new Promise<void>((r) => setImmediate(r));
       }
