@@ -67,6 +67,29 @@ describe("fusion sim (CLI) against a real mosquitto", () => {
     }
   });
 
+  it("real-time run stops cleanly on SIGINT and reports what it published", async () => {
+    const p = spawn(process.execPath, [BIN, "sim", "--broker", broker.url, "--rig", "nuscenes"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    const started = new Promise<void>((resolve) => {
+      p.stderr.on("data", (d) => {
+        stderr += d;
+        if (stderr.includes("vehicle(s)")) resolve();
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => p.once("exit", (code) => resolve(code)));
+    await started;
+    // Let it publish a little (the simulator's own clock decides how much), then interrupt.
+    const sub = await mqtt.connectAsync(broker.url);
+    await sub.subscribeAsync("fusion/sim-1/sensors/LIDAR_TOP");
+    await new Promise<void>((resolve) => sub.once("message", () => resolve()));
+    await sub.endAsync();
+    p.kill("SIGINT");
+    assert.equal(await exited, 0, stderr);
+    assert.match(stderr, /published \d+ messages/);
+  });
+
   it("publishes every vehicle's sensors and truth; payloads match the library byte for byte", async () => {
     const sub = await mqtt.connectAsync(broker.url);
     const got = new Map<string, Buffer[]>();
