@@ -4,19 +4,19 @@ import { CALIBRATION_FEATURES, type CalibrationFeature, type CalibrationWeights 
 
 /** Output of `node --import tsx src/fusion/classical/calibrate.ts --seeds 101,102,103,104` (sim rig). */
 const DEFAULT_CALIBRATION: CalibrationWeights = {
-  bias: -0.165,
-  logit_score: 1.178,
-  age: 0.995,
-  young: -0.518,
-  coasting: -0.504,
-  lidar: 0.184,
+  bias: -0.203,
+  logit_score: 1.195,
+  age: 0.989,
+  young: -0.525,
+  coasting: -0.503,
+  lidar: 0.155,
   radar: 0.446,
-  camera: -0.26,
-  lidar_camera: -0.206,
-  truck: -1.265,
-  pedestrian: 0.336,
-  cyclist: 0.156,
-  range: -0.158,
+  camera: -0.252,
+  lidar_camera: -0.194,
+  truck: -1.359,
+  pedestrian: 0.349,
+  cyclist: 0.161,
+  range: -0.107,
 };
 
 /**
