@@ -92,7 +92,8 @@ function decodePacked(
   if (!layout) return fail("E_MISSING_FIELD", "packed payload has no layout");
   const stride = layout.stride ?? 0;
   const count = layout.count ?? 0;
-  const data = p.data ?? new Uint8Array(0);
+  // protobufjs gives [] (not a Uint8Array) for an absent bytes field: an empty array is valid.
+  const data = p.data instanceof Uint8Array ? p.data : new Uint8Array(0);
   if (stride === 0 || stride % 4 !== 0)
     return fail("E_LAYOUT", `stride ${stride} is not a positive multiple of 4`);
   if (count > limits.maxRecords) return fail("E_LAYOUT", `count ${count} exceeds limit ${limits.maxRecords}`);

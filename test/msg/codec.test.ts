@@ -210,3 +210,14 @@ test("codec: FusedFrame round-trips", () => {
   assert.ok(r.ok);
   assert.deepEqual(r.value, f);
 });
+
+test("codec: an empty packed array (radar scan with no returns) is valid", () => {
+  const r = decodeSensorMessage(
+    encodeSensorMessage({
+      header,
+      payload: { kind: "radar_scan", returns: packed(["range", "azimuth", "radial_velocity", "rcs"], new Float32Array(0)) },
+    }),
+  );
+  assert.ok(r.ok, !r.ok ? r.error.message : "");
+  assert.equal(r.value.payload.kind === "radar_scan" && r.value.payload.returns.count, 0);
+});
