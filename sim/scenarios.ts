@@ -88,6 +88,7 @@ function addAgent(
     vx: 0,
     vy: 0,
     yawRate: 0,
+    sPerM: 1,
   };
   b.agents.push(a);
   return a;

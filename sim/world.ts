@@ -59,6 +59,10 @@ export interface Agent {
   vx: number;
   vy: number;
   yawRate: number;
+  /** ds/dt per unit ground speed on the offset lane: 1 / (1 - curvature * offset). Keeps the speed
+   *  `v` the true ground speed (and yawRate = v * lane curvature the true heading rate) off the
+   *  reference path. */
+  sPerM: number;
 }
 
 /** A static box (building, pole, barrier, parked trailer); not part of the ground truth. */
@@ -250,7 +254,7 @@ export class World {
     for (const a of agents) {
       if (a.parked) continue;
       const v = Math.max(0, a.v + a.a * STEP_S);
-      a.s += (a.v + v) * 0.5 * STEP_S;
+      a.s += (a.v + v) * 0.5 * STEP_S * a.sPerM;
       a.v = v;
       if (a.offset !== a.targetOffset) {
         const d = a.targetOffset - a.offset;
@@ -274,8 +278,8 @@ export class World {
     a.yaw = p.heading;
     a.vx = a.v * Math.cos(p.heading);
     a.vy = a.v * Math.sin(p.heading);
-    const k = p.curvature / Math.max(0.2, 1 - p.curvature * a.offset);
-    a.yawRate = a.v * k;
+    a.sPerM = 1 / Math.max(0.2, 1 - p.curvature * a.offset);
+    a.yawRate = a.v * p.curvature * a.sPerM;
   }
 
   /** Gap (m) and speed (m/s, along our heading) of the nearest thing ahead in our corridor. */

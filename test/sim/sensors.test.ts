@@ -47,6 +47,7 @@ function testWorld(
     decideAtS: Number.POSITIVE_INFINITY,
     neighbours: [],
     x: 0,
+    sPerM: 1,
     y: 0,
     yaw: 0,
     vx: 0,
