@@ -63,6 +63,8 @@ interface Candidate {
   /** Camera: best associated detection. */
   camCls: ObjectClass;
   camScore: number;
+  /** When a radar- or camera-only object was measured, relative to the tick, s. */
+  dtS: number;
   /** Monocular position estimate and its covariance (camera-only objects). */
   mono: { x: number; y: number; xx: number; xy: number; yy: number } | null;
 }
@@ -84,6 +86,7 @@ function emptyCandidate(ax: number, ay: number): Candidate {
     maxAbsVr: 0,
     maxRcs: Number.NEGATIVE_INFINITY,
     speedHint: null,
+    dtS: 0,
     camCls: ObjectClass.UNKNOWN,
     camScore: 0,
     mono: null,
@@ -224,13 +227,19 @@ export class ClassicalDetector {
     const nLidar = cands.length;
 
     // 2. Radar returns: to the nearest LiDAR box, the rest into radar objects.
-    if (use.radar && tick.radar) this.radar(tick.radar, cands, nLidar, use.lidar, stats);
+    if (use.radar && tick.radar) {
+      // Returns of several radars arrive merged, without their stamps; with one radar, its stamp
+      // dates the radar-only objects.
+      const radars = tick.inputs.filter((i) => i.kind === "radar" && i.stampNs !== null);
+      const dtS = radars.length === 1 ? (radars[0]!.stampNs! - tick.stampNs) / 1e9 : 0;
+      this.radar(tick.radar, cands, nLidar, use.lidar, stats, dtS);
+    }
 
     // 3. Camera detections: to the best object by bearing and range, the rest into camera-only objects.
     if (use.camera) {
       for (const obs of tick.cameras) {
         const cam = this.cameraFor(obs);
-        if (cam) this.camera(cam, obs, cands, use.lidar, stats);
+        if (cam) this.camera(cam, obs, cands, use.lidar, stats, tick.stampNs);
       }
       this.mergeCameraOnly(cands);
     }
@@ -286,6 +295,7 @@ export class ClassicalDetector {
     nLidar: number,
     lidarUsed: boolean,
     stats: DetectStats,
+    dtS: number,
   ): void {
     const cfg = this.cfg;
     const f = pa.fields;
@@ -379,6 +389,7 @@ export class ClassicalDetector {
     for (const g of groups) {
       g.ax = g.rPx / g.rW;
       g.ay = g.rPy / g.rW;
+      g.dtS = dtS;
       // Radar cannot tell a parked car from a wall or a guard rail: alone, it reports movers only.
       if (g.radarN < cfg.radar_min_returns || g.maxAbsVr < cfg.radar_moving_mps) continue;
       if (lidarUsed && Math.hypot(g.ax, g.ay) < cfg.lidar_trusted_range_m) continue;
@@ -436,6 +447,7 @@ export class ClassicalDetector {
     cands: Candidate[],
     lidarUsed: boolean,
     stats: DetectStats,
+    tickNs: number,
   ): void {
     const cfg = this.cfg;
     const sx = obs.width > 0 ? obs.width / cam.width : 1;
@@ -519,6 +531,7 @@ export class ClassicalDetector {
       const across = (mono.depth * 0.01) ** 2 + 0.1;
       const cs = Math.cos(ray);
       const sn = Math.sin(ray);
+      c.dtS = (obs.stampNs - tickNs) / 1e9;
       c.mono = {
         x: p[0],
         y: p[1],
@@ -681,7 +694,7 @@ export class ClassicalDetector {
     return {
       x,
       y,
-      dtS: c.lidar ? c.lidar.dtS : 0,
+      dtS: c.lidar ? c.lidar.dtS : c.dtS,
       z: height / 2,
       covXX,
       covXY,

@@ -423,10 +423,10 @@ export class VehicleTracker {
   }
 }
 
-/** Measurement time offset of a detection, s: finite and in [-1, 0], else 0. */
+/** Measurement time offset of a detection, s: finite and in [-1, 0.5], else 0. */
 function dtOf(d: TrackDetection): number {
   const dt = d.dtS ?? 0;
-  return Number.isFinite(dt) && dt <= 0 && dt >= -1 ? dt : 0;
+  return Number.isFinite(dt) && dt <= 0.5 && dt >= -1 ? dt : 0;
 }
 
 function argmax(v: Float64Array): number {

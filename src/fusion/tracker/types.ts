@@ -11,7 +11,8 @@ export interface TrackDetection {
   /** Box centre height above the ground, m. */
   z: number;
   /**
-   * When the position was measured, relative to the tick, s (<= 0; 0 when unknown). A spinning
+   * When the position was measured, relative to the tick, s (usually <= 0; 0 when unknown; values
+   * outside [-1, 0.5] are ignored). A spinning
    * LiDAR sees an object ahead half a sweep before the sweep's end stamp: a car at 30 m/s is then
    * 0.75 m behind where it is at the tick.
    */
