@@ -141,6 +141,13 @@ export class SensorMonitor {
     this.start(t);
     const stamp = env.msg.header.stampNs;
     const corrected = stamp - this.offsetNs;
+    // A camera's optional image frames travel on its topic beside its detections (same stamp and
+    // seq): rate, jitter, latency and staleness come from the detections; frames get content checks.
+    if (env.msg.payload.kind === "camera_image" && this.sawDetections) {
+      this.checkPayload(env, corrected, t);
+      return;
+    }
+    if (env.msg.payload.kind === "camera_detections") this.sawDetections = true;
     if (this.lastArrivalNs >= 0) {
       const gap = t - this.lastArrivalNs;
       if (gap > this.staleNs) {
@@ -167,7 +174,12 @@ export class SensorMonitor {
       ? lat
       : this.latencyNs + (lat - this.latencyNs) * LATENCY_ALPHA;
     this.msgs.add(t);
+    this.checkPayload(env, corrected, t);
+  }
 
+  private sawDetections = false;
+
+  private checkPayload(env: SensorEnvelope, corrected: number, t: number): void {
     const res = checkContent(env.msg.payload, corrected, this.content, this.hc, this.cfg, this.refMedian);
     this.contentFlags = res.flags;
     for (const f of res.flags) this.mark(f, t);

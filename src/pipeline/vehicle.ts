@@ -4,7 +4,17 @@
  * learned engines); ticks that arrive while it is busy wait in a bounded queue (capacity 1, newest
  * kept, drops counted) so a slow model sheds stale ticks instead of accumulating latency.
  */
-import { catchError, from, map, type Observable, type OperatorFunction, of, type SchedulerLike, tap } from "rxjs";
+import {
+  catchError,
+  filter,
+  from,
+  map,
+  type Observable,
+  type OperatorFunction,
+  of,
+  type SchedulerLike,
+  tap,
+} from "rxjs";
 import { alignVehicle } from "../align/index.ts";
 import type { AlignedTick } from "../align/types.ts";
 import type { FusionEngine } from "../fusion/types.ts";
@@ -39,6 +49,10 @@ export function vehiclePipeline(o: VehiclePipelineOptions): OperatorFunction<Sen
   return (source: Observable<SensorEnvelope>) =>
     source.pipe(
       tap((env) => o.health.onMessage(env)),
+      // Camera image frames share their camera's topic (same stamp and seq as its detections). No
+      // fusion engine reads pixels: frames feed the health content checks only, and the aligner
+      // sees one camera stream (detections) instead of counting every frame as a duplicate.
+      filter((env) => env.msg.payload.kind !== "camera_image"),
       alignVehicle(o.rig, { vehicle: o.vehicle, scheduler: o.scheduler }),
       map((tick) => {
         const t0 = o.now();
@@ -51,7 +65,11 @@ export function vehiclePipeline(o: VehiclePipelineOptions): OperatorFunction<Sen
           const t0 = o.now();
           return from(o.engine.fuse(tick, snap)).pipe(
             catchError((e: Error) => {
-              o.logger.limited(`fusion-error:${o.vehicle}`, "error", `fusion failed for ${o.vehicle}: ${e.message}`);
+              o.logger.limited(
+                `fusion-error:${o.vehicle}`,
+                "error",
+                `fusion failed for ${o.vehicle}: ${e.message}`,
+              );
               return of(null);
             }),
             map((result) => ({
