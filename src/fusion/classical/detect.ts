@@ -146,9 +146,7 @@ export class ClassicalDetector {
       const m = cameraModelOf(s);
       if (m) this.cams.set(s.id, m);
     }
-    const lidar =
-      rig.sensors.find((s) => s.id === rig.reference && s.kind === "lidar") ??
-      rig.sensors.find((s) => s.kind === "lidar");
+    const lidar = lidarSensor;
     this.sx = lidar?.extrinsic.translation_m[0] ?? 0;
     this.sy = lidar?.extrinsic.translation_m[1] ?? 0;
     this.lidarYaw = lidar?.extrinsic.rotation_rpy_rad[2] ?? 0;
