@@ -49,13 +49,16 @@ def main(argv=None) -> None:
              f"every {ds.get('stride', '?')}rd tick after 1.5 s: {ds.get('samples', '?')} samples; validation seeds 5000-5007. "
              "Scenarios urban / highway / intersection, conditions clear / rain / fog / night, 40 % of runs with a "
              "LiDAR, radar or camera drop-out. Evaluation seeds (9001-9003, any seed >= 9000) are never exported for training. "
-             "Runs per scenario/conditions: " + ", ".join(f"{k} {v}" for k, v in sorted((ds.get("byRun") or {}).items())) + ".\n")
+             "Samples per scenario/conditions(/fault): " + ", ".join(f"{k} {v}" for k, v in sorted((ds.get("byRun") or {}).items())) + ".\n")
     L.append("## Command\n")
     L.append("```\nnpm run dataset   # tsx train/export-dataset.ts\nnpm run train     # ${PYTHON:-/usr/bin/python3} train/train.py\n"
              "npm run eval      # tsx src/eval/main.ts (fusion eval)\n```\n")
     L.append(f"Training command as run: `{tr.get('command', '')}`; total {tr.get('total_seconds', 0):.0f} s on the shared 2-core "
              "machine, one torch thread, seed 0. Deterministic for a given seed and thread count unless a per-model time cap "
              "stopped a run early (the training log says so).\n")
+    capped = [n for n, m in tr["models"].items() if m.get("steps_planned") and m["steps"] < m["steps_planned"]]
+    if capped:
+        L.append(f"Stopped early by the time cap in this run: {', '.join(capped)} (see the steps column).\n")
     if ev:
         L.append("## Metrics (`npm run eval`, held-out seeds)\n")
         L.append("mAP (nuScenes-style, centre distance 0.5/1/2/4 m, per class):\n")

@@ -132,6 +132,7 @@ def train_one(name, ds, val, args, out_dir, log, init_from=None):
         log(f"[{name}] warm start from lidar_only: {warm_start(model, init_from)} tensors")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = {"intermediate": args.steps, "late": args.late_steps or args.steps, "lidar_only": args.lidar_steps or args.steps}[name]
+    planned = steps
     warm = min(100, steps // 10 + 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
@@ -177,7 +178,7 @@ def train_one(name, ds, val, args, out_dir, log, init_from=None):
     vloss = evaluate_loss(model, val, args) if val is not None else None
     onnx_path = os.path.join(out_dir, f"fusion-{name}.onnx")
     info = {
-        "steps": steps, "batch": args.batch, "seed": args.seed, "threads": args.threads, "lr": args.lr,
+        "steps": steps, "steps_planned": planned, "batch": args.batch, "seed": args.seed, "threads": args.threads, "lr": args.lr,
         "train_seconds": round(train_s, 1), "params": count_params(model), "val_loss": vloss,
         "train_samples": len(ds), "dataset": getattr(ds, "index", {}).get("summary"),
         "warm_start": "lidar_only" if init_from is not None else None,

@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { createClassicalEngine } from "../fusion/classical/index.ts";
 import { EVAL_SEEDS, FIRST_EVAL_SEED } from "../fusion/learned/dataset.ts";
 import { createLearnedEngine, defaultModelPath } from "../fusion/learned/index.ts";
+import type { DecodeOptions } from "../fusion/learned/decode.ts";
 import type { ExecutionProvider } from "../fusion/learned/session.ts";
 import { loadRig } from "../rig/load.ts";
 import { SCENARIOS, type ScenarioName } from "../../sim/index.ts";
@@ -40,6 +41,7 @@ Options:
   --ep auto|cpu|webgpu|cuda   execution provider of the learned engines (default cpu)
   --out FILE            output JSON (default bench/results/eval.json)
   --models-dir DIR      where fusion-<model>.onnx live (default models/)
+  --decode JSON         override decode options of the learned engines, e.g. '{"score_threshold":0.05}'
   --raw                 also score learned detections before tracking (as <model>:raw)
 `;
 
@@ -71,6 +73,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     out: { type: "string" },
     "models-dir": { type: "string" },
     raw: { type: "boolean", default: false },
+    decode: { type: "string" },
     help: { type: "boolean", default: false },
   } as const;
   let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>["values"];
@@ -118,6 +121,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
             mode: m === "late" ? "late" : "intermediate",
             modelPath: pathOf(m),
             ep,
+            decode: values.decode ? (JSON.parse(values.decode) as Partial<DecodeOptions>) : {},
           }),
     (l) => process.stdout.write(`eval: ${l}\n`),
   );

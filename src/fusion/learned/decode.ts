@@ -16,6 +16,10 @@ export interface DecodeOptions {
   nms_radius_m: readonly [number, number, number, number];
   /** Radius around an object searched for raster evidence of each modality, m. */
   support_radius_m: number;
+  /** Velocity std handed to the tracker with the model's velocity, m/s: radar-supported objects,
+   *  and the others (the model's learned prior; 0 = no velocity measurement without radar). */
+  vel_std_radar_mps: number;
+  vel_std_no_radar_mps: number;
 }
 
 export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
@@ -23,6 +27,8 @@ export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
   max_objects: 100,
   nms_radius_m: [1.5, 2.5, 0.6, 0.8] as const,
   support_radius_m: 1.5,
+  vel_std_radar_mps: 1,
+  vel_std_no_radar_mps: 1.5,
 });
 
 export interface FrameOutputs {
@@ -108,7 +114,7 @@ export function decodeFrame(
     const lidar = mods.includes(Modality.LIDAR);
     const radar = mods.includes(Modality.RADAR);
     const posStd = lidar ? 0.25 : radar ? 0.6 : 1.2;
-    const velStd = 1.0;
+    const velStd = radar ? opts.vel_std_radar_mps : opts.vel_std_no_radar_mps;
     dets.push({
       x,
       y,
@@ -116,9 +122,12 @@ export function decodeFrame(
       covXX: posStd * posStd,
       covXY: 0,
       covYY: posStd * posStd,
-      // a single sweep shows no motion: only radar-supported velocities are measurements, the
-      // tracker estimates the others from positions over time
-      vel: radar ? { vx: b(8), vy: b(9), covXX: velStd * velStd, covXY: 0, covYY: velStd * velStd } : null,
+      // a single sweep shows no motion: without radar the model's velocity is a learned prior
+      // (traffic direction), handed over with a wider std; the tracker refines it over time
+      vel:
+        radar || opts.vel_std_no_radar_mps > 0
+          ? { vx: b(8), vy: b(9), covXX: velStd * velStd, covXY: 0, covYY: velStd * velStd }
+          : null,
       length: Math.exp(clamp(b(3), -2, 3)),
       width: Math.exp(clamp(b(4), -2, 3)),
       height: Math.exp(clamp(b(5), -2, 3)),

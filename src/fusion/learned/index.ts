@@ -95,6 +95,7 @@ export async function createLearnedEngine(
   const stats: LearnedEngineStats = { runs: 0, frames: 0, dropped: 0, lastRunMs: 0, maxBatchSeen: 0 };
   const lastDets = new Map<string, Decoded[]>();
   const queue: Pending[] = [];
+  const frames = new Map<number, BevFrame>();
   let busy = false;
   let scheduled = false;
   let closed = false;
@@ -115,7 +116,12 @@ export async function createLearnedEngine(
     busy = true;
     const jobs = queue.splice(0, maxBatch);
     const B = jobs.length;
-    const frame: BevFrame = raster.alloc(B);
+    // small batches (the common case) reuse their buffers: fewer large allocations on the hot path
+    let frame: BevFrame | undefined = B <= 4 ? frames.get(B) : undefined;
+    if (!frame) {
+      frame = raster.alloc(B);
+      if (B <= 4) frames.set(B, frame);
+    }
     const masks: ModalityMask[] = [];
     try {
       for (let b = 0; b < B; b++) {
