@@ -4,19 +4,19 @@ import { CALIBRATION_FEATURES, type CalibrationFeature, type CalibrationWeights 
 
 /** Output of `node --import tsx src/fusion/classical/calibrate.ts --seeds 101,102,103,104` (sim rig). */
 const DEFAULT_CALIBRATION: CalibrationWeights = {
-  bias: -0.266,
-  logit_score: 1.194,
-  age: 1.07,
-  young: -0.457,
-  coasting: -0.514,
-  lidar: 0.122,
-  radar: 0.404,
-  camera: -0.214,
-  lidar_camera: -0.166,
-  truck: -1.355,
-  pedestrian: 0.337,
-  cyclist: 0.223,
-  range: -0.121,
+  bias: -0.282,
+  logit_score: 1.2,
+  age: 1.052,
+  young: -0.467,
+  coasting: -0.488,
+  lidar: 0.153,
+  radar: 0.406,
+  camera: -0.279,
+  lidar_camera: -0.149,
+  truck: -1.353,
+  pedestrian: 0.338,
+  cyclist: 0.243,
+  range: -0.142,
 };
 
 /**
