@@ -115,8 +115,6 @@ export class ClassicalDetector {
   private readonly lidarYaw: number;
   /** LiDAR sweep period, s. */
   private readonly sweepS: number;
-  /** This tick's static radar groups (not objects on their own), for camera boxes to claim. */
-  private staticRadar: Candidate[] = [];
   /** Field index of the radar cross-section in this tick's radar array. */
   private rcsField: number | undefined = undefined;
   lastStats: DetectStats = {
@@ -183,7 +181,6 @@ export class ClassicalDetector {
       cameraOnly: 0,
     };
     this.lastStats = stats;
-    this.staticRadar = [];
     const cands: Candidate[] = [];
 
     // 1. LiDAR clusters.
@@ -392,11 +389,7 @@ export class ClassicalDetector {
       g.ay = g.rPy / g.rW;
       g.dtS = dtS;
       // Radar cannot tell a parked car from a wall or a guard rail: alone, it reports movers only.
-      // Static groups wait for a camera box to vouch for them (camera()).
-      if (g.radarN < cfg.radar_min_returns || g.maxAbsVr < cfg.radar_moving_mps) {
-        this.staticRadar.push(g);
-        continue;
-      }
+      if (g.radarN < cfg.radar_min_returns || g.maxAbsVr < cfg.radar_moving_mps) continue;
       if (lidarUsed && Math.hypot(g.ax, g.ay) < cfg.lidar_trusted_range_m) continue;
       cands.push(g);
     }
@@ -518,38 +511,6 @@ export class ClassicalDetector {
         c.camCls = det.cls;
       }
       stats.cameraAssociated++;
-    }
-    // Leftover detections on a static radar group (a parked car that radar alone would not report):
-    // radar gives the range, the camera the class.
-    const groups = this.staticRadar;
-    if (groups.length) {
-      const gp: { cost: number; d: number; g: number }[] = [];
-      const gAz = groups.map((g) => bodyAzimuth(cam, g.ax, g.ay, 0.8));
-      for (let i = 0; i < dets.length; i++) {
-        if (detUsed[i]) continue;
-        const { det, az: a, mono } = dets[i]!;
-        const halfW = Math.abs(pixelAzimuth(cam, det.xMin) - pixelAzimuth(cam, det.xMax)) / 2;
-        const gate = halfW + cfg.camera_bearing_gate_rad;
-        groups.forEach((g, k) => {
-          if (g.camScore > 0) return;
-          const b = gAz[k]!;
-          const da = Math.abs(wrapPi(b.az - a));
-          if (da > gate || b.range < 0.5) return;
-          const lr = mono ? Math.log(mono.depth / b.range) / cfg.camera_range_rel_std : 0;
-          if (Math.abs(lr) > 1.2) return;
-          gp.push({ cost: (da / gate) ** 2 + lr * lr, d: i, g: k });
-        });
-      }
-      gp.sort((p, q) => p.cost - q.cost);
-      for (const p of gp) {
-        const g = groups[p.g]!;
-        if (detUsed[p.d] || g.camScore > 0) continue;
-        detUsed[p.d] = 1;
-        g.camCls = dets[p.d]!.det.cls;
-        g.camScore = dets[p.d]!.det.score;
-        cands.push(g);
-        stats.cameraAssociated++;
-      }
     }
     // Leftover detections: camera-only objects where LiDAR cannot vouch for the area.
     for (let i = 0; i < dets.length; i++) {
