@@ -14,7 +14,7 @@ export async function createEngine(
 ): Promise<FusionEngine> {
   if (mode === "classical") {
     const { createClassicalEngine } = await import("./classical/index.ts");
-    return createClassicalEngine(rig);
+    return createClassicalEngine(rig, rig.fusion.classical);
   }
   const { createLearnedEngine } = await import("./learned/index.ts");
   return createLearnedEngine(rig, { mode, ep: opts.ep });

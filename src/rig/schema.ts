@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { alignConfigSchema } from "../align/config.ts";
+import { classicalConfigSchema } from "../fusion/classical/config.ts";
 import { healthConfigSchema } from "../health/config.ts";
 
 const vec3 = z.tuple([z.number(), z.number(), z.number()]);
@@ -160,6 +161,11 @@ export const rigSchema = z
     sensors: z.array(sensorSchema).min(1),
     align: alignConfigSchema.default(alignConfigSchema.parse({})),
     health: healthConfigSchema.default(healthConfigSchema.parse({})),
+    /** Fusion parameters: the classical engine (including its tracker). */
+    fusion: z
+      .object({ classical: classicalConfigSchema.default(classicalConfigSchema.parse({})) })
+      .strict()
+      .default({ classical: classicalConfigSchema.parse({}) }),
   })
   .strict()
   .superRefine((r, ctx) => {
