@@ -72,6 +72,7 @@ export function buildFrame(args: {
 /** Sensor stamp of the newest input the tick used, ns (the start of the end-to-end latency). */
 export function lastInputStampNs(tick: AlignedTick): number {
   let t = Number.NEGATIVE_INFINITY;
-  for (const i of tick.inputs) if (i.status === "present" && i.stampNs !== null && i.stampNs > t) t = i.stampNs;
+  for (const i of tick.inputs)
+    if (i.status === "present" && i.stampNs !== null && i.stampNs > t) t = i.stampNs;
   return Number.isFinite(t) ? t : tick.stampNs;
 }

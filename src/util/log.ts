@@ -11,7 +11,13 @@ const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 
 export interface Logger {
   log(level: Level, msg: string, fields?: Record<string, unknown>): void;
   /** Log at most once per `intervalMs` per key; the next line reports how many were suppressed. */
-  limited(key: string, level: Level, msg: string, fields?: Record<string, unknown>, intervalMs?: number): void;
+  limited(
+    key: string,
+    level: Level,
+    msg: string,
+    fields?: Record<string, unknown>,
+    intervalMs?: number,
+  ): void;
 }
 
 export interface LoggerOptions {
