@@ -29,7 +29,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
       aedes.close();
       reject(
         e.code === "EADDRINUSE"
-          ? new PortInUseError(`MQTT port ${host}:${port} is already in use (another broker? use --broker URL)`)
+          ? new PortInUseError(
+              `MQTT port ${host}:${port} is already in use (another broker? use --broker URL)`,
+            )
           : e,
       );
     });

@@ -84,7 +84,11 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
-      reject(e.code === "EADDRINUSE" ? new PortInUseError(`HTTP port ${host}:${port} is already in use (use --http HOST:PORT)`) : e),
+      reject(
+        e.code === "EADDRINUSE"
+          ? new PortInUseError(`HTTP port ${host}:${port} is already in use (use --http HOST:PORT)`)
+          : e,
+      ),
     );
     server.listen(port, host, () => resolve());
   });

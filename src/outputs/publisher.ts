@@ -19,7 +19,9 @@ export interface PublisherStats {
 export function serviceWill(instance: string) {
   return {
     topic: topics.serviceStatus(instance),
-    payload: Buffer.from(encodeServiceStatus({ instance, online: false, stampNs: 0, version: "", vehicles: [] })),
+    payload: Buffer.from(
+      encodeServiceStatus({ instance, online: false, stampNs: 0, version: "", vehicles: [] }),
+    ),
     qos: 1 as const,
     retain: true,
   };
@@ -37,12 +39,17 @@ export class Publisher {
       this.stats.dropped_disconnected++;
       return false;
     }
-    this.client.publish(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos, retain }, (e) => {
-      if (e) {
-        this.stats.errors++;
-        this.onError(e);
-      }
-    });
+    this.client.publish(
+      topic,
+      Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+      { qos, retain },
+      (e) => {
+        if (e) {
+          this.stats.errors++;
+          this.onError(e);
+        }
+      },
+    );
     return true;
   }
 

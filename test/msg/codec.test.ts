@@ -10,7 +10,7 @@ import {
 } from "../../src/msg/codec.ts";
 import { EMPTY_EGO, type SensorMessage } from "../../src/msg/types.ts";
 
-const header = { vehicle: "v1", sensorId: "s1", frameId: "f", stampNs: 1_700_000_000_123_456_768, seq: 42 };
+const header = { vehicle: "v1", sensorId: "s1", frameId: "f", stampNs: 1.7e18 + 123_456_768, seq: 42 };
 const cases: SensorMessage[] = [
   {
     header,
@@ -215,7 +215,10 @@ test("codec: an empty packed array (radar scan with no returns) is valid", () =>
   const r = decodeSensorMessage(
     encodeSensorMessage({
       header,
-      payload: { kind: "radar_scan", returns: packed(["range", "azimuth", "radial_velocity", "rcs"], new Float32Array(0)) },
+      payload: {
+        kind: "radar_scan",
+        returns: packed(["range", "azimuth", "radial_velocity", "rcs"], new Float32Array(0)),
+      },
     }),
   );
   assert.ok(r.ok, !r.ok ? r.error.message : "");

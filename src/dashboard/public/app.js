@@ -1,8 +1,14 @@
 // Dashboard client: draws the fused objects of the selected vehicle in a bird's-eye view and the
 // per-sensor states. Messages: {type:"frame", ...} and {type:"health", ...} (src/pipeline/dashboard-view.ts).
-"use strict";
+
 const $ = (id) => document.getElementById(id);
-const CLASS_COLORS = { car: "#4fc3f7", truck: "#ba68c8", pedestrian: "#ffd54f", cyclist: "#81c784", unknown: "#bbb" };
+const CLASS_COLORS = {
+  car: "#4fc3f7",
+  truck: "#ba68c8",
+  pedestrian: "#ffd54f",
+  cyclist: "#81c784",
+  unknown: "#bbb",
+};
 const state = { vehicles: new Map(), selected: null, frames: 0, times: [], health: new Map() };
 
 function connect() {
@@ -42,7 +48,9 @@ function onFrame(f) {
   $("reasons").textContent = f.modeReasons.join("; ");
   $("fusion").textContent = f.fusion;
   $("latency").textContent = f.e2eMs == null ? "—" : f.e2eMs.toFixed(1);
-  $("ego").textContent = f.ego.valid ? `${f.ego.speed.toFixed(1)} m/s, ±${f.ego.positionStdM.toFixed(2)} m` : "no fix";
+  $("ego").textContent = f.ego.valid
+    ? `${f.ego.speed.toFixed(1)} m/s, ±${f.ego.positionStdM.toFixed(2)} m`
+    : "no fix";
   const tb = $("sensors").querySelector("tbody");
   tb.innerHTML = "";
   const h = state.health.get(f.vehicle);
