@@ -12,6 +12,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "run the simulator, publishing sensor streams over MQTT",
     load: async () => (await import("./sim.ts")).simCommand,
   },
+  eval: {
+    summary: "evaluate fusion models on held-out simulated scenarios (npm run eval)",
+    load: async () => (await import("../eval/command.ts")).evalCommand,
+  },
   bench: {
     summary: "run benchmark suites (npm run bench -- <suite>)",
     load: async () => (await import("./bench.ts")).benchCommand,

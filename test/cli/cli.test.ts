@@ -16,7 +16,7 @@ const oneLine = (s: string) =>
 test("cli: --help lists the commands; serve --help lists every flag", () => {
   const top = runSync(["--help"]);
   assert.equal(top.code, 0);
-  for (const c of ["serve", "sim", "bench"]) assert.match(top.stdout, new RegExp(`\\b${c}\\b`));
+  for (const c of ["serve", "sim", "bench", "eval"]) assert.match(top.stdout, new RegExp(`\\b${c}\\b`));
   const serve = runSync(["serve", "--help"]);
   assert.equal(serve.code, 0);
   for (const f of Object.keys(SERVE_FLAGS)) assert.ok(serve.stdout.includes(`--${f}`), `--${f} in help`);
