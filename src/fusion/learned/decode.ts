@@ -20,6 +20,8 @@ export interface DecodeOptions {
    *  and the others (the model's learned prior; 0 = no velocity measurement without radar). */
   vel_std_radar_mps: number;
   vel_std_no_radar_mps: number;
+  /** Position std handed to the tracker: objects with LiDAR support, with radar but no LiDAR, others, m. */
+  pos_std_m: readonly [number, number, number];
 }
 
 export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
@@ -29,6 +31,7 @@ export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
   support_radius_m: 1.5,
   vel_std_radar_mps: 1,
   vel_std_no_radar_mps: 1.5,
+  pos_std_m: [0.25, 0.6, 1.2] as const,
 });
 
 export interface FrameOutputs {
@@ -113,7 +116,7 @@ export function decodeFrame(
     const mods = supportOf(support, grid, x, y, cd.k, opts.support_radius_m);
     const lidar = mods.includes(Modality.LIDAR);
     const radar = mods.includes(Modality.RADAR);
-    const posStd = lidar ? 0.25 : radar ? 0.6 : 1.2;
+    const posStd = opts.pos_std_m[lidar ? 0 : radar ? 1 : 2]!;
     const velStd = radar ? opts.vel_std_radar_mps : opts.vel_std_no_radar_mps;
     dets.push({
       x,
