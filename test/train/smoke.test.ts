@@ -25,17 +25,22 @@ test("train.py --smoke trains a few steps and exports valid models", { skip: ski
       out,
       "--steps",
       "3",
+      "--late-steps",
+      "3",
+      "--lidar-steps",
+      "3",
       "--batch",
       "4",
       "--log-every",
       "1",
       "--models",
-      "intermediate,late",
+      "lidar_only,intermediate,late",
     ],
     180_000,
   );
   assert.match(r.stdout, /\[intermediate\] step 3\/3 heat [\d.]+/);
   assert.match(r.stdout, /\[late\] step 3\/3/);
+  assert.match(r.stdout, /\[intermediate\] warm start from lidar_only: \d+ tensors/);
   for (const name of ["intermediate", "late"]) {
     const p = join(out, `fusion-${name}.onnx`);
     assert.ok(existsSync(p), p);

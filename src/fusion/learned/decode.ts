@@ -30,7 +30,7 @@ export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
   nms_radius_m: [1.5, 2.5, 0.6, 0.8] as const,
   support_radius_m: 1.5,
   vel_std_radar_mps: 1,
-  vel_std_no_radar_mps: 1.5,
+  vel_std_no_radar_mps: 3,
   pos_std_m: [0.25, 0.6, 1.2] as const,
 });
 
