@@ -79,9 +79,14 @@ export async function createLearnedEngine(
     throw new Error(
       `model ${modelPath}: metadata 'mode' is '${contract.mode}', the engine was asked for '${opts.mode}'`,
     );
+  const warn = opts.onWarning ?? ((l: string) => process.stderr.write(`fusion learned: ${l}\n`));
+  const trainedRig = trainingRigOf(contract);
+  if (trainedRig && trainedRig !== rig.name)
+    warn(
+      `model ${contract.name} was trained on rig '${trainedRig}', running on rig '${rig.name}': expect lower quality`,
+    );
   const maxBatch = opts.maxBatch ?? 16;
   const maxQueue = opts.maxQueue ?? 64;
-  const warn = opts.onWarning ?? ((l: string) => process.stderr.write(`fusion learned: ${l}\n`));
   const session = await InferenceSessionWorker.start({
     modelPath,
     ep: opts.ep ?? "auto",
@@ -219,3 +224,13 @@ export async function createLearnedEngine(
 }
 
 export { MODS as LEARNED_MODALITIES };
+
+/** Rig name of the model's training data (metadata `training.dataset.rig`), or null. */
+function trainingRigOf(c: ModelContract): string | null {
+  try {
+    const t = JSON.parse(c.meta["training"] ?? "null") as { dataset?: { rig?: string } } | null;
+    return t?.dataset?.rig ?? null;
+  } catch {
+    return null;
+  }
+}
