@@ -154,7 +154,7 @@ export async function createLearnedEngine(
       const [, K, R, C] = heat.dims as [number, number, number, number];
       const P = raster.planeSize;
       for (let b = 0; b < B; b++) {
-        const { tick, health, resolve } = jobs[b]!;
+        const { tick, resolve } = jobs[b]!;
         const h = frame.health;
         const used = (m: number) => h[(b * 3 + m) * 5]! > 0;
         const dets = decodeFrame(
@@ -174,6 +174,7 @@ export async function createLearnedEngine(
           },
           decodeOpts,
         );
+        if (lastDets.size >= 4096 && !lastDets.has(tick.vehicle)) lastDets.clear(); // bounded
         lastDets.set(tick.vehicle, dets);
         if (tick.reset) tracker.vehicle(tick.vehicle)?.reset();
         const e = tick.ego;
@@ -187,7 +188,6 @@ export async function createLearnedEngine(
         MODS.forEach((m, i) => {
           g[m] = masks[b]![m] ? gates[b * 3 + i]! : 0;
         });
-        void health;
         resolve({ objects, gates: g });
       }
     } catch (err) {
