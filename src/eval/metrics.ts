@@ -37,6 +37,8 @@ export interface DetectionMetrics {
   ECE: number;
   /** AP per class name, averaged over thresholds. */
   AP: Record<string, number>;
+  /** AP per distance threshold (m), averaged over classes. */
+  AP_by_threshold_m: Record<string, number>;
   frames: number;
   truths: number;
   predictions: number;
@@ -118,6 +120,7 @@ export function detectionMetrics(
   let errN = 0;
   const AP: Record<string, number> = {};
   const calib: { score: number; tp: boolean }[] = [];
+  const byTh: Record<string, { s: number; n: number }> = {};
   for (const cls of classes) {
     let clsAp = 0;
     let clsN = 0;
@@ -134,6 +137,9 @@ export function detectionMetrics(
       }
       if (nGt === 0) continue;
       const ap = averagePrecision(m, nGt);
+      const t = (byTh[String(th)] ??= { s: 0, n: 0 });
+      t.s += ap;
+      t.n++;
       clsAp += ap;
       clsN++;
       apSum += ap;
@@ -147,6 +153,7 @@ export function detectionMetrics(
     AVE: errN ? aveSum / errN : Number.NaN,
     ECE: expectedCalibrationError(calib),
     AP,
+    AP_by_threshold_m: Object.fromEntries(Object.entries(byTh).map(([k, v]) => [k, v.s / v.n])),
     frames: frames.length,
     truths: frames.reduce((a, f) => a + f.truth.length, 0),
     predictions: frames.reduce((a, f) => a + f.pred.length, 0),
