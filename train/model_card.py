@@ -66,6 +66,15 @@ def main(argv=None) -> None:
         L.append("|---|" + "---|" * len(CONDS))
         for model, byc in ev.items():
             L.append(f"| {model} | " + " | ".join(fmt((byc.get(c) or {}).get("mAP")) for c in CONDS) + " |")
+        L.append("\nAll sensors, AP per distance threshold (averaged over classes) and per class (averaged over thresholds):\n")
+        L.append("| model | AP@0.5 m | AP@1 m | AP@2 m | AP@4 m | car | truck | pedestrian |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        for model, byc in ev.items():
+            r = byc.get("all") or {}
+            t = r.get("AP_by_threshold_m") or {}
+            c = r.get("AP") or {}
+            L.append(f"| {model} | " + " | ".join(fmt(t.get(k)) for k in ("0.5", "1", "2", "4")) + " | "
+                     + " | ".join(fmt(c.get(k)) for k in ("car", "truck", "pedestrian")) + " |")
         L.append("\nATE (m) / AVE (m/s) / ECE, all sensors and per condition:\n")
         L.append("| model | " + " | ".join(CONDS) + " |")
         L.append("|---|" + "---|" * len(CONDS))
