@@ -280,7 +280,7 @@ export class BevRasterizer {
         let px: number;
         let py: number;
         const gp = pixelToGround(cam, u, vBottom, this.opts.groundPlaneZM);
-        const hPrior = this.opts.classHeightM[k >= 0 ? k : 0]!;
+        const hPrior = this.opts.classHeightM[Math.max(k, 0)]!;
         if (gp && Math.hypot(gp[0] - cam.t[0]!, gp[1] - cam.t[1]!) < cam.maxRangeM * 1.5) {
           px = gp[0];
           py = gp[1];
