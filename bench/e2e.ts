@@ -56,12 +56,18 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
   );
   const col = await Collector.connect(svc.brokerUrl, [topics.fused("sim-1")]);
   const e2e: number[] = [];
+  /** The service's own part: last input arrival to publish (align wait after it, health, fusion, publish). */
+  const service: number[] = [];
   const sub = svc.frames$.subscribe((f) => {
     const l = f.latency.find((x) => x.stage === "e2e");
     if (l) e2e.push(l.ms);
+    let own = 0;
+    for (const x of f.latency) if (x.stage !== "e2e") own += x.ms;
+    service.push(own);
   });
   await new Promise((r) => setTimeout(r, 3000)); // start-up and warm-up, discarded
   e2e.length = 0;
+  service.length = 0;
   const since = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const recv: number[] = [];
@@ -81,7 +87,7 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
   await new Promise((r) => sim.once("exit", r));
   await col.close();
   await svc.stop();
-  return { e2e, recv, ticks: stats.ticks, fusionDrops: stats.fusionDrops };
+  return { e2e, service, recv, ticks: stats.ticks, fusionDrops: stats.fusionDrops };
 }
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -105,6 +111,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
         const p99s: number[] = [];
         const maxes: number[] = [];
         const recvP50: number[] = [];
+        const serviceP50: number[] = [];
+        const serviceP99: number[] = [];
         let drops = 0;
         for (let i = 0; i < reps; i++) {
           const r = await once(rigFile, mode, url, seconds);
@@ -112,6 +120,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
           p99s.push(p99(r.e2e));
           maxes.push(Math.max(...r.e2e));
           recvP50.push(median(r.recv));
+          serviceP50.push(median(r.service));
+          serviceP99.push(p99(r.service));
           drops += r.fusionDrops;
           process.stdout.write(
             `  ${mode}/${broker} run ${i + 1}: p50 ${median(r.e2e).toFixed(2)} ms, p99 ${p99(r.e2e).toFixed(2)} ms, max ${Math.max(...r.e2e).toFixed(2)} ms, ${r.e2e.length} frames, recv p50 ${median(r.recv).toFixed(2)} ms\n`,
@@ -123,6 +133,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
           p99_ms: median(p99s),
           max_ms: Math.max(...maxes),
           recv_p50_ms: median(recvP50),
+          service_p50_ms: median(serviceP50),
+          service_p99_ms: median(serviceP99),
           fusion_drops: drops,
         };
         if (mode === "classical") for (const [k, v] of Object.entries(res)) out[`${prefix}${k}`] = v;
