@@ -142,12 +142,17 @@ export class SensorMonitor {
     const stamp = env.msg.header.stampNs;
     const corrected = stamp - this.offsetNs;
     // A camera's optional image frames travel on its topic beside its detections (same stamp and
-    // seq): rate, jitter, latency and staleness come from the detections; frames get content checks.
-    if (env.msg.payload.kind === "camera_image" && this.sawDetections) {
+    // seq): while detections flow, rate, jitter, latency and staleness come from them and frames get
+    // content checks only. A camera that sends frames alone is timed by its frames.
+    if (
+      env.msg.payload.kind === "camera_image" &&
+      this.lastDetectionsNs >= 0 &&
+      t - this.lastDetectionsNs <= this.staleNs
+    ) {
       this.checkPayload(env, corrected, t);
       return;
     }
-    if (env.msg.payload.kind === "camera_detections") this.sawDetections = true;
+    if (env.msg.payload.kind === "camera_detections") this.lastDetectionsNs = t;
     if (this.lastArrivalNs >= 0) {
       const gap = t - this.lastArrivalNs;
       if (gap > this.staleNs) {
@@ -177,7 +182,8 @@ export class SensorMonitor {
     this.checkPayload(env, corrected, t);
   }
 
-  private sawDetections = false;
+  /** Arrival of the last camera_detections message, ns (-1: none yet). */
+  private lastDetectionsNs = -1;
 
   private checkPayload(env: SensorEnvelope, corrected: number, t: number): void {
     const res = checkContent(env.msg.payload, corrected, this.content, this.hc, this.cfg, this.refMedian);
