@@ -22,7 +22,7 @@ import { ImuModel } from "./sensors/imu.ts";
 import { LidarModel } from "./sensors/lidar.ts";
 import { RadarModel } from "./sensors/radar.ts";
 import type { Conditions, ModelDeps, SensorModel } from "./sensors/types.ts";
-import { type EgoKinematics, type ScenarioName, World } from "./world.ts";
+import { type EgoKinematics, newEgoKinematics, type ScenarioName, World } from "./world.ts";
 
 export interface SimOptions {
   /** Validated rig (loadRig). */
@@ -111,17 +111,7 @@ export class VehicleSim {
   private truthNextNs: number;
   private lastTruth: GroundTruth | null = null;
   private readonly faults: Fault[];
-  private readonly ego: EgoKinematics = {
-    x: 0,
-    y: 0,
-    z: 0,
-    yaw: 0,
-    vx: 0,
-    vy: 0,
-    speed: 0,
-    yawRate: 0,
-    accel: 0,
-  };
+  private readonly ego: EgoKinematics = newEgoKinematics();
   private readonly truthTopic: string;
 
   constructor(

@@ -130,6 +130,19 @@ export interface EgoKinematics {
   accel: number;
 }
 
+/** A zeroed EgoKinematics, to be filled by World.egoAt. */
+export const newEgoKinematics = (): EgoKinematics => ({
+  x: 0,
+  y: 0,
+  z: 0,
+  yaw: 0,
+  vx: 0,
+  vy: 0,
+  speed: 0,
+  yawRate: 0,
+  accel: 0,
+});
+
 const NEIGHBOUR_RADIUS_M = 200;
 const NEIGHBOUR_EVERY_STEPS = 50;
 

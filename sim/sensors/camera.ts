@@ -11,6 +11,7 @@ import { encodeJpeg } from "../jpeg.ts";
 import { type Mount, mountOf, newPose, type SensorPose, segmentHitsBox, sensorPose } from "../frames.ts";
 import type { Rng } from "../rng.ts";
 import type { EgoKinematics } from "../world.ts";
+import { newEgoKinematics } from "../world.ts";
 import type { CaptureContext, Conditions, ModelDeps, SensorModel } from "./types.ts";
 
 const WEATHER: Record<Conditions, { pd: number; rangeM: number; confusion: number; fp: number }> = {
@@ -58,17 +59,7 @@ export class CameraModel implements SensorModel {
   private readonly weather: (typeof WEATHER)[Conditions];
   private readonly conditions: Conditions;
   private readonly pose: SensorPose = newPose();
-  private readonly ego: EgoKinematics = {
-    x: 0,
-    y: 0,
-    z: 0,
-    yaw: 0,
-    vx: 0,
-    vy: 0,
-    speed: 0,
-    yawRate: 0,
-    accel: 0,
-  };
+  private readonly ego: EgoKinematics = newEgoKinematics();
   private readonly corners = new Float64Array(24);
 
   constructor(

@@ -10,6 +10,7 @@ import { type Mount, mountOf, newPose, type SensorPose, sensorPose } from "../fr
 import { enuToGeodetic, type GeoOrigin, originOfGnssModel } from "../geo.ts";
 import type { Rng } from "../rng.ts";
 import type { EgoKinematics } from "../world.ts";
+import { newEgoKinematics } from "../world.ts";
 import type { CaptureContext, ModelDeps, SensorModel } from "./types.ts";
 
 const FIX: Record<string, FixType> = {
@@ -29,17 +30,7 @@ export class GnssModel implements SensorModel {
   private readonly origin: GeoOrigin;
   private readonly multipathRate: number;
   private readonly pose: SensorPose = newPose();
-  private readonly ego: EgoKinematics = {
-    x: 0,
-    y: 0,
-    z: 0,
-    yaw: 0,
-    vx: 0,
-    vy: 0,
-    speed: 0,
-    yawRate: 0,
-    accel: 0,
-  };
+  private readonly ego: EgoKinematics = newEgoKinematics();
   private bias = [0, 0, 0];
   private lastNs = Number.NaN;
   private mpUntilNs = Number.NEGATIVE_INFINITY;

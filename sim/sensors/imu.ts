@@ -7,6 +7,7 @@ import type { SensorPayload } from "../../src/msg/types.ts";
 import { type Mount, mountOf } from "../frames.ts";
 import type { Rng } from "../rng.ts";
 import type { EgoKinematics } from "../world.ts";
+import { newEgoKinematics } from "../world.ts";
 import type { CaptureContext, ModelDeps, SensorModel } from "./types.ts";
 
 export const GRAVITY_MPS2 = 9.80665;
@@ -18,17 +19,7 @@ export class ImuModel implements SensorModel {
   private readonly mount: Mount;
   private readonly accelBias: [number, number, number];
   private readonly gyroBias: [number, number, number];
-  private readonly ego: EgoKinematics = {
-    x: 0,
-    y: 0,
-    z: 0,
-    yaw: 0,
-    vx: 0,
-    vy: 0,
-    speed: 0,
-    yawRate: 0,
-    accel: 0,
-  };
+  private readonly ego: EgoKinematics = newEgoKinematics();
 
   constructor(d: ModelDeps) {
     this.sensor = d.sensor;

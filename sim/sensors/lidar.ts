@@ -14,6 +14,7 @@ import type { SensorPayload } from "../../src/msg/types.ts";
 import { type Mount, mountOf, newPose, type SensorPose, sensorPose } from "../frames.ts";
 import type { Rng } from "../rng.ts";
 import type { EgoKinematics } from "../world.ts";
+import { newEgoKinematics } from "../world.ts";
 import type { CaptureContext, Conditions, ModelDeps, SensorModel } from "./types.ts";
 
 export const LIDAR_FIELDS = ["x", "y", "z", "intensity", "t", "ring"] as const;
@@ -69,17 +70,7 @@ export class LidarModel implements SensorModel {
   private cS = new Float64Array(0);
   private cIdx = new Int32Array(0);
   private readonly pose: SensorPose = newPose();
-  private readonly ego: EgoKinematics = {
-    x: 0,
-    y: 0,
-    z: 0,
-    yaw: 0,
-    vx: 0,
-    vy: 0,
-    speed: 0,
-    yawRate: 0,
-    accel: 0,
-  };
+  private readonly ego: EgoKinematics = newEgoKinematics();
 
   constructor(d: ModelDeps) {
     this.sensor = d.sensor;

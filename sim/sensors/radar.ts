@@ -12,6 +12,7 @@ import { ObjectClass, type SensorPayload } from "../../src/msg/types.ts";
 import { type Mount, mountOf, newPose, type SensorPose, segmentHitsBox, sensorPose } from "../frames.ts";
 import type { Rng } from "../rng.ts";
 import type { EgoKinematics } from "../world.ts";
+import { newEgoKinematics } from "../world.ts";
 import type { CaptureContext, Conditions, ModelDeps, SensorModel } from "./types.ts";
 
 export const RADAR_FIELDS = ["range", "azimuth", "elevation", "radial_velocity", "rcs"] as const;
@@ -45,17 +46,7 @@ export class RadarModel implements SensorModel {
   private readonly mount: Mount;
   private readonly weather: (typeof WEATHER)[Conditions];
   private readonly pose: SensorPose = newPose();
-  private readonly ego: EgoKinematics = {
-    x: 0,
-    y: 0,
-    z: 0,
-    yaw: 0,
-    vx: 0,
-    vy: 0,
-    speed: 0,
-    yawRate: 0,
-    accel: 0,
-  };
+  private readonly ego: EgoKinematics = newEgoKinematics();
 
   constructor(d: ModelDeps) {
     this.sensor = d.sensor;

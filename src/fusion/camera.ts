@@ -7,6 +7,7 @@
  * `u = cx - fx * y/x`, `v = cy - fy * z/x`, and the body ray of pixel (u, v) is (1, (cx-u)/fx, (cy-v)/fy).
  */
 import type { SensorConfig } from "../rig/schema.ts";
+import { rpyToMat } from "../align/geometry.ts";
 
 export interface CameraModel {
   id: string;
@@ -24,27 +25,6 @@ export interface CameraModel {
   maxRangeM: number;
 }
 
-/** Row-major rotation matrix for roll, pitch, yaw applied Z-Y-X (R = Rz(yaw) Ry(pitch) Rx(roll)). */
-export function rotationFromRpy(roll: number, pitch: number, yaw: number): Float64Array {
-  const cr = Math.cos(roll);
-  const sr = Math.sin(roll);
-  const cp = Math.cos(pitch);
-  const sp = Math.sin(pitch);
-  const cy = Math.cos(yaw);
-  const sy = Math.sin(yaw);
-  return Float64Array.of(
-    cy * cp,
-    cy * sp * sr - sy * cr,
-    cy * sp * cr + sy * sr,
-    sy * cp,
-    sy * sp * sr + cy * cr,
-    sy * sp * cr - cy * sr,
-    -sp,
-    cp * sr,
-    cp * cr,
-  );
-}
-
 /** Build the camera model of a rig sensor; null when the sensor is not a camera. */
 export function cameraModelOf(sensor: SensorConfig): CameraModel | null {
   if (sensor.kind !== "camera" || !sensor.camera) return null;
@@ -58,7 +38,7 @@ export function cameraModelOf(sensor: SensorConfig): CameraModel | null {
     fy: c.fy,
     cx: c.cx,
     cy: c.cy,
-    R: rotationFromRpy(roll, pitch, yaw),
+    R: rpyToMat(roll, pitch, yaw),
     t: Float64Array.from(sensor.extrinsic.translation_m),
     maxRangeM: c.max_range_m,
   };
