@@ -140,26 +140,43 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const rig = loadRig(p.rigName);
   const logger = createLogger();
-  const service = await startService({
-    brokerUrl: p.brokerUrl,
-    mqttHost: p.listen.host,
-    mqttPort: p.listen.port,
-    rig,
-    sim: p.sim,
-    fusion: p.fusion,
-    ep: p.ep,
-    http: p.http,
-    influx: p.influx,
-    instance: p.instance,
-    logger,
-  });
+  // Signal handlers go in before anything starts: a signal during start-up (or right after the
+  // "running" line) must lead to a clean stop, never to Node's default kill.
+  let signalled: string | null = null;
+  let onSignal: (sig: string) => void = (sig) => {
+    signalled = sig;
+  };
+  const handlers = { SIGINT: () => onSignal("SIGINT"), SIGTERM: () => onSignal("SIGTERM") };
+  process.on("SIGINT", handlers.SIGINT);
+  process.on("SIGTERM", handlers.SIGTERM);
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    service = await startService({
+      brokerUrl: p.brokerUrl,
+      mqttHost: p.listen.host,
+      mqttPort: p.listen.port,
+      rig,
+      sim: p.sim,
+      fusion: p.fusion,
+      ep: p.ep,
+      http: p.http,
+      influx: p.influx,
+      instance: p.instance,
+      logger,
+    });
+  } catch (e) {
+    process.off("SIGINT", handlers.SIGINT);
+    process.off("SIGTERM", handlers.SIGTERM);
+    throw e;
+  }
+  const svc = service;
   logger.log(
     "info",
-    `fusion service '${service.instance}' running: broker ${service.brokerUrl}${service.httpUrl ? `, dashboard ${service.httpUrl}` : ""}`,
+    `fusion service '${svc.instance}' running: broker ${svc.brokerUrl}${svc.httpUrl ? `, dashboard ${svc.httpUrl}` : ""}`,
   );
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const shutdown = (sig: string) => {
+    onSignal = (sig: string) => {
       if (stopping) return;
       stopping = true;
       logger.log("info", `${sig}: shutting down`);
@@ -168,7 +185,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         process.exit(0);
       }, 1500);
       force.unref();
-      service.stop().then(
+      svc.stop().then(
         () => {
           clearTimeout(force);
           resolve(0);
@@ -181,7 +198,6 @@ export async function serveCommand(argv: string[]): Promise<number> {
         },
       );
     };
-    process.once("SIGINT", () => shutdown("SIGINT"));
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    if (signalled) onSignal(signalled);
   });
 }
