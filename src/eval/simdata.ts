@@ -49,19 +49,18 @@ export interface SimFrame {
   truth: TruthBox[];
 }
 
-/** Simulate one run of vehicle sim-1 and align it; frames without truth nearby are left out. */
-export async function simulateRun(rig: RigConfig, spec: RunSpec): Promise<SimFrame[]> {
-  const so: SimOptions = {
-    ...DEFAULT_SIM_OPTIONS,
-    rig,
-    vehicles: 1,
-    seed: spec.seed,
-    scenario: spec.scenario,
-    conditions: spec.conditions,
-    faults: spec.faults,
-  };
+/**
+ * Simulate `durationS` of vehicle sim-1 and run its sensor messages through the real aligner on the
+ * arrival clock (simulated send time): the aligned ticks and every ground-truth message, in order.
+ */
+export async function simulateAligned(
+  rig: RigConfig,
+  opts: Partial<Omit<SimOptions, "rig" | "vehicles">>,
+  durationS: number,
+): Promise<{ ticks: AlignedTick[]; truths: GroundTruth[] }> {
+  const so: SimOptions = { ...DEFAULT_SIM_OPTIONS, ...opts, rig, vehicles: 1 };
   const sim = new Simulation(so);
-  const events = sim.until(so.startNs + spec.durationS * 1e9);
+  const events = sim.until(so.startNs + durationS * 1e9);
   const envs: SensorEnvelope[] = [];
   const truths: GroundTruth[] = [];
   for (const ev of events) {
@@ -77,6 +76,16 @@ export async function simulateRun(rig: RigConfig, spec: RunSpec): Promise<SimFra
   }
   const ticks = await lastValueFrom(
     from(envs).pipe(alignVehicle(rig, { vehicle: "sim-1", clock: "arrival" }), toArray()),
+  );
+  return { ticks, truths };
+}
+
+/** Simulate one run of vehicle sim-1 and align it; frames without truth nearby are left out. */
+export async function simulateRun(rig: RigConfig, spec: RunSpec): Promise<SimFrame[]> {
+  const { ticks, truths } = await simulateAligned(
+    rig,
+    { seed: spec.seed, scenario: spec.scenario, conditions: spec.conditions, faults: spec.faults },
+    spec.durationS,
   );
   const out: SimFrame[] = [];
   let gi = 0;

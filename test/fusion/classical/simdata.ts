@@ -3,13 +3,11 @@
  * simulator events -> decode -> alignVehicle (arrival clock) -> AlignedTick[], plus the ground truth
  * in the vehicle frame at each tick. And a small nuScenes-style matcher (BEV centre distance).
  */
-import { from, lastValueFrom, toArray } from "rxjs";
-import { alignVehicle } from "../../../src/align/index.ts";
+import { simulateAligned as simulateAlignedRaw } from "../../../src/eval/simdata.ts";
 import type { AlignedTick } from "../../../src/align/types.ts";
-import { decodeGroundTruth, decodeSensorMessage } from "../../../src/msg/codec.ts";
-import type { FusedObject, GroundTruth, ObjectClass, SensorEnvelope } from "../../../src/msg/types.ts";
+import type { FusedObject, GroundTruth, ObjectClass } from "../../../src/msg/types.ts";
 import type { RigConfig } from "../../../src/rig/schema.ts";
-import { DEFAULT_SIM_OPTIONS, type SimOptions, Simulation } from "../../../sim/index.ts";
+import type { SimOptions } from "../../../sim/index.ts";
 
 export interface TruthInVehicle {
   id: number;
@@ -35,25 +33,7 @@ export async function simulateAligned(
   durationS: number,
   opts: Partial<Omit<SimOptions, "rig">> = {},
 ): Promise<SimTicks> {
-  const so: SimOptions = { ...DEFAULT_SIM_OPTIONS, ...opts, rig, vehicles: 1 };
-  const sim = new Simulation(so);
-  const events = sim.until(so.startNs + durationS * 1e9);
-  const envs: SensorEnvelope[] = [];
-  const truths: GroundTruth[] = [];
-  for (const ev of events) {
-    if (ev.sensorId === null) {
-      if (ev.topic.endsWith("/truth")) {
-        const g = decodeGroundTruth(ev.payload);
-        if (g.ok) truths.push(g.value);
-      }
-      continue;
-    }
-    const r = decodeSensorMessage(ev.payload);
-    if (r.ok) envs.push({ msg: r.value, arrivalNs: ev.sendNs, bytes: ev.payload.byteLength });
-  }
-  const ticks = await lastValueFrom(
-    from(envs).pipe(alignVehicle(rig, { vehicle: "sim-1", clock: "arrival" }), toArray()),
-  );
+  const { ticks, truths } = await simulateAlignedRaw(rig, opts, durationS);
   // The tick clock is the reference sensor's corrected clock; truth is true time. Pair by nearest.
   const truth = ticks.map((t) => {
     let best: GroundTruth | null = null;
