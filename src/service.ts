@@ -3,7 +3,7 @@
  * embedded simulator. This module only joins stages; each stage lives in its own folder.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import { filter, groupBy, mergeMap, Subject, Subscription, share } from "rxjs";
+import { filter, groupBy, mergeMap, Subject, Subscription, share, tap } from "rxjs";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded.ts";
 import { type Dashboard, startDashboard } from "./dashboard/server.ts";
 import { createEngine, type EpChoice } from "./fusion/index.ts";
@@ -193,9 +193,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     const kindOf = new Map(o.rig.sensors.map((s) => [s.id, s.kind] as const));
     const raw$ = fromMqttMessages(client, now).pipe(share());
     const envelopes$ = raw$.pipe(
-      filter(() => {
+      tap(() => {
         stats.received++;
-        return true;
       }),
       decodeSensors({
         kindOf: (id) => kindOf.get(id),

@@ -53,7 +53,3 @@ export function loadRig(nameOrPath: string): RigConfig {
   }
   return parseRig(obj, nameOrPath);
 }
-
-export function sensorById(rig: RigConfig, id: string) {
-  return rig.sensors.find((s) => s.id === id);
-}

@@ -8,12 +8,6 @@ export type NowNs = () => number;
 
 export const wallNs: NowNs = () => (performance.timeOrigin + performance.now()) * 1e6;
 
-/** A NowNs driven by an RxJS scheduler's now() (ms), for virtual time in tests. */
-export const schedulerNs =
-  (s: { now(): number }): NowNs =>
-  () =>
-    s.now() * 1e6;
-
 /**
  * An RxJS scheduler that schedules like `asyncScheduler` but whose now() is the same sub-ms wall
  * clock as `wallNs` (in ms), so that arrival stamps taken with `wallNs` and times read from the

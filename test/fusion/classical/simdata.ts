@@ -3,7 +3,7 @@
  * simulator events -> decode -> alignVehicle (arrival clock) -> AlignedTick[], plus the ground truth
  * in the vehicle frame at each tick. And a small nuScenes-style matcher (BEV centre distance).
  */
-import { simulateAligned as simulateAlignedRaw } from "../../../src/eval/simdata.ts";
+import { simulateAligned as simulateAlignedRaw, truthInVehicle } from "../../../src/eval/simdata.ts";
 import type { AlignedTick } from "../../../src/align/types.ts";
 import type { FusedObject, GroundTruth, ObjectClass } from "../../../src/msg/types.ts";
 import type { RigConfig } from "../../../src/rig/schema.ts";
@@ -40,33 +40,9 @@ export async function simulateAligned(
     for (const g of truths)
       if (!best || Math.abs(g.stampNs - t.stampNs) < Math.abs(best.stampNs - t.stampNs)) best = g;
     if (!best || Math.abs(best.stampNs - t.stampNs) > 20e6) return null;
-    return toVehicle(best, (t.stampNs - best.stampNs) / 1e9);
+    return truthInVehicle(best, (t.stampNs - best.stampNs) / 1e9, t);
   });
   return { ticks, truth };
-}
-
-function toVehicle(g: GroundTruth, dtS: number): TruthInVehicle[] {
-  const e = g.ego;
-  const ex = e.x + e.vx * dtS;
-  const ey = e.y + e.vy * dtS;
-  const eyaw = e.yaw + e.yawRate * dtS;
-  const c = Math.cos(eyaw);
-  const s = Math.sin(eyaw);
-  return g.objects.map((o) => {
-    const dx = o.x + o.vx * dtS - ex;
-    const dy = o.y + o.vy * dtS - ey;
-    return {
-      id: o.id,
-      cls: o.cls,
-      x: c * dx + s * dy,
-      y: -s * dx + c * dy,
-      yaw: o.yaw - eyaw,
-      vx: c * o.vx + s * o.vy,
-      vy: -s * o.vx + c * o.vy,
-      length: o.length,
-      width: o.width,
-    };
-  });
 }
 
 export interface MatchStats {
