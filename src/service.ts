@@ -261,6 +261,9 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       .subscribe({
         next: ({ frame, health, tick }) => {
           stats.ticks++;
+          // e2e ends just before encoding and publishing; the "publish" stage (encode + client
+          // publish call) can only be known afterwards, so it is in frames$ and telemetry, not in
+          // the published message.
           const t0 = now();
           const e2eMs = (t0 - lastInputStampNs(tick)) / 1e6;
           frame.latency.push({ stage: "e2e", ms: e2eMs });
