@@ -25,11 +25,12 @@ import { EgoEkf, type EgoParams } from "./ego.ts";
 import { extrinsicToRigid, type Rigid } from "./geometry.ts";
 import {
   buildCamera,
-  buildLidar,
   buildRadar,
   type CameraInput,
-  type LidarInput,
+  deskewLidar,
   LIDAR_FIELDS,
+  type PreparedLidar,
+  prepareLidar,
   RADAR_FIELDS,
   type RadarInput,
 } from "./spatial.ts";
@@ -64,6 +65,8 @@ interface Buffered {
   used: boolean;
   /** GNSS/IMU: already folded into the EKF. */
   consumed: boolean;
+  /** LiDAR: the sweep with its extrinsic applied, prepared on arrival (see `prepare`). */
+  lidar?: PreparedLidar;
 }
 
 interface SensorRt {
@@ -280,8 +283,8 @@ export class Collector {
     s.recentHead = (s.recentHead + 1) % RECENT;
     const b: Buffered = { env, stampNs: stamp, arrivalNs: env.arrivalNs, used: false, consumed: false };
     this.lastInputArrivalNs = Math.max(this.lastInputArrivalNs, env.arrivalNs);
-    if (s.isRef) this.ingestReference(s, b, nowNs);
-    else this.ingestOther(s, b);
+    const accepted = s.isRef ? this.ingestReference(s, b, nowNs) : this.ingestOther(s, b);
+    if (accepted) this.prepare(s, b);
     if (stamp > s.latestNs) s.latestNs = stamp;
     s.lastArrivalNs = Math.max(s.lastArrivalNs, env.arrivalNs);
     if (!this.anchor) this.anchor = { stampNs: stamp, arrivalNs: env.arrivalNs };
@@ -289,12 +292,13 @@ export class Collector {
     return out;
   }
 
-  private ingestReference(s: SensorRt, b: Buffered, nowNs: number): void {
+  /** true when the sweep was taken by a (new or pending timer) tick. */
+  private ingestReference(s: SensorRt, b: Buffered, nowNs: number): boolean {
     const T = b.stampNs;
     const lateLimit = this.lastEmittedNs + (this.lastEmittedTrigger === "timer" ? s.windowNs : 0);
     if (T <= lateLimit) {
       this.drop(s.id, "late");
-      return;
+      return false;
     }
     // A pending timer tick at about this stamp becomes a reference tick.
     for (const p of this.pending) {
@@ -305,11 +309,11 @@ export class Collector {
         this.pending.sort((x, y) => x.stampNs - y.stampNs);
         if (this.anchor && T >= this.anchor.stampNs - s.windowNs)
           this.anchor = { stampNs: T, arrivalNs: b.arrivalNs };
-        return;
+        return true;
       }
       if (p.stampNs === T) {
         this.drop(s.id, "duplicate");
-        return;
+        return false;
       }
     }
     const tick: PendingTick = { stampNs: T, openedNs: nowNs, trigger: "reference", ref: b };
@@ -317,15 +321,38 @@ export class Collector {
     while (i > 0 && this.pending[i - 1]!.stampNs > T) i--;
     this.pending.splice(i, 0, tick);
     if (!this.anchor || T >= this.anchor.stampNs) this.anchor = { stampNs: T, arrivalNs: b.arrivalNs };
+    return true;
   }
 
-  private ingestOther(s: SensorRt, b: Buffered): void {
+  /**
+   * LiDAR work that needs no ego state (extrinsic, sweep time span) is done as soon as a sweep is
+   * accepted, while the tick still waits for its other inputs: emission then only deskews. The
+   * reference sweep belongs to exactly one tick and is deskewed in place; another LiDAR's sweep may
+   * serve two ticks and is copied at emission.
+   */
+  private prepare(s: SensorRt, b: Buffered): void {
+    if (b.env.msg.payload.kind !== "point_cloud") return;
+    b.lidar = prepareLidar(this.lidarInput(s, b), s.isRef);
+  }
+
+  private lidarInput(s: SensorRt, b: Buffered) {
+    const pl = b.env.msg.payload as Extract<typeof b.env.msg.payload, { kind: "point_cloud" }>;
+    return {
+      points: pl.points,
+      stampNs: b.stampNs,
+      sweepStartNs: pl.sweepStartNs ? pl.sweepStartNs - s.offsetNs : 0,
+      extrinsic: s.extrinsic,
+    };
+  }
+
+  /** true when the message was buffered for matching (or for the EKF). */
+  private ingestOther(s: SensorRt, b: Buffered): boolean {
     const isEgo = s.kind === "gnss" || s.kind === "imu";
     if (isEgo) {
       // Usable by the EKF as long as it is not older than the filter time.
       if (this.ego.t !== null && b.stampNs < this.ego.t) {
         this.drop(s.id, "late");
-        return;
+        return false;
       }
     } else if (b.stampNs <= this.lastEmittedNs) {
       this.drop(s.id, "late");
@@ -335,7 +362,7 @@ export class Collector {
         );
         if (missedTick && (!s.carried || s.carried.stampNs < b.stampNs)) s.carried = b;
       }
-      return;
+      return false;
     }
     // Sorted insert (out-of-order input within the reorder window is reordered here).
     const buf = s.buf;
@@ -347,6 +374,7 @@ export class Collector {
       const old = buf.shift()!;
       if (!old.used && !old.consumed) this.drop(s.id, "buffer_full");
     }
+    return true;
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -522,7 +550,7 @@ export class Collector {
     const ego = this.ego.stateAt(T);
     const mc = this.cfg.motion_compensation && ego.valid ? this.ego : null;
     const inputs: AlignedInput[] = [];
-    const lidarIn: LidarInput[] = [];
+    const lidarIn: PreparedLidar[] = [];
     const radarIn: RadarInput[] = [];
     const camIn: CameraInput[] = [];
     const missing = new Set<string>();
@@ -557,12 +585,8 @@ export class Collector {
       const pl = m.env.msg.payload;
       switch (pl.kind) {
         case "point_cloud":
-          lidarIn.push({
-            points: pl.points,
-            stampNs: m.stampNs,
-            sweepStartNs: pl.sweepStartNs ? pl.sweepStartNs - s.offsetNs : 0,
-            extrinsic: s.extrinsic,
-          });
+          // Prepared on arrival; a sweep handed out once is never deskewed in place again.
+          lidarIn.push(m.lidar ?? prepareLidar(this.lidarInput(s, m)));
           break;
         case "radar_scan":
           radarIn.push({ returns: pl.returns, stampNs: m.stampNs, extrinsic: s.extrinsic });
@@ -586,7 +610,7 @@ export class Collector {
       }
     }
     const v = ego.vx * Math.cos(ego.yaw) + ego.vy * Math.sin(ego.yaw);
-    const lidar = lidarIn.length ? buildLidar(lidarIn, T, mc) : null;
+    const lidar = lidarIn.length ? deskewLidar(lidarIn, T, mc) : null;
     const radar = radarIn.length
       ? buildRadar(radarIn, T, mc, { v, w: ego.yawRate }, this.cfg.radar_target_motion)
       : null;

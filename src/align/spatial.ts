@@ -18,8 +18,6 @@ export interface BodyRates {
   w: number;
 }
 
-const NO_MOTION: MotionSource = { relativeMotion: () => ({ dx: 0, dy: 0, dyaw: 0 }) };
-
 export const LIDAR_FIELDS = ["x", "y", "z", "intensity"] as const;
 export const RADAR_FIELDS = ["x", "y", "z", "vr", "rcs", "ux", "uy"] as const;
 
@@ -46,104 +44,185 @@ export interface LidarInput {
 const DESKEW_BINS = 16;
 
 /**
- * Merge LiDAR sweeps into one vehicle-frame cloud at tick time `tickNs` (fields x, y, z, intensity).
- * Per-point time: the optional `t` field (s, relative to the sweep stamp, <= 0). Without it every
- * point takes the sweep stamp (whole-sweep compensation only).
+ * A LiDAR sweep with its extrinsic already applied: the part of the LiDAR work that needs no ego
+ * state, done when the sweep arrives (`prepareLidar`) rather than when its tick is emitted. What
+ * remains at emission is the deskew (`deskewLidar`), which needs the ego motion up to the tick.
+ */
+export interface PreparedLidar {
+  /** Sensor points in the vehicle frame at their own capture instants: x, y, z, intensity (stride 4). */
+  xyzi: Float32Array;
+  count: number;
+  /** Corrected sweep end stamp, ns. */
+  stampNs: number;
+  /** Per-point time source (the input's `t` field, s relative to the stamp, <= 0), or null. */
+  t: { data: Float32Array | Float64Array; stride: number; index: number } | null;
+  /** Sweep duration covered by the motion table, s (0: whole-sweep compensation). */
+  spanS: number;
+  /**
+   * true when `xyzi` may be deskewed in place and handed out as a tick's output: the sweep belongs
+   * to exactly one tick (the reference of a pending tick).
+   */
+  owned: boolean;
+  /** Set once `xyzi` was handed out (it then holds that tick's points); any further use throws. */
+  handedOut: boolean;
+}
+
+/** Apply the extrinsic to a sweep and find its time span (no ego state needed). */
+export function prepareLidar(s: LidarInput, owned = false): PreparedLidar {
+  const p = s.points;
+  const d = p.data;
+  const st = p.stride;
+  const ix = p.fields["x"]!;
+  const iy = p.fields["y"]!;
+  const iz = p.fields["z"]!;
+  const ii = p.fields["intensity"] ?? p.fields["reflectance"] ?? p.fields["i"];
+  const it = p.fields["t"];
+  const R = s.extrinsic.R;
+  const [tx, ty, tz] = s.extrinsic.t;
+  const r0 = R[0]!;
+  const r1 = R[1]!;
+  const r2 = R[2]!;
+  const r3 = R[3]!;
+  const r4 = R[4]!;
+  const r5 = R[5]!;
+  const r6 = R[6]!;
+  const r7 = R[7]!;
+  const r8 = R[8]!;
+  const n = p.count;
+  const out = new Float32Array(n * 4);
+  const hasI = ii !== undefined;
+  const iIdx = ii ?? 0;
+  let spanS = 0;
+  const itIdx = it ?? 0;
+  const hasT = it !== undefined;
+  for (let k = 0, b = 0, o = 0; k < n; k++, b += st, o += 4) {
+    const x = d[b + ix]!;
+    const y = d[b + iy]!;
+    const z = d[b + iz]!;
+    out[o] = r0 * x + r1 * y + r2 * z + tx;
+    out[o + 1] = r3 * x + r4 * y + r5 * z + ty;
+    out[o + 2] = r6 * x + r7 * y + r8 * z + tz;
+    out[o + 3] = hasI ? d[b + iIdx]! : 0;
+    if (hasT) {
+      const v = -d[b + itIdx]!;
+      if (v > spanS) spanS = v;
+    }
+  }
+  spanS = Math.min(spanS, 1); // a sweep never lasts more than a second
+  return {
+    xyzi: out,
+    count: n,
+    stampNs: s.stampNs,
+    t: hasT && spanS > 0 ? { data: d, stride: st, index: itIdx } : null,
+    spanS,
+    owned,
+    handedOut: false,
+  };
+}
+
+/**
+ * Merge prepared sweeps into one vehicle-frame cloud at tick time `tickNs` (fields x, y, z,
+ * intensity): each point is moved by the planar ego motion between its capture instant and the
+ * tick, through a 16-bin motion table across the sweep (no trigonometry per point). A single owned
+ * sweep is deskewed in place and its array becomes the output (no allocation at emission).
+ */
+export function deskewLidar(
+  sweeps: readonly PreparedLidar[],
+  tickNs: number,
+  motion: MotionSource | null,
+): PackedArray {
+  let total = 0;
+  for (const s of sweeps) {
+    // The array now belongs to an emitted tick, which downstream may still be reading.
+    if (s.handedOut) throw new Error("deskewLidar: prepared sweep already handed out to a tick");
+    total += s.count;
+  }
+  const inPlace = sweeps.length === 1 && sweeps[0]!.owned;
+  let out: Float32Array;
+  if (inPlace) {
+    out = sweeps[0]!.xyzi;
+    sweeps[0]!.handedOut = true;
+  } else {
+    out = new Float32Array(total * 4);
+    let o = 0;
+    for (const s of sweeps) {
+      out.set(s.xyzi.subarray(0, s.count * 4), o);
+      o += s.count * 4;
+    }
+  }
+  if (!motion) return { stride: 4, count: total, fields: LIDAR_FIELD_MAP, data: out };
+  // Motion table: per bin (dx, dy, cos dyaw, sin dyaw) over [stamp - span, stamp], stored as the
+  // bin's base values and the step to the next bin, so a point costs one multiply-add each.
+  // Interpolating cos/sin linearly between bins is exact to ~1e-6 for the yaw change of one bin.
+  const tab = new Float64Array((DESKEW_BINS + 1) * 4);
+  const step = new Float64Array(DESKEW_BINS * 8);
+  let o = 0;
+  for (const s of sweeps) {
+    const spanS = s.t ? s.spanS : 0;
+    for (let b = 0; b <= DESKEW_BINS; b++) {
+      const ago = spanS * (b / DESKEW_BINS);
+      const m = motion.relativeMotion(s.stampNs - ago * 1e9, tickNs);
+      tab[b * 4] = m.dx;
+      tab[b * 4 + 1] = m.dy;
+      tab[b * 4 + 2] = Math.cos(m.dyaw);
+      tab[b * 4 + 3] = Math.sin(m.dyaw);
+    }
+    for (let b = 0; b < DESKEW_BINS; b++)
+      for (let q = 0; q < 4; q++) {
+        step[b * 8 + q] = tab[b * 4 + q]!;
+        step[b * 8 + 4 + q] = tab[(b + 1) * 4 + q]! - tab[b * 4 + q]!;
+      }
+    const n = s.count;
+    const end = o + n * 4;
+    if (s.t) {
+      const td = s.t.data;
+      const tst = s.t.stride;
+      const binsPerS = DESKEW_BINS / spanS;
+      for (let b = s.t.index; o < end; o += 4, b += tst) {
+        let f = -td[b]! * binsPerS;
+        if (f < 0) f = 0;
+        else if (f >= DESKEW_BINS) f = DESKEW_BINS - 1e-9;
+        const lo = f | 0;
+        const w = f - lo;
+        const j = lo * 8;
+        const dx = step[j]! + w * step[j + 4]!;
+        const dy = step[j + 1]! + w * step[j + 5]!;
+        const c = step[j + 2]! + w * step[j + 6]!;
+        const sn = step[j + 3]! + w * step[j + 7]!;
+        const vx = out[o]!;
+        const vy = out[o + 1]!;
+        out[o] = c * vx - sn * vy + dx;
+        out[o + 1] = sn * vx + c * vy + dy;
+      }
+    } else {
+      // No per-point time: the whole sweep moves with the motion at its stamp.
+      const dx = tab[0]!;
+      const dy = tab[1]!;
+      const c = tab[2]!;
+      const sn = tab[3]!;
+      for (; o < end; o += 4) {
+        const vx = out[o]!;
+        const vy = out[o + 1]!;
+        out[o] = c * vx - sn * vy + dx;
+        out[o + 1] = sn * vx + c * vy + dy;
+      }
+    }
+  }
+  return { stride: 4, count: total, fields: LIDAR_FIELD_MAP, data: out };
+}
+
+/**
+ * Merge LiDAR sweeps into one vehicle-frame cloud at tick time `tickNs` (fields x, y, z, intensity):
+ * `prepareLidar` then `deskewLidar` in one call. Per-point time: the optional `t` field (s, relative
+ * to the sweep stamp, <= 0). Without it every point takes the sweep stamp (whole-sweep compensation).
  */
 export function buildLidar(
   inputs: readonly LidarInput[],
   tickNs: number,
   motion: MotionSource | null,
 ): PackedArray {
-  let total = 0;
-  for (const s of inputs) total += s.points.count;
-  const out = new Float32Array(total * 4);
-  const mo = motion ?? NO_MOTION;
-  let o = 0;
-  // Motion table reused across sweeps: per bin (dx, dy, cos dyaw, sin dyaw) over [stamp - span, stamp].
-  // Interpolating cos/sin linearly between bins is exact to ~1e-6 for the yaw change of one bin.
-  const tab = new Float64Array((DESKEW_BINS + 1) * 4);
-  const step = new Float64Array(DESKEW_BINS * 8);
-  for (const s of inputs) {
-    const p = s.points;
-    const d = p.data;
-    const st = p.stride;
-    const ix = p.fields["x"]!;
-    const iy = p.fields["y"]!;
-    const iz = p.fields["z"]!;
-    const ii = p.fields["intensity"] ?? p.fields["reflectance"] ?? p.fields["i"];
-    const it = p.fields["t"];
-    const R = s.extrinsic.R;
-    const [tx, ty, tz] = s.extrinsic.t;
-    const r0 = R[0]!;
-    const r1 = R[1]!;
-    const r2 = R[2]!;
-    const r3 = R[3]!;
-    const r4 = R[4]!;
-    const r5 = R[5]!;
-    const r6 = R[6]!;
-    const r7 = R[7]!;
-    const r8 = R[8]!;
-    // Time span of the sweep for the table, seconds before the stamp.
-    let spanS = 0;
-    if (it !== undefined && motion) {
-      for (let k = 0; k < p.count; k++) {
-        const v = -d[k * st + it]!;
-        if (v > spanS) spanS = v;
-      }
-      spanS = Math.min(spanS, 1); // a sweep never lasts more than a second
-    }
-    for (let b = 0; b <= DESKEW_BINS; b++) {
-      const ago = spanS * (b / DESKEW_BINS);
-      const m = mo.relativeMotion(s.stampNs - ago * 1e9, tickNs);
-      tab[b * 4] = m.dx;
-      tab[b * 4 + 1] = m.dy;
-      tab[b * 4 + 2] = Math.cos(m.dyaw);
-      tab[b * 4 + 3] = Math.sin(m.dyaw);
-    }
-    const perPoint = it !== undefined && spanS > 0;
-    const binsPerS = perPoint ? DESKEW_BINS / spanS : 0;
-    const itIdx = it ?? 0;
-    const hasI = ii !== undefined;
-    const iIdx = ii ?? 0;
-    // Per bin: base values and the step to the next bin, so a point costs one multiply-add each.
-    for (let b = 0; b < DESKEW_BINS; b++) for (let q = 0; q < 4; q++) step[b * 8 + q] = tab[b * 4 + q]!;
-    for (let b = 0; b < DESKEW_BINS; b++)
-      for (let q = 0; q < 4; q++) step[b * 8 + 4 + q] = tab[(b + 1) * 4 + q]! - tab[b * 4 + q]!;
-    const dx0 = tab[0]!;
-    const dy0 = tab[1]!;
-    const c0 = tab[2]!;
-    const s0 = tab[3]!;
-    const n = p.count;
-    for (let k = 0, b = 0; k < n; k++, b += st, o += 4) {
-      const x = d[b + ix]!;
-      const y = d[b + iy]!;
-      const z = d[b + iz]!;
-      const vx = r0 * x + r1 * y + r2 * z + tx;
-      const vy = r3 * x + r4 * y + r5 * z + ty;
-      let dx = dx0;
-      let dy = dy0;
-      let c = c0;
-      let sn = s0;
-      if (perPoint) {
-        let f = -d[b + itIdx]! * binsPerS;
-        if (f < 0) f = 0;
-        else if (f >= DESKEW_BINS) f = DESKEW_BINS - 1e-9;
-        const lo = f | 0;
-        const w = f - lo;
-        const j = lo * 8;
-        dx = step[j]! + w * step[j + 4]!;
-        dy = step[j + 1]! + w * step[j + 5]!;
-        c = step[j + 2]! + w * step[j + 6]!;
-        sn = step[j + 3]! + w * step[j + 7]!;
-      }
-      out[o] = c * vx - sn * vy + dx;
-      out[o + 1] = sn * vx + c * vy + dy;
-      out[o + 2] = r6 * x + r7 * y + r8 * z + tz;
-      out[o + 3] = hasI ? d[b + iIdx]! : 0;
-    }
-  }
-  return { stride: 4, count: total, fields: LIDAR_FIELD_MAP, data: out };
+  const prepared = inputs.map((s) => prepareLidar(s, inputs.length === 1));
+  return deskewLidar(prepared, tickNs, motion);
 }
 
 export interface RadarInput {

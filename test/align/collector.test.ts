@@ -37,3 +37,26 @@ describe("Collector bounds", () => {
     assert.equal(c.diagnostics().drops["lidar"]?.["pending_overflow"], 2);
   });
 });
+
+describe("Collector LiDAR preparation", () => {
+  it("a slower second LiDAR's sweep serves two ticks; every tick gets its own points array", () => {
+    const rig = testRig({
+      sensors: [
+        { id: "lidar", kind: "lidar", rate_hz: 10, extrinsic: { translation_m: [1, 0, 2] } },
+        { id: "lidar_rear", kind: "lidar", rate_hz: 5, extrinsic: { translation_m: [-1, 0, 2] } },
+      ],
+    });
+    const c = new Collector(rig, { vehicle: VEH });
+    const out = [];
+    // Rear sweep at 0 ms; reference sweeps at 0 and 100 ms (both within the rear's 100 ms window).
+    out.push(...c.ingest(envelope(lidarMsg(STAMP0, [[-5, 0, 0]], "lidar_rear"), 1 * MS), 1 * MS));
+    out.push(...c.ingest(envelope(lidarMsg(STAMP0, [[10, 0, 0]]), 2 * MS), 2 * MS));
+    out.push(...c.ingest(envelope(lidarMsg(STAMP0 + 100 * MS, [[10, 0, 0]]), 102 * MS), 102 * MS));
+    assert.equal(out.length, 2);
+    for (const t of out) {
+      assert.equal(t.lidar?.count, 2);
+      assert.deepEqual(Array.from(t.lidar!.data), [11, 0, 2, 0.5, -6, 0, 2, 0.5]);
+    }
+    assert.notEqual(out[0]!.lidar!.data, out[1]!.lidar!.data);
+  });
+});

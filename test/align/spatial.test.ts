@@ -11,7 +11,14 @@ import {
   rpyToMat,
   transformPacked,
 } from "../../src/align/geometry.ts";
-import { buildCamera, buildLidar, buildRadar, type MotionSource } from "../../src/align/spatial.ts";
+import {
+  buildCamera,
+  buildLidar,
+  buildRadar,
+  deskewLidar,
+  type MotionSource,
+  prepareLidar,
+} from "../../src/align/spatial.ts";
 import { packed } from "../../src/msg/codec.ts";
 
 const close = (a: number, b: number, tol = 1e-6, what = "") =>
@@ -92,6 +99,49 @@ describe("spatial alignment", () => {
       straight(10),
     );
     close(o2.data[0]!, 21 - 0.5, 1e-4, "mid point x");
+  });
+
+  it("LiDAR prepared on arrival, deskewed at the tick: equals the one-step build", () => {
+    const yawing: MotionSource = {
+      relativeMotion: (from, to) => {
+        const dt = (to - from) / 1e9;
+        return { dx: -8 * dt, dy: 0.3 * dt, dyaw: -0.4 * dt };
+      },
+    };
+    const data = new Float32Array(5 * 50);
+    for (let k = 0; k < 50; k++) data.set([5 + k, -3 + 0.2 * k, 0.1 * k, k, -0.1 + 0.002 * k], 5 * k);
+    const pts = packed(["x", "y", "z", "intensity", "t"], data);
+    const ext = extrinsicToRigid({ translation_m: [1, 0.5, 2], rotation_rpy_rad: [0.01, -0.02, 0.3] });
+    const input = { points: pts, stampNs: 7e9, sweepStartNs: 0, extrinsic: ext };
+    const ref = buildLidar([input], 7.02e9, yawing);
+    const prep = prepareLidar(input, false);
+    const a = deskewLidar([prep], 7.02e9, yawing);
+    for (let i = 0; i < ref.data.length; i++) close(a.data[i]!, ref.data[i]!, 1e-5, `value ${i}`);
+    // Not owned: the prepared points are copied, so the same sweep can serve a second tick.
+    assert.notEqual(a.data, prep.xyzi);
+    const b = deskewLidar([prep], 7.02e9, yawing);
+    assert.deepEqual(Array.from(b.data), Array.from(a.data));
+    // Two sweeps merge in order.
+    const two = deskewLidar([prep, prep], 7.02e9, yawing);
+    assert.equal(two.count, 100);
+    assert.deepEqual(Array.from(two.data.subarray(200)), Array.from(a.data));
+  });
+
+  it("LiDAR: an owned sweep is deskewed in place once; a second use throws", () => {
+    const pts = packed(
+      ["x", "y", "z", "intensity", "t"],
+      new Float32Array([20, 0, 0, 1, -0.1, 20, 0, 0, 1, 0]),
+    );
+    const prep = prepareLidar({ points: pts, stampNs: 5e9, sweepStartNs: 0, extrinsic: lidarExt }, true);
+    const out = deskewLidar([prep], 5e9, straight(10));
+    assert.equal(out.data, prep.xyzi, "owned sweep: its array is the output (no copy at emission)");
+    close(out.data[0]!, 20, 1e-4);
+    close(out.data[4]!, 21, 1e-4);
+    // The array now belongs to the emitted tick: deskewing it again would move its points twice.
+    assert.throws(() => deskewLidar([prep], 5e9, straight(10)), /already handed out/);
+    close(out.data[0]!, 20, 1e-4, "the tick's points are untouched");
+    // The source payload is never modified.
+    assert.equal(pts.data[0], 20);
   });
 
   it("radar: ego-compensated radial velocity and line of sight", () => {
