@@ -24,7 +24,7 @@ import {
 import type { SensorEnvelope } from "../msg/types.ts";
 import type { RigConfig } from "../rig/schema.ts";
 import { Collector } from "./collector.ts";
-import type { AlignedTick } from "./types.ts";
+import type { AlignedTick, ObjectMotion } from "./types.ts";
 
 export interface AlignVehicleOptions {
   /** Vehicle id; envelopes of other vehicles are counted (`wrong_vehicle`) and dropped. */
@@ -35,6 +35,12 @@ export interface AlignVehicleOptions {
   clock?: "scheduler" | "arrival";
   /** Receives the collector once subscribed (diagnostics, EKF access for benchmarks and tests). */
   onCollector?: (c: Collector) => void;
+  /**
+   * Tracked objects fed back from the fused output (world state of earlier ticks): radar returns
+   * of a tracked target are also moved by its motion across the line of sight (docs/align.md).
+   * Subscribed with the stage, unsubscribed at teardown; if it errors, the stage goes on without.
+   */
+  objectMotion?: Observable<ObjectMotion>;
 }
 
 export function alignVehicle(
@@ -85,6 +91,11 @@ export function alignVehicle(
         }, delayMs);
       };
 
+      const hints = opts.objectMotion?.subscribe({
+        next: (m) => core.setObjectMotion(m),
+        error: () => core.setObjectMotion(null),
+      });
+
       const sub = source.subscribe({
         next: (env) => {
           try {
@@ -106,6 +117,7 @@ export function alignVehicle(
 
       return () => {
         closed = true;
+        hints?.unsubscribe();
         sub.unsubscribe();
         timer?.unsubscribe();
         timer = null;

@@ -33,6 +33,7 @@ import {
   prepareLidar,
   RADAR_FIELDS,
   type RadarInput,
+  trackBoxesAt,
 } from "./spatial.ts";
 import type {
   AlignDiagnostics,
@@ -40,6 +41,7 @@ import type {
   AlignedTick,
   CameraObservation,
   DropCounters,
+  ObjectMotion,
 } from "./types.ts";
 
 /** Drop reasons, documented in docs/align.md. */
@@ -135,6 +137,8 @@ export class Collector {
   private foreignKeys = 0;
   private resetFlag = false;
   private ticks = { reference: 0, timer: 0 };
+  /** Latest tracked objects fed back from the fused output (radar target motion), or null. */
+  private objectMotion: ObjectMotion | null = null;
   /** Processing time of the last ingest/advance, ns (monotonic). */
   clockNs = NEG;
 
@@ -219,6 +223,16 @@ export class Collector {
       unused: { ...this.unused },
       ticks: { ...this.ticks },
     };
+  }
+
+  /**
+   * Tracked objects of a fused frame (world state feedback): later ticks move radar returns that
+   * belong to one of them by its motion across the line of sight (`radar_track_motion`). null
+   * forgets them. Cheap: the objects are only read when a tick is emitted.
+   */
+  setObjectMotion(m: ObjectMotion | null): void {
+    if (m && this.objectMotion && m.stampNs < this.objectMotion.stampNs) return; // keep the newest
+    this.objectMotion = m;
   }
 
   /** The EKF (read-only use: tests, benchmarks). */
@@ -492,6 +506,7 @@ export class Collector {
       s.carried = null;
     }
     this.ego.reset();
+    this.objectMotion = null;
     this.lastEmittedNs = NEG;
     this.lastEmittedTrigger = null;
     this.recentTicks = [];
@@ -508,6 +523,7 @@ export class Collector {
       s.carried = null;
     }
     this.recentTicks = [];
+    this.objectMotion = null;
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -612,7 +628,7 @@ export class Collector {
     const v = ego.vx * Math.cos(ego.yaw) + ego.vy * Math.sin(ego.yaw);
     const lidar = lidarIn.length ? deskewLidar(lidarIn, T, mc) : null;
     const radar = radarIn.length
-      ? buildRadar(radarIn, T, mc, { v, w: ego.yawRate }, this.cfg.radar_target_motion)
+      ? buildRadar(radarIn, T, mc, { v, w: ego.yawRate }, this.cfg.radar_target_motion, this.tracksAt(T, mc))
       : null;
     const cameras: CameraObservation[] = camIn.map((c) => buildCamera(c, T, mc));
     this.ticks[p.trigger]++;
@@ -639,6 +655,16 @@ export class Collector {
     if (this.recentTicks.length > 8) this.recentTicks.shift();
     this.prune(T);
     out.push(tick);
+  }
+
+  /** Fed-back tracks carried to the tick, when usable (fresh, motion compensation on). */
+  private tracksAt(T: number, mc: EgoEkf | null) {
+    const m = this.objectMotion;
+    const c = this.cfg;
+    if (!m || !mc || !c.radar_target_motion || !c.radar_track_motion || m.objects.length === 0) return null;
+    const ageNs = T - m.stampNs;
+    if (ageNs < 0 || ageNs > c.track_motion_max_age_ms * 1e6) return null;
+    return trackBoxesAt(m, T, mc, c.track_motion_margin_m, c.track_motion_vr_gate_mps);
   }
 
   /** Remove messages that can no longer match a tick after T; count the ones never used. */

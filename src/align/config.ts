@@ -48,6 +48,16 @@ export const alignConfigSchema = z
     /** Radar: also move each return along its line of sight by its own (ego-compensated) radial
      *  velocity between its stamp and the tick. */
     radar_target_motion: z.boolean().default(true),
+    /** Radar: with tracked objects fed back (alignVehicle `objectMotion`), a return inside a track's
+     *  box whose radial velocity agrees with the track's also moves by the track velocity's
+     *  component across its line of sight, between its stamp and the tick. No feedback: no effect. */
+    radar_track_motion: z.boolean().default(true),
+    /** Feedback older than this (tick stamp minus the frame's stamp) is ignored, ms. */
+    track_motion_max_age_ms: z.number().positive().default(300),
+    /** A return belongs to a track when it lies within the track's box grown by this margin, m. */
+    track_motion_margin_m: z.number().min(0).default(1),
+    /** ... and its radial velocity is within this of the track velocity along its line of sight, m/s. */
+    track_motion_vr_gate_mps: z.number().positive().default(2),
     /** Ego-state EKF parameters. */
     ego: egoConfigSchema.default(egoConfigSchema.parse({})),
   })

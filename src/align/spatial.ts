@@ -4,7 +4,7 @@
  * Points stay in typed arrays; per-point work is plain arithmetic, no allocation.
  */
 import type { PackedArray, SensorPayload } from "../msg/types.ts";
-import type { CameraObservation } from "./types.ts";
+import type { CameraObservation, ObjectMotion } from "./types.ts";
 import { matMul, type Planar, type Rigid, rpyToMat, type Vec3 } from "./geometry.ts";
 
 /** Ego motion provider: "vehicle at toNs from vehicle at fromNs" (planar). */
@@ -225,6 +225,52 @@ export function buildLidar(
   return deskewLidar(prepared, tickNs, motion);
 }
 
+/**
+ * Tracked objects carried to the tick: per object (stride 8) centre x, y, cos yaw, sin yaw, half
+ * length and half width (margin included), velocity over ground vx, vy, in the vehicle frame at the
+ * tick. `vrGate` is the largest radial-velocity disagreement (m/s) for a return to belong to one.
+ */
+export interface TrackBoxes {
+  count: number;
+  data: Float64Array;
+  vrGate: number;
+}
+
+/**
+ * Fed-back objects (vehicle frame at `m.stampNs`) predicted to the tick with their own velocity
+ * (constant velocity over ground) and moved into the vehicle frame at the tick by the ego motion.
+ */
+export function trackBoxesAt(
+  m: ObjectMotion,
+  tickNs: number,
+  motion: MotionSource,
+  marginM: number,
+  vrGate: number,
+): TrackBoxes {
+  const rel = motion.relativeMotion(m.stampNs, tickNs);
+  const c = Math.cos(rel.dyaw);
+  const s = Math.sin(rel.dyaw);
+  const dt = (tickNs - m.stampNs) / 1e9;
+  const n = m.objects.length;
+  const data = new Float64Array(n * 8);
+  for (let k = 0; k < n; k++) {
+    const o = m.objects[k]!;
+    const px = o.x + o.vx * dt;
+    const py = o.y + o.vy * dt;
+    const yaw = o.yaw + rel.dyaw;
+    const j = k * 8;
+    data[j] = c * px - s * py + rel.dx;
+    data[j + 1] = s * px + c * py + rel.dy;
+    data[j + 2] = Math.cos(yaw);
+    data[j + 3] = Math.sin(yaw);
+    data[j + 4] = o.length / 2 + marginM;
+    data[j + 5] = o.width / 2 + marginM;
+    data[j + 6] = c * o.vx - s * o.vy;
+    data[j + 7] = s * o.vx + c * o.vy;
+  }
+  return { count: n, data, vrGate };
+}
+
 export interface RadarInput {
   returns: PackedArray;
   /** Corrected stamp, ns. */
@@ -236,7 +282,10 @@ export interface RadarInput {
  * Merge radar scans into vehicle-frame returns at the tick (fields x, y, z, vr, rcs, ux, uy).
  * vr: the target's own radial velocity (measured radial velocity plus the sensor's velocity along
  * the line of sight; positive = moving away). With `targetMotion`, each return also moves along its
- * line of sight by vr times the time from its stamp to the tick.
+ * line of sight by vr times the time from its stamp to the tick. With `tracks` (objects fed back from
+ * the fused output), a return inside a track's box whose vr agrees with the track's radial velocity
+ * also moves by the track velocity across its line of sight over the same time: the radar measures
+ * the radial part, the track supplies the tangential part it cannot see.
  */
 export function buildRadar(
   inputs: readonly RadarInput[],
@@ -244,7 +293,11 @@ export function buildRadar(
   motion: MotionSource | null,
   rates: BodyRates,
   targetMotion: boolean,
+  tracks: TrackBoxes | null = null,
 ): PackedArray {
+  const nTracks = motion && tracks ? tracks.count : 0;
+  const tb = tracks?.data;
+  const vrGate = tracks?.vrGate ?? 0;
   let total = 0;
   for (const s of inputs) total += s.returns.count;
   const out = new Float32Array(total * 7);
@@ -267,6 +320,7 @@ export function buildRadar(
     const c = Math.cos(m.dyaw);
     const sn = Math.sin(m.dyaw);
     const dtS = motion && targetMotion ? (tickNs - s.stampNs) / 1e9 : 0;
+    const dtTrackS = motion ? (tickNs - s.stampNs) / 1e9 : 0;
     for (let k = 0; k < p.count; k++) {
       const b = k * st;
       const r = d[b + ir]!;
@@ -284,13 +338,36 @@ export function buildRadar(
       const px = tx + r * ux + ux * vr * dtS;
       const py = ty + r * uy + uy * vr * dtS;
       const pz = tz + r * uz + uz * vr * dtS;
-      out[o] = c * px - sn * py + m.dx;
-      out[o + 1] = sn * px + c * py + m.dy;
+      let qx = c * px - sn * py + m.dx;
+      let qy = sn * px + c * py + m.dy;
+      const ox = c * ux - sn * uy;
+      const oy = sn * ux + c * uy;
+      if (nTracks > 0 && tb) {
+        // The first track whose box holds the return and whose radial velocity agrees with it.
+        for (let j = 0; j < nTracks * 8; j += 8) {
+          const ex = qx - tb[j]!;
+          const ey = qy - tb[j + 1]!;
+          const lx = tb[j + 2]! * ex + tb[j + 3]! * ey;
+          const ly = -tb[j + 3]! * ex + tb[j + 2]! * ey;
+          if (Math.abs(lx) > tb[j + 4]! || Math.abs(ly) > tb[j + 5]!) continue;
+          const tvx = tb[j + 6]!;
+          const tvy = tb[j + 7]!;
+          // The track's velocity along the line of sight (what the radar measured, already applied
+          // above) and the rest of it, across the line of sight.
+          const radial = tvx * ox + tvy * oy;
+          if (Math.abs(radial - vr) > vrGate) continue;
+          qx += (tvx - radial * ox) * dtTrackS;
+          qy += (tvy - radial * oy) * dtTrackS;
+          break;
+        }
+      }
+      out[o] = qx;
+      out[o + 1] = qy;
       out[o + 2] = pz;
       out[o + 3] = vr;
       out[o + 4] = d[b + ic]!;
-      out[o + 5] = c * ux - sn * uy;
-      out[o + 6] = sn * ux + c * uy;
+      out[o + 5] = ox;
+      out[o + 6] = oy;
       o += 7;
     }
   }

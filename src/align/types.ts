@@ -43,6 +43,29 @@ export interface CameraObservation {
   image?: { encoding: ImageEncoding; data: Uint8Array };
 }
 
+/**
+ * Tracked objects fed back from the fused output (the world state of a previous tick), used to move
+ * radar returns by their target's motion across the line of sight (docs/align.md "Radar"). A
+ * FusedObject has this shape.
+ */
+export interface ObjectMotion {
+  /** Tick stamp of the frame the objects belong to (vehicle clock), ns. */
+  stampNs: number;
+  /** Objects in the vehicle frame at `stampNs`: centre (m), size (m), yaw (rad), velocity over
+   *  ground in vehicle axes (m/s). */
+  objects: readonly TrackedBox[];
+}
+
+export interface TrackedBox {
+  x: number;
+  y: number;
+  length: number;
+  width: number;
+  yaw: number;
+  vx: number;
+  vy: number;
+}
+
 /** Cumulative per-sensor drop counters, keyed by sensor id then reason ("late", "duplicate", ...). */
 export type DropCounters = Record<string, Record<string, number>>;
 
