@@ -13,10 +13,11 @@ import {
   type OperatorFunction,
   of,
   type SchedulerLike,
+  Subject,
   tap,
 } from "rxjs";
 import { alignVehicle } from "../align/index.ts";
-import type { AlignedTick } from "../align/types.ts";
+import type { AlignedTick, ObjectMotion } from "../align/types.ts";
 import type { FusionEngine } from "../fusion/types.ts";
 import type { HealthMonitor } from "../health/index.ts";
 import type { HealthSnapshot } from "../health/types.ts";
@@ -46,14 +47,17 @@ export interface VehiclePipelineOptions {
 }
 
 export function vehiclePipeline(o: VehiclePipelineOptions): OperatorFunction<SensorEnvelope, VehicleOutput> {
-  return (source: Observable<SensorEnvelope>) =>
-    source.pipe(
+  return (source: Observable<SensorEnvelope>) => {
+    // World-state feedback: each frame's tracked objects go back to the aligner, which moves radar
+    // returns of tracked targets by their motion across the line of sight (docs/align.md).
+    const objectMotion = new Subject<ObjectMotion>();
+    return source.pipe(
       tap((env) => o.health.onMessage(env)),
       // Camera image frames share their camera's topic (same stamp and seq as its detections). No
       // fusion engine reads pixels: frames feed the health content checks only, and the aligner
       // sees one camera stream (detections) instead of counting every frame as a duplicate.
       filter((env) => env.msg.payload.kind !== "camera_image"),
-      alignVehicle(o.rig, { vehicle: o.vehicle, scheduler: o.scheduler }),
+      alignVehicle(o.rig, { vehicle: o.vehicle, scheduler: o.scheduler, objectMotion }),
       map((tick) => {
         const t0 = o.now();
         o.health.onTick(tick);
@@ -92,5 +96,7 @@ export function vehiclePipeline(o: VehiclePipelineOptions): OperatorFunction<Sen
         },
         { capacity: 1, onDrop: (d) => o.onFusionDrop?.(d.tick) },
       ),
+      tap((out) => objectMotion.next({ stampNs: out.frame.stampNs, objects: out.frame.objects })),
     );
+  };
 }
