@@ -601,8 +601,10 @@ export class Collector {
       const pl = m.env.msg.payload;
       switch (pl.kind) {
         case "point_cloud":
-          // Prepared on arrival; a sweep handed out once is never deskewed in place again.
-          lidarIn.push(m.lidar ?? prepareLidar(this.lidarInput(s, m)));
+          // Prepared on arrival. Should a sweep already handed out to an earlier tick (its array now
+          // holds that tick's points) be matched again, it is prepared afresh from the message
+          // rather than throwing in the live pipeline.
+          lidarIn.push(m.lidar && !m.lidar.handedOut ? m.lidar : prepareLidar(this.lidarInput(s, m)));
           break;
         case "radar_scan":
           radarIn.push({ returns: pl.returns, stampNs: m.stampNs, extrinsic: s.extrinsic });
