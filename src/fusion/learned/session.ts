@@ -153,7 +153,11 @@ export class InferenceSessionWorker {
     this.worker = null;
   }
 
-  /** Run one batch. Inputs are copied to the worker (the caller keeps its buffers). */
+  /**
+   * Run one batch. Inputs are copied to the worker (the caller keeps its buffers). The outputs are
+   * views over shared buffers that the next run of the same batch size overwrites: read (or copy)
+   * them before asking for the next run.
+   */
   run(batch: number, inputs: Record<string, Float32Array>): Promise<RunOutputs> {
     const w = this.worker;
     if (!w) return Promise.reject(new Error("inference worker is not running"));
