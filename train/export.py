@@ -63,6 +63,7 @@ def export_onnx(model: FusionNet, path: str, name: str, extra: dict | None = Non
         "health_features": json.dumps(K.HEALTH_FEATURES),
         "box_channels": json.dumps(K.BOX_CHANNELS),
         "out_stride": str(K.OUT_STRIDE),
+        "target_time": json.dumps({**K.TARGET_TIME, "train_lidar": K.TRAIN_LIDAR}),
         "normalisation": json.dumps(
             {"ego": {"speed_mps": 20.0, "yaw_rate_radps": 0.5}, "heatmap": "sigmoid probability", "box": "see box_channels"}
         ),

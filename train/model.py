@@ -30,7 +30,9 @@ class ModelConfig:
     modalities: tuple = MODALITIES  # subset of MODALITIES the model reads (lidar_only: ("lidar",))
     in_ch: int = 6  # channels per modality raster (src/fusion/bev/grid.ts CHANNELS)
     grid: int = 64  # raster rows = cols (1 m cells, src/fusion/bev/grid.ts DEFAULT_GRID)
-    feat: int = 24  # channels of the stride-2 feature map = head resolution (32x32)
+    feat: int = 24  # channels of the full-resolution (64x64) feature map = head resolution
+    feat2: int = 32  # channels at 32x32
+    feat4: int = 48  # channels at 16x16
     dim: int = 64  # token width; tokens live at stride 8 (8x8 per modality)
     heads: int = 4  # attention heads
     layers: int = 1  # transformer layers
@@ -42,7 +44,7 @@ class ModelConfig:
 
     @property
     def out_grid(self) -> int:
-        return self.grid // 2
+        return self.grid  # output stride 1: one head cell per raster cell (contract.OUT_STRIDE)
 
     @property
     def tok_grid(self) -> int:
@@ -59,17 +61,25 @@ def conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    """Raster (B, C, G, G) -> skip features (B, feat, G/2, G/2) and tokens (B, T, dim), T = (G/8)^2."""
+    """Raster (B, C, G, G) -> skip features at G, G/2, G/4 and tokens (B, T, dim), T = (G/8)^2.
+
+    No strided convolution: stride-1 3x3 convs and 2x2 max pooling. onnxruntime's WebGPU provider
+    computes strided Conv wrongly (onnxruntime#26734, #29651; docs/fusion-learned.md, GPU check)."""
 
     def __init__(self, c: ModelConfig):
         super().__init__()
-        self.s2 = conv_bn(c.in_ch, c.feat, 2)
-        self.s8 = nn.Sequential(conv_bn(c.feat, 48, 2), conv_bn(48, c.dim, 2))
+        self.s1 = conv_bn(c.in_ch, c.feat, 1)
+        self.s2 = conv_bn(c.feat, c.feat2, 1)
+        self.s4 = conv_bn(c.feat2, c.feat4, 1)
+        self.s8 = conv_bn(c.feat4, c.dim, 1)
+        self.pool = nn.MaxPool2d(2)
 
     def forward(self, x):
-        f = self.s2(x)  # (B, feat, G/2, G/2)
-        t = self.s8(f)  # (B, dim, G/8, G/8)
-        return f, t.flatten(2).transpose(1, 2)  # (B, T, dim)
+        f1 = self.s1(x)  # (B, feat, G, G)
+        f2 = self.s2(self.pool(f1))  # (B, feat2, G/2, G/2)
+        f4 = self.s4(self.pool(f2))  # (B, feat4, G/4, G/4)
+        t = self.s8(self.pool(f4))  # (B, dim, G/8, G/8)
+        return (f1, f2, f4), t.flatten(2).transpose(1, 2)  # (B, T, dim)
 
 
 class Block(nn.Module):
@@ -111,27 +121,34 @@ class Gate(nn.Module):
 
 
 class Head(nn.Module):
-    """Fused tokens (B, dim, g, g) + skip (B, feat, 4g, 4g) -> heat logits, box, confidence logit."""
+    """Fused tokens (B, dim, g, g) + skips at 2g, 4g, 8g -> heat logits, box, confidence logit at 8g.
+    A small U-Net decoder: 1x1 projection, nearest 2x upsampling, add the skip, 3x3 conv."""
 
     def __init__(self, c: ModelConfig, conf: bool = False):
         super().__init__()
-        self.up = nn.Conv2d(c.dim, c.feat, 1)
-        self.mix = conv_bn(c.feat, c.feat, 1)
+        self.p4 = nn.Conv2d(c.dim, c.feat4, 1)
+        self.p2 = nn.Conv2d(c.feat4, c.feat2, 1)
+        self.m2 = conv_bn(c.feat2, c.feat2, 1)
+        self.p1 = nn.Conv2d(c.feat2, c.feat, 1)
+        self.m1 = conv_bn(c.feat, c.feat, 1)
         self.heat = nn.Conv2d(c.feat, c.num_classes, 1)
         self.box = nn.Conv2d(c.feat, c.box_ch, 1)
         self.conf = nn.Conv2d(c.feat, 1, 1) if conf else None
         nn.init.constant_(self.heat.bias, -2.19)  # CenterNet prior: p = 0.1
 
-    def forward(self, tok_grid, skip):
-        x = F.interpolate(self.up(tok_grid), scale_factor=4.0, mode="nearest") + skip
-        x = self.mix(x)
+    def forward(self, tok_grid, skips):
+        f1, f2, f4 = skips
+        up = lambda t: F.interpolate(t, scale_factor=2.0, mode="nearest")  # noqa: E731
+        x = up(self.p4(tok_grid)) + f4
+        x = self.m2(up(self.p2(x)) + f2)
+        x = self.m1(up(self.p1(x)) + f1)
         conf = self.conf(x) if self.conf is not None else None
         return self.heat(x), self.box(x), conf
 
 
 class FusionNet(nn.Module):
     """Inputs: one raster per modality (B, 6, G, G), ego (B, 2), health (B, 3, 5).
-    Outputs: heatmap (B, K, G/4, G/4) probabilities, box (B, 10, G/4, G/4), gates (B, 3);
+    Outputs: heatmap (B, K, G, G) probabilities, box (B, 10, G, G), gates (B, 3);
     with aux=True (training) also per-modality heat probabilities (late mode) for auxiliary losses."""
 
     def __init__(self, c: ModelConfig):
@@ -184,15 +201,16 @@ class FusionNet(nn.Module):
                 x = blk(x, key_bias)
             wsum = eps
             tok_f = 0.0
-            skip_f = 0.0
+            skip_f = [0.0, 0.0, 0.0]
             for i in range(len(toks)):
                 ti = x[:, 1 + i * T : 1 + (i + 1) * T, :]  # (B, T, dim)
                 w = gates[i].reshape(B, 1, 1)
                 tok_f = tok_f + ti * w
-                skip_f = skip_f + feats[i] * w.reshape(B, 1, 1, 1)
+                for lv in range(3):
+                    skip_f[lv] = skip_f[lv] + feats[i][lv] * w.reshape(B, 1, 1, 1)
                 wsum = wsum + w
             tok_f = (tok_f / wsum).transpose(1, 2).reshape(B, c.dim, g, g)
-            skip_f = skip_f / wsum.reshape(B, 1, 1, 1)
+            skip_f = [sf / wsum.reshape(B, 1, 1, 1) for sf in skip_f]
             heat_l, box, _ = self.head(tok_f, skip_f)
             heat = torch.sigmoid(heat_l)
             per_mod = None

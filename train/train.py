@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import contract as K  # noqa: E402
-from data import BevDataset, synthetic  # noqa: E402
+from data import BevDataset, select_time, synthetic  # noqa: E402
 from export import export_onnx  # noqa: E402
 from model import MODALITIES, FusionNet, ModelConfig, count_params  # noqa: E402
 
@@ -56,29 +56,29 @@ def reg_loss(box, reg, regm):
 
 
 def augment(rng, ras, aux, heat, reg, regm, fusion: bool):
-    """Mirror y (half the batch), modality dropout, health jitter. In place on numpy arrays."""
+    """Mirror y (half the batch), modality dropout, health jitter, then the per-sample choice of
+    target time (data.select_time). Targets come with a time axis (B, 2, ...). In place on numpy arrays."""
     B = ras.shape[0]
     flip = rng.random(B) < 0.5
     if flip.any():
         f = np.where(flip)[0]
         ras[f] = ras[f, :, :, ::-1]
+        ras[f, 5] *= -1  # LiDAR mean_dy
         ras[f, 6 + 3] *= -1  # radar mean_vr_uy
         aux[f, 1] *= -1  # yaw rate
-        heat[f] = heat[f, :, :, ::-1]
-        regm_f = regm[f, :, :, ::-1]
-        reg_f = reg[f, :, :, ::-1].copy()
-        reg_f[:, 1] = np.where(regm_f[:, 0] > 0, 1 - reg_f[:, 1], 0)  # dy offset
-        reg_f[:, 6] *= -1  # sin yaw
-        reg_f[:, 9] *= -1  # vy
+        heat[f] = heat[f, ..., ::-1]
+        regm_f = regm[f, ..., ::-1]
+        reg_f = reg[f, ..., ::-1].copy()
+        reg_f[:, :, 1] = np.where(regm_f[:, :, 0] > 0, 1 - reg_f[:, :, 1], 0)  # dy offset
+        reg_f[:, :, 6] *= -1  # sin yaw
+        reg_f[:, :, 9] *= -1  # vy
         reg[f] = reg_f
         regm[f] = regm_f
     h = aux[:, 2:].reshape(B, 3, 5)
     present = h[:, :, 0] > 0
     # health features of present modalities vary live (health monitor) vs offline (tick-derived)
-    jit = present[:, :, None]
     h[:, :, 2] = np.where(present, rng.uniform(0.5, 1.0, (B, 3)), 0)
     h[:, :, 3] = np.where(present, np.clip(h[:, :, 3] * rng.uniform(0.7, 1.05, (B, 3)), 0, 1), 0)
-    del jit
     if fusion:
         drop = rng.random((B, 3)) < P_DROP[None, :]
         drop[drop.all(axis=1), 0] = False  # keep at least one modality
@@ -87,6 +87,7 @@ def augment(rng, ras, aux, heat, reg, regm, fusion: bool):
             ras[d, 6 * m : 6 * m + 6] = 0
             h[d, m, :] = 0
     aux[:, 2:] = h.reshape(B, 15)
+    heat, reg, regm = select_time(heat, reg, regm, h[:, 0, 0] > 0)
     return ras, aux, heat, reg, regm
 
 
@@ -199,6 +200,7 @@ def evaluate_loss(model, val, args):
     for a in range(0, n, args.batch):
         ids = np.arange(a, min(n, a + args.batch))
         ras, aux, heat, reg, regm = val.batch(ids)
+        heat, reg, regm = select_time(heat, reg, regm, aux[:, 2] > 0)
         p, box, _ = model(*to_inputs(ras, aux))
         tot_h += focal(p, torch.from_numpy(heat)).item() * len(ids)
         tot_r += reg_loss(box, torch.from_numpy(reg), torch.from_numpy(regm)).item() * len(ids)
@@ -212,7 +214,7 @@ def main() -> int:
     ap.add_argument("--data", default=os.path.join(repo, "data", "bev"))
     ap.add_argument("--out", default=os.path.join(repo, "models"))
     ap.add_argument("--models", default="intermediate,late,lidar_only")
-    ap.add_argument("--steps", type=int, default=1800, help="optimizer steps of the intermediate model")
+    ap.add_argument("--steps", type=int, default=3000, help="optimizer steps of the intermediate model")
     ap.add_argument("--late-steps", type=int, default=1000, help="optimizer steps of the late model (0 = --steps)")
     ap.add_argument("--lidar-steps", type=int, default=1500, help="optimizer steps of the lidar_only model (0 = --steps)")
     ap.add_argument("--no-warm-start", action="store_true", help="do not start fusion models from lidar_only")
@@ -221,7 +223,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 measured fastest on the shared 2-core box)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--max-minutes", type=float, default=14, help="safety stop per fusion model, lidar_only gets 0.4x (0 = off)")
+    ap.add_argument("--max-minutes", type=float, default=24, help="safety stop per fusion model, lidar_only gets 0.4x (0 = off)")
     ap.add_argument("--smoke", action="store_true", help="a few steps on synthetic data into a temp dir")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -1,34 +1,63 @@
 /**
- * Fits the classical engine's score calibration (calibration.ts) on simulated runs and prints the
- * weights for `classicalConfigSchema.score_calibration`. A development tool, not used at run time:
+ * Fits a fusion engine's score calibration (src/fusion/classical/calibration.ts: a logistic model
+ * of the raw track score, track age, coasting, modalities, class and range) on simulated runs.
+ * A development tool, not used at run time:
  *
- *   node --import tsx src/fusion/classical/calibrate.ts [--seeds 101,102] [--duration-s 15] [--rig sim]
+ *   node --import tsx src/eval/calibrate.ts [--engine classical|intermediate|late|lidar_only]
+ *        [--seeds 101,102,103,104] [--duration-s 15] [--rig sim] [--models-dir models] [--write]
+ *
+ * classical: prints the weights for `classicalConfigSchema.score_calibration`. Learned engines:
+ * prints them and, with --write, stores them beside the model as `fusion-<name>.calibration.json`
+ * (with the model's sha256; the engine ignores a file written for another model).
  *
  * Runs: every scenario x seed in clear weather with all modalities and with each one masked, and in
  * rain, fog and night. Label: a true positive at 2 m (same class, greedy by descending raw score,
  * truth with at least one LiDAR point or radar return within 50 m), as in the evaluation's ECE.
  * Use seeds disjoint from the evaluation seeds (>= 9000).
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { simulateRun } from "../../eval/simdata.ts";
-import type { PerceptionModality } from "../../health/types.ts";
-import { SystemMode } from "../../msg/types.ts";
-import { loadRig } from "../../rig/load.ts";
-import { type Conditions, SCENARIOS } from "../../../sim/index.ts";
-import { CALIBRATION_FEATURES, calibrationFeatures, fitLogistic } from "./calibration.ts";
-import { createClassicalEngine } from "./index.ts";
+import { type Conditions, SCENARIOS } from "../../sim/index.ts";
+import { CALIBRATION_FEATURES, calibrationFeatures, fitLogistic } from "../fusion/classical/calibration.ts";
+import { createClassicalEngine } from "../fusion/classical/index.ts";
+import { calibrationPathOf, createLearnedEngine, sha256Of } from "../fusion/learned/index.ts";
+import type { FusionEngine } from "../fusion/types.ts";
+import type { HealthSnapshot, PerceptionModality } from "../health/types.ts";
+import { SystemMode } from "../msg/types.ts";
+import { loadRig } from "../rig/load.ts";
+import { simulateRun } from "./simdata.ts";
 
 const { values } = parseArgs({
   options: {
-    seeds: { type: "string", default: "101,102" },
+    engine: { type: "string", default: "classical" },
+    seeds: { type: "string", default: "101,102,103,104" },
     "duration-s": { type: "string", default: "15" },
     rig: { type: "string", default: "sim" },
+    "models-dir": { type: "string", default: "models" },
+    write: { type: "boolean", default: false },
   },
 });
+const engineName = values.engine!;
+if (!["classical", "intermediate", "late", "lidar_only"].includes(engineName))
+  throw new Error("--engine: classical, intermediate, late or lidar_only");
 const seeds = values.seeds!.split(",").map(Number);
 if (seeds.some((s) => !Number.isInteger(s) || s >= 9000)) throw new Error("--seeds: integers below 9000");
 const rig = loadRig(values.rig!);
 const durationS = Number(values["duration-s"]);
+const modelPath = join(values["models-dir"]!, `fusion-${engineName}.onnx`);
+
+async function makeEngine(): Promise<FusionEngine> {
+  if (engineName === "classical") return createClassicalEngine(rig, { score_calibration: null });
+  return createLearnedEngine(rig, {
+    mode: engineName === "late" ? "late" : "intermediate",
+    modelPath,
+    ep: "cpu",
+    calibration: null, // fit on raw scores
+    onWarning: () => {},
+  });
+}
+
 const D = CALIBRATION_FEATURES.length;
 const xs: number[] = [];
 const ys: number[] = [];
@@ -47,25 +76,30 @@ for (const seed of seeds)
     for (const conditions of ["clear", "rain", "fog", "night"] as const) {
       const frames = await simulateRun(rig, { seed, scenario, conditions, faults: "", durationS });
       for (const run of runs.filter((r) => r.conditions === conditions)) {
-        const engine = createClassicalEngine(rig, { score_calibration: null });
+        const engine = await makeEngine();
         const mask = { lidar: true, radar: true, camera: true };
         if (run.masked) mask[run.masked] = false;
-        const health = {
+        const health: HealthSnapshot = {
           vehicle: "sim-1",
           nowNs: 0,
           mode: SystemMode.NOMINAL,
           reasons: [],
           sensors: [],
           mask,
-          features: { lidar: [1, 1, 1, 1], radar: [1, 1, 1, 1], camera: [1, 1, 1, 1] },
+          features: {
+            lidar: mask.lidar ? [1, 1, 1, 1] : [0, 0, 0, 0],
+            radar: mask.radar ? [1, 1, 1, 1] : [0, 0, 0, 0],
+            camera: mask.camera ? [1, 1, 1, 1] : [0, 0, 0, 0],
+          },
           changed: false,
           usable: {},
           transitions: [],
           drift: [],
-        } as Parameters<typeof engine.fuseSync>[1];
-        frames.forEach((fr, i) => {
-          const objs = engine.fuseSync(fr.tick, health).objects;
-          if (i < 10) return;
+        } as unknown as HealthSnapshot;
+        for (let i = 0; i < frames.length; i++) {
+          const fr = frames[i]!;
+          const objs = (await engine.fuse(fr.tick, health)).objects;
+          if (i < 10) continue;
           const truth = fr.truth.filter((g) => (g.nLidar > 0 || g.nRadar > 0) && Math.hypot(g.x, g.y) <= 50);
           const used = new Set<number>();
           for (const o of objs.slice().sort((a, b) => b.score - a.score)) {
@@ -84,10 +118,28 @@ for (const seed of seeds)
             xs.push(...f);
             ys.push(best >= 0 ? 1 : 0);
           }
-        });
+        }
+        await engine.close();
       }
       process.stderr.write(`seed ${seed} ${scenario} ${conditions}: ${ys.length} samples\n`);
     }
 const w = fitLogistic(Float64Array.from(xs), Uint8Array.from(ys), D);
-const out = Object.fromEntries(CALIBRATION_FEATURES.map((k, i) => [k, Math.round(w[i]! * 1000) / 1000]));
-process.stdout.write(`${JSON.stringify(out)}\n`);
+const weights = Object.fromEntries(CALIBRATION_FEATURES.map((k, i) => [k, Math.round(w[i]! * 1000) / 1000]));
+process.stdout.write(`${JSON.stringify(weights)}\n`);
+if (values.write && engineName !== "classical") {
+  const out = calibrationPathOf(modelPath);
+  const doc = {
+    model_sha256: sha256Of(modelPath),
+    weights,
+    fitted_on: {
+      seeds,
+      durationS,
+      rig: rig.name,
+      samples: ys.length,
+      positives: ys.filter((y) => y === 1).length,
+    },
+    command: `node --import tsx src/eval/calibrate.ts ${process.argv.slice(2).join(" ")}`,
+  };
+  writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
+  process.stderr.write(`wrote ${out}\n`);
+}

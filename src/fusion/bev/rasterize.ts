@@ -4,7 +4,9 @@
  * training and serving see identical inputs.
  *
  * Per modality 6 channels on the grid of ./grid.ts (see CHANNELS there):
- * - LiDAR: non-ground point count (log), max/mean height, mean intensity, ground-hit flag, height span.
+ * - LiDAR: non-ground point count (log), max height, mean sub-cell x offset, mean intensity,
+ *   ground-hit flag, mean sub-cell y offset (offsets of the points from their cell's centre, in
+ *   half cells: -1..1; they carry the surface's position below the 1 m cell size).
  * - Radar: return count (log), mean ego-compensated radial velocity and its x/y components, max/mean RCS.
  * - Camera: each 2D detection's centre ray marched over the grid per class (max score), a Gaussian
  *   splat at the detection's estimated ground position (flat-ground intersection of the box's
@@ -170,27 +172,35 @@ export class BevRasterizer {
     const fz = field(pts, "z");
     const fi = pts.fields["intensity"];
     const { groundZM, maxZM } = this.opts;
+    const g = this.grid;
     const N = this.cellsPerChannel;
     this.resetAcc();
     const d = pts.data;
     const st = pts.stride;
     const ground = this.s3; // reused: ground-hit count
+    const sx = this.mn; // reused: sum of the points' x offsets from their cell's centre, cells
+    sx.fill(0);
     for (let p = 0, o = 0; p < pts.count; p++, o += st) {
       const z = d[o + fz]!;
       if (!(z <= maxZM)) continue; // also drops NaN
-      const c = this.cellOf(d[o + fx]!, d[o + fy]!);
+      const x = d[o + fx]!;
+      const y = d[o + fy]!;
+      const c = this.cellOf(x, y);
       if (c < 0) continue;
       if (z < groundZM) {
         ground[c]! += 1;
         continue;
       }
       this.cnt[c]! += 1;
-      this.s1[c]! += z;
+      // sub-cell position: where in its 1 m cell the object's surface is
+      const u = (x - g.xMinM) / g.cellM;
+      const v = (y - g.yMinM) / g.cellM;
+      sx[c]! += u - Math.floor(u) - 0.5;
+      this.s1[c]! += v - Math.floor(v) - 0.5;
       let it = fi === undefined ? 0 : d[o + fi]!;
       if (it > 1.5) it /= 255;
       this.s2[c]! += it;
       if (z > this.mx[c]!) this.mx[c] = z;
-      if (z < this.mn[c]!) this.mn[c] = z;
     }
     for (let c = 0; c < N; c++) {
       const n = this.cnt[c]!;
@@ -198,9 +208,9 @@ export class BevRasterizer {
       if (n === 0) continue;
       out[c] = Math.log1p(n) / LN_COUNT_L;
       out[N + c] = this.mx[c]! / maxZM;
-      out[2 * N + c] = this.s1[c]! / n / maxZM;
+      out[2 * N + c] = (2 * sx[c]!) / n;
       out[3 * N + c] = this.s2[c]! / n;
-      out[5 * N + c] = (this.mx[c]! - this.mn[c]!) / maxZM;
+      out[5 * N + c] = (2 * this.s1[c]!) / n;
     }
   }
 

@@ -15,7 +15,7 @@ import {
 } from "../bev/grid.ts";
 
 export const MODEL_FORMAT = "fusion-bev-centerpoint";
-export const MODEL_VERSION = 1;
+export const MODEL_VERSION = 2;
 export const CLASS_NAMES = ["car", "truck", "pedestrian", "cyclist"] as const;
 export const BOX_CHANNELS = [
   "dx_cells",
@@ -53,7 +53,19 @@ export interface ModelContract {
   /** Output heatmap rows / cols. */
   outRows: number;
   outCols: number;
+  /**
+   * When the model places LiDAR-seen objects: `lidar_observation` = where the spinning LiDAR saw
+   * them (the decoder hands the sweep time offset to the tracker as `dtS`), `tick` = at the tick.
+   */
+  targetTime: TargetTime;
   meta: Record<string, string>;
+}
+
+export interface TargetTime {
+  convention: "tick" | "lidar_observation";
+  /** Spin direction seen from above, and the azimuth (LiDAR frame) where a sweep starts. */
+  rotation: "cw" | "ccw";
+  sweep_start_azimuth_rad: number;
 }
 
 function varint(buf: Uint8Array, pos: { p: number }): number {
@@ -201,6 +213,16 @@ export function checkContract(
       `metadata 'out_stride' ${meta["out_stride"]} does not fit the heatmap shape`,
     );
   const config = json<{ modalities: string[] }>(path, meta, "config");
+  const tt = json<Partial<TargetTime>>(path, meta, "target_time");
+  if (
+    (tt.convention !== "tick" && tt.convention !== "lidar_observation") ||
+    (tt.rotation !== "cw" && tt.rotation !== "ccw") ||
+    !Number.isFinite(tt.sweep_start_azimuth_rad)
+  )
+    throw new ModelContractError(
+      path,
+      `metadata 'target_time' needs convention tick|lidar_observation, rotation cw|ccw and sweep_start_azimuth_rad`,
+    );
   return {
     name: meta["name"] ?? "unnamed",
     mode,
@@ -212,6 +234,7 @@ export function checkContract(
     outStride,
     outRows: grid.rows / outStride,
     outCols: grid.cols / outStride,
+    targetTime: tt as TargetTime,
     meta,
   };
 }

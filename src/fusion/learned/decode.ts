@@ -22,6 +22,8 @@ export interface DecodeOptions {
   vel_std_no_radar_mps: number;
   /** Position std handed to the tracker: objects with LiDAR support, with radar but no LiDAR, others, m. */
   pos_std_m: readonly [number, number, number];
+  /** Re-measure LiDAR-supported detections from the tick's LiDAR clusters (src/fusion/learned/refine.ts). */
+  refine_lidar: boolean;
 }
 
 export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
@@ -32,6 +34,7 @@ export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
   vel_std_radar_mps: 1,
   vel_std_no_radar_mps: 3,
   pos_std_m: [0.25, 0.6, 1.2] as const,
+  refine_lidar: true,
 });
 
 export interface FrameOutputs {
@@ -56,12 +59,18 @@ export interface Decoded extends TrackDetection {
   peak: number;
 }
 
+/**
+ * `lidarDtS(x, y)`: for a model that places LiDAR-seen objects where the LiDAR saw them
+ * (contract `target_time` lidar_observation), the sweep time offset (s, <= 0) at (x, y); objects
+ * with LiDAR support carry it to the tracker as `dtS`. Null: every object is at the tick time.
+ */
 export function decodeFrame(
   out: FrameOutputs,
   grid: BevGrid,
   outStride: number,
   support: SupportRasters,
   opts: DecodeOptions = DEFAULT_DECODE,
+  lidarDtS: ((x: number, y: number) => number) | null = null,
 ): Decoded[] {
   const { heat, box, K, R, C } = out;
   const RC = R * C;
@@ -121,6 +130,7 @@ export function decodeFrame(
     dets.push({
       x,
       y,
+      dtS: lidar && lidarDtS ? lidarDtS(x, y) : 0,
       z: b(2),
       covXX: posStd * posStd,
       covXY: 0,

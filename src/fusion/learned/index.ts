@@ -6,16 +6,21 @@
  * `maxBatch`, typically the ticks of several vehicles that arrived together) goes into one run.
  * The queue is bounded (`maxQueue`): beyond it the oldest waiting tick is rejected and counted.
  */
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { AlignedTick } from "../../align/types.ts";
 import type { HealthSnapshot, PerceptionModality } from "../../health/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
 import { type BevGrid, DEFAULT_GRID } from "../bev/grid.ts";
 import { type BevFrame, BevRasterizer, type ModalityMask } from "../bev/rasterize.ts";
+import { CALIBRATION_FEATURES, type CalibrationWeights, calibratedScore } from "../classical/calibration.ts";
 import { createTracker, type MultiTracker, type TrackerConfigInput } from "../tracker/index.ts";
 import type { FusionEngine, FusionResult } from "../types.ts";
 import { loadModelContract, type ModelContract } from "./contract.ts";
 import { DEFAULT_DECODE, type DecodeOptions, type Decoded, decodeFrame } from "./decode.ts";
+import type { LidarCluster } from "../classical/lidar.ts";
+import { LidarRefiner } from "./refine.ts";
 import { type ExecutionProvider, InferenceSessionWorker } from "./session.ts";
 
 export { ModelContractError } from "./contract.ts";
@@ -35,6 +40,13 @@ export interface LearnedEngineOptions {
   tracker?: TrackerConfigInput;
   /** One-line notices (provider fallback). Default: stderr. */
   onWarning?: (line: string) => void;
+  /**
+   * Score calibration of the tracked objects (the classical engine's logistic model, fitted for this
+   * model by src/eval/calibrate.ts). Default: the model's `fusion-<name>.calibration.json` beside it
+   * when present and written for this model file (sha256), else none (scores are track scores).
+   * null: none.
+   */
+  calibration?: CalibrationWeights | null;
 }
 
 export interface LearnedEngineStats {
@@ -95,8 +107,11 @@ export async function createLearnedEngine(
     onWarning: warn,
   });
   const raster = new BevRasterizer(rig, grid);
+  const lidarDtS = lidarTimeOffset(rig, contract.targetTime);
   const tracker: MultiTracker = createTracker(opts.tracker ?? {});
   const decodeOpts: DecodeOptions = { ...DEFAULT_DECODE, ...opts.decode };
+  const refiner = decodeOpts.refine_lidar ? new LidarRefiner(rig) : null;
+  const calibration = opts.calibration === undefined ? loadCalibration(modelPath, warn) : opts.calibration;
   const stats: LearnedEngineStats = { runs: 0, frames: 0, dropped: 0, lastRunMs: 0, maxBatchSeen: 0 };
   const lastDets = new Map<string, Decoded[]>();
   const queue: Pending[] = [];
@@ -143,7 +158,15 @@ export async function createLearnedEngine(
       for (const n of ["lidar", "radar", "camera", "ego", "health"] as const)
         if (inputNames.has(n)) feeds[n] = frame[n];
       const t0 = performance.now();
-      const out = await session.run(B, feeds);
+      const run = session.run(B, feeds);
+      // While the worker infers, cluster the LiDAR for the refinement stage in a task of its own
+      // (overlaps the inference and keeps each event-loop task short).
+      const clusters = refiner
+        ? await new Promise<(LidarCluster[] | null)[]>((res) =>
+            setImmediate(() => res(jobs.map((j, b) => (masks[b]!.lidar ? refiner.cluster(j.tick) : null)))),
+          )
+        : null;
+      const out = await run;
       stats.lastRunMs = performance.now() - t0;
       stats.runs++;
       stats.frames += B;
@@ -173,7 +196,10 @@ export async function createLearnedEngine(
             camera: used(2) ? frame.camera.subarray(b * P, (b + 1) * P) : null,
           },
           decodeOpts,
+          lidarDtS,
         );
+        const cl = clusters?.[b];
+        if (refiner && cl) refiner.refine(dets, cl);
         if (lastDets.size >= 4096 && !lastDets.has(tick.vehicle)) lastDets.clear(); // bounded
         lastDets.set(tick.vehicle, dets);
         if (tick.reset) tracker.vehicle(tick.vehicle)?.reset();
@@ -184,6 +210,7 @@ export async function createLearnedEngine(
           { valid: e.valid, x: e.x, y: e.y, yaw: e.yaw },
           dets,
         );
+        if (calibration) for (const o of objects) o.score = calibratedScore(o, calibration);
         const g = {} as Record<PerceptionModality, number>;
         MODS.forEach((m, i) => {
           g[m] = masks[b]![m] ? gates[b * 3 + i]! : 0;
@@ -231,6 +258,66 @@ function trainingRigOf(c: ModelContract): string | null {
     const t = JSON.parse(c.meta["training"] ?? "null") as { dataset?: { rig?: string } } | null;
     return t?.dataset?.rig ?? null;
   } catch {
+    return null;
+  }
+}
+
+/**
+ * Sweep time offset (s, <= 0) at which the rig's reference LiDAR saw a point at (x, y) of the
+ * vehicle frame: a spinning LiDAR's sweep ends at the stamp, so a point at azimuth a was swept
+ * `period * (1 - swept fraction)` earlier. Null when the model places objects at the tick time
+ * or the rig has no LiDAR.
+ */
+export function lidarTimeOffset(
+  rig: RigConfig,
+  tt: ModelContract["targetTime"],
+): ((x: number, y: number) => number) | null {
+  if (tt.convention !== "lidar_observation") return null;
+  const l =
+    rig.sensors.find((s) => s.id === rig.reference && s.kind === "lidar") ??
+    rig.sensors.find((s) => s.kind === "lidar");
+  if (!l) return null;
+  const [sx, sy] = l.extrinsic.translation_m;
+  const yaw = l.extrinsic.rotation_rpy_rad[2];
+  const period = 1 / l.rate_hz;
+  const a0 = tt.sweep_start_azimuth_rad;
+  const cw = tt.rotation === "cw";
+  return (x, y) => {
+    const az = Math.atan2(y - sy!, x - sx!) - yaw!;
+    const swept = cw ? a0 - az : az - a0;
+    const frac = (((swept / (2 * Math.PI)) % 1) + 1) % 1;
+    return -period * (1 - frac);
+  };
+}
+
+/** `models/fusion-x.onnx` -> `models/fusion-x.calibration.json`. */
+export function calibrationPathOf(modelPath: string): string {
+  return modelPath.replace(/\.onnx$/, "") + ".calibration.json";
+}
+
+export function sha256Of(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+/** The calibration file written for this model file, or null (absent, or for another model: warned). */
+export function loadCalibration(modelPath: string, warn: (l: string) => void): CalibrationWeights | null {
+  const p = calibrationPathOf(modelPath);
+  if (!existsSync(p)) return null;
+  try {
+    const doc = JSON.parse(readFileSync(p, "utf8")) as {
+      model_sha256?: string;
+      weights?: Record<string, unknown>;
+    };
+    if (doc.model_sha256 !== sha256Of(modelPath)) {
+      warn(`${p} was fitted for another model file (sha256 differs): scores stay uncalibrated`);
+      return null;
+    }
+    const w = doc.weights ?? {};
+    for (const k of CALIBRATION_FEATURES)
+      if (typeof w[k] !== "number" || !Number.isFinite(w[k])) throw new Error(`weight '${k}' missing`);
+    return w as CalibrationWeights;
+  } catch (e) {
+    warn(`${p}: ${(e as Error).message}; scores stay uncalibrated`);
     return null;
   }
 }

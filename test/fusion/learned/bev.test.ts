@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { CHANNELS, DEFAULT_GRID } from "../../../src/fusion/bev/grid.ts";
 import { ALL_ON, BevRasterizer, tickHealthFeatures } from "../../../src/fusion/bev/rasterize.ts";
 import { loadRig } from "../../../src/rig/load.ts";
-import { syntheticTick } from "./_fixtures.ts";
+import { packedOf, syntheticTick } from "./_fixtures.ts";
 
 const rig = loadRig("sim");
 const g = DEFAULT_GRID;
@@ -26,6 +26,27 @@ describe("BevRasterizer", () => {
     assert.equal(f.lidar[gc], 0, "ground point is not an obstacle");
     assert.equal(f.lidar[4 * N + gc], 1, "ground_hit");
     assert.equal(f.lidar[cell(40, -20)], 0);
+  });
+
+  test("LiDAR: mean sub-cell offsets of the points, in half cells", () => {
+    const f = r.alloc(1);
+    const t = syntheticTick("v", 0, 20, 2);
+    t.lidar = packedOf(
+      ["x", "y", "z", "intensity"],
+      [
+        [30.25, 4.75, 1, 0.5],
+        [30.25, 4.25, 1, 0.5],
+        [30.75, 4.9, 1, 0.5],
+      ],
+    );
+    r.rasterize(t, ALL_ON, null, f);
+    const c = cell(30.5, 4.5);
+    assert.equal(CHANNELS.lidar[2], "mean_dx");
+    assert.equal(CHANNELS.lidar[5], "mean_dy");
+    // x offsets -0.25, -0.25, +0.25 cells -> mean -1/12 cell = -1/6 half cell
+    assert.ok(Math.abs(f.lidar[2 * N + c]! - -1 / 6) < 1e-5, `dx ${f.lidar[2 * N + c]}`);
+    // y offsets 0.25, -0.25, 0.4 -> mean 0.4/3 cell
+    assert.ok(Math.abs(f.lidar[5 * N + c]! - 0.8 / 3) < 1e-5, `dy ${f.lidar[5 * N + c]}`);
   });
 
   test("radar: return count, radial velocity components", () => {
