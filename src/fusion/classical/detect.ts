@@ -21,6 +21,7 @@ import type { TrackPrediction } from "../tracker/index.ts";
 import type { TrackDetection } from "../tracker/types.ts";
 import type { ClassicalConfig } from "./config.ts";
 import { LidarClusterer } from "./lidar.ts";
+import { lidarMount, referenceLidar, sweepTimeOffset } from "../lidar-geometry.ts";
 import { CLASS_PRIOR_DIMS, classifyBySize, completeBox, wrapPi } from "./shape.ts";
 
 /** One object hypothesis while the tick is being fused (vehicle frame). */
@@ -130,18 +131,8 @@ export class ClassicalDetector {
     rig: RigConfig,
     private readonly cfg: ClassicalConfig,
   ) {
-    const lidarSensor =
-      rig.sensors.find((s) => s.id === rig.reference && s.kind === "lidar") ??
-      rig.sensors.find((s) => s.kind === "lidar");
-    const lm = lidarSensor?.lidar;
-    this.clusterer = new LidarClusterer(cfg, {
-      x: lidarSensor?.extrinsic.translation_m[0] ?? 0,
-      y: lidarSensor?.extrinsic.translation_m[1] ?? 0,
-      elevStepRad:
-        lm && lm.beams > 1
-          ? (((lm.vertical_fov_deg[1] - lm.vertical_fov_deg[0]) / (lm.beams - 1)) * Math.PI) / 180
-          : 0,
-    });
+    const lidarSensor = referenceLidar(rig);
+    this.clusterer = new LidarClusterer(cfg, lidarMount(lidarSensor));
     for (const s of rig.sensors) {
       const m = cameraModelOf(s);
       if (m) this.cams.set(s.id, m);
@@ -280,11 +271,18 @@ export class ClassicalDetector {
   private lidarTimeOffset(x: number, y: number): number {
     const rot = this.cfg.lidar_rotation;
     if (rot === "none" || this.sweepS <= 0) return 0;
-    const az = Math.atan2(y - this.sy, x - this.sx) - this.lidarYaw;
-    const a0 = this.cfg.lidar_sweep_start_azimuth_rad;
-    const swept = rot === "cw" ? a0 - az : az - a0;
-    const frac = (((swept / (2 * Math.PI)) % 1) + 1) % 1;
-    return -this.sweepS * (1 - frac);
+    return sweepTimeOffset(
+      {
+        x: this.sx,
+        y: this.sy,
+        yaw: this.lidarYaw,
+        periodS: this.sweepS,
+        rotation: rot,
+        startAzimuthRad: this.cfg.lidar_sweep_start_azimuth_rad,
+      },
+      x,
+      y,
+    );
   }
 
   private radar(

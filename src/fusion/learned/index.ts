@@ -15,6 +15,7 @@ import type { RigConfig } from "../../rig/schema.ts";
 import { type BevGrid, DEFAULT_GRID } from "../bev/grid.ts";
 import { type BevFrame, BevRasterizer, type ModalityMask } from "../bev/rasterize.ts";
 import { CALIBRATION_FEATURES, type CalibrationWeights, calibratedScore } from "../classical/calibration.ts";
+import { referenceLidar, type SweepTiming, sweepTimeOffset } from "../lidar-geometry.ts";
 import { createTracker, type MultiTracker, type TrackerConfigInput } from "../tracker/index.ts";
 import type { FusionEngine, FusionResult } from "../types.ts";
 import { loadModelContract, type ModelContract } from "./contract.ts";
@@ -273,21 +274,17 @@ export function lidarTimeOffset(
   tt: ModelContract["targetTime"],
 ): ((x: number, y: number) => number) | null {
   if (tt.convention !== "lidar_observation") return null;
-  const l =
-    rig.sensors.find((s) => s.id === rig.reference && s.kind === "lidar") ??
-    rig.sensors.find((s) => s.kind === "lidar");
+  const l = referenceLidar(rig);
   if (!l) return null;
-  const [sx, sy] = l.extrinsic.translation_m;
-  const yaw = l.extrinsic.rotation_rpy_rad[2];
-  const period = 1 / l.rate_hz;
-  const a0 = tt.sweep_start_azimuth_rad;
-  const cw = tt.rotation === "cw";
-  return (x, y) => {
-    const az = Math.atan2(y - sy!, x - sx!) - yaw!;
-    const swept = cw ? a0 - az : az - a0;
-    const frac = (((swept / (2 * Math.PI)) % 1) + 1) % 1;
-    return -period * (1 - frac);
+  const timing: SweepTiming = {
+    x: l.extrinsic.translation_m[0],
+    y: l.extrinsic.translation_m[1],
+    yaw: l.extrinsic.rotation_rpy_rad[2],
+    periodS: 1 / l.rate_hz,
+    rotation: tt.rotation,
+    startAzimuthRad: tt.sweep_start_azimuth_rad,
   };
+  return (x, y) => sweepTimeOffset(timing, x, y);
 }
 
 /** `models/fusion-x.onnx` -> `models/fusion-x.calibration.json`. */

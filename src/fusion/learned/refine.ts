@@ -18,6 +18,7 @@ import type { RigConfig } from "../../rig/schema.ts";
 import { type ClassicalConfig, classicalConfigSchema } from "../classical/config.ts";
 import { type LidarCluster, LidarClusterer } from "../classical/lidar.ts";
 import { CLASS_PRIOR_DIMS, completeBox, wrapPi } from "../classical/shape.ts";
+import { lidarMount, referenceLidar } from "../lidar-geometry.ts";
 import type { Decoded } from "./decode.ts";
 
 export interface RefineOptions {
@@ -44,20 +45,10 @@ export class LidarRefiner {
     private readonly opts: RefineOptions = DEFAULT_REFINE,
     cfg: ClassicalConfig = classicalConfigSchema.parse({}),
   ) {
-    const l =
-      rig.sensors.find((s) => s.id === rig.reference && s.kind === "lidar") ??
-      rig.sensors.find((s) => s.kind === "lidar");
-    const lm = l?.lidar;
-    this.sx = l?.extrinsic.translation_m[0] ?? 0;
-    this.sy = l?.extrinsic.translation_m[1] ?? 0;
-    this.clusterer = new LidarClusterer(cfg, {
-      x: this.sx,
-      y: this.sy,
-      elevStepRad:
-        lm && lm.beams > 1
-          ? (((lm.vertical_fov_deg[1] - lm.vertical_fov_deg[0]) / (lm.beams - 1)) * Math.PI) / 180
-          : 0,
-    });
+    const mount = lidarMount(referenceLidar(rig));
+    this.sx = mount.x;
+    this.sy = mount.y;
+    this.clusterer = new LidarClusterer(cfg, mount);
   }
 
   /** The tick's LiDAR clusters (vehicle frame), the input of `refine`. */
