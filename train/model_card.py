@@ -46,7 +46,8 @@ def main(argv=None) -> None:
              "`models/fusion-<name>.calibration.json` holds each model's score calibration, fitted after training by "
              "`node --import tsx src/eval/calibrate.ts --engine <name> --seeds 6001,6002,6003,6004 --write` (seeds outside "
              "training, validation and evaluation); the engine uses it only for the model file whose sha256 it records. "
-             "The metrics below are with the engine's defaults: LiDAR box refinement on, calibrated scores.\n")
+             "The metrics below are with the engine's defaults: LiDAR box refinement on, calibrated scores, tentative "
+             "tracks emitted and 0.9 s coasting (docs/DECISIONS.md L12, L14).\n")
     L.append("## Data\n")
     L.append(f"Simulator (`sim/`, rig `{ds.get('rig', 'sim')}`) through the real aligner and the service's BEV rasterizer "
              f"(`npm run dataset`): {ds.get('runs', '?')} training runs (seeds {ds.get('seeds', '?')}), {ds.get('durationS', '?')} s each, "

@@ -12,6 +12,7 @@ import { createClassicalEngine } from "../fusion/classical/index.ts";
 import { EVAL_SEEDS, FIRST_EVAL_SEED } from "../fusion/learned/dataset.ts";
 import { createLearnedEngine, defaultModelPath } from "../fusion/learned/index.ts";
 import type { DecodeOptions } from "../fusion/learned/decode.ts";
+import type { TrackerConfigInput } from "../fusion/tracker/index.ts";
 import type { ExecutionProvider } from "../fusion/learned/session.ts";
 import { loadRig } from "../rig/load.ts";
 import { SCENARIOS, type ScenarioName } from "../../sim/index.ts";
@@ -42,6 +43,7 @@ Options:
   --out FILE            output JSON (default bench/results/eval.json)
   --models-dir DIR      where fusion-<model>.onnx live (default models/)
   --decode JSON         override decode options of the learned engines, e.g. '{"score_threshold":0.05}'
+  --tracker JSON        override tracker options of the learned engines, e.g. '{"max_coast_ms":900}'
   --raw                 also score learned detections before tracking (as <model>:raw)
 `;
 
@@ -74,6 +76,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     "models-dir": { type: "string" },
     raw: { type: "boolean", default: false },
     decode: { type: "string" },
+    tracker: { type: "string" },
     help: { type: "boolean", default: false },
   } as const;
   let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>["values"];
@@ -93,6 +96,18 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (!(durationS >= 3)) throw new UsageError("--duration-s: at least 3 s");
   const ep = values.ep as ExecutionProvider;
   if (!["auto", "cpu", "webgpu", "cuda"].includes(ep)) throw new UsageError(`--ep: unknown provider '${ep}'`);
+  const jsonOpt = <T>(flag: string, v: string | undefined): T => {
+    if (v === undefined) return {} as T;
+    try {
+      const o = JSON.parse(v) as unknown;
+      if (o === null || typeof o !== "object" || Array.isArray(o)) throw new Error("not a JSON object");
+      return o as T;
+    } catch (e) {
+      throw new UsageError(`--${flag}: ${(e as Error).message}`);
+    }
+  };
+  const decode = jsonOpt<Partial<DecodeOptions>>("decode", values.decode);
+  const tracker = jsonOpt<TrackerConfigInput>("tracker", values.tracker);
   const rig = loadRig(values.rig!);
   let models = list(values.models, EVAL_MODELS, "model") ?? [...EVAL_MODELS];
   const dir = values["models-dir"];
@@ -121,7 +136,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
             mode: m === "late" ? "late" : "intermediate",
             modelPath: pathOf(m),
             ep,
-            decode: values.decode ? (JSON.parse(values.decode) as Partial<DecodeOptions>) : {},
+            decode,
+            tracker,
           }),
     (l) => process.stdout.write(`eval: ${l}\n`),
   );

@@ -30,6 +30,8 @@ test("cli: a bad flag or flag value gives one clear line and exit 2", () => {
     [["serve", "--broker", "localhost"], /--broker: expected a URL/],
     [["serve", "--vehicles", "0"], /--vehicles/],
     [["frobnicate"], /unknown command 'frobnicate'/],
+    [["eval", "--decode", "{bad"], /--decode: /],
+    [["eval", "--tracker", "[1]"], /--tracker: not a JSON object/],
   ];
   for (const [args, re] of cases) {
     const r = runSync(args);

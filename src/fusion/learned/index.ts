@@ -81,6 +81,13 @@ interface Pending {
 
 const MODS: PerceptionModality[] = ["lidar", "radar", "camera"];
 
+/**
+ * Tracker settings of the learned engine that differ from the tracker's defaults, chosen on
+ * validation seeds 5000-5002 (docs/DECISIONS.md L14): tentative tracks are emitted (with their
+ * calibrated, lower scores) and confirmed tracks coast up to 0.9 s, as the classical engine's do.
+ */
+export const LEARNED_TRACKER_DEFAULTS: TrackerConfigInput = Object.freeze({ emit_tentative: true, max_coast_ms: 900 });
+
 export async function createLearnedEngine(
   rig: RigConfig,
   opts: LearnedEngineOptions,
@@ -109,7 +116,7 @@ export async function createLearnedEngine(
   });
   const raster = new BevRasterizer(rig, grid);
   const lidarDtS = lidarTimeOffset(rig, contract.targetTime);
-  const tracker: MultiTracker = createTracker(opts.tracker ?? {});
+  const tracker: MultiTracker = createTracker({ ...LEARNED_TRACKER_DEFAULTS, ...opts.tracker });
   const decodeOpts: DecodeOptions = { ...DEFAULT_DECODE, ...opts.decode };
   const refiner = decodeOpts.refine_lidar ? new LidarRefiner(rig) : null;
   const calibration = opts.calibration === undefined ? loadCalibration(modelPath, warn) : opts.calibration;
