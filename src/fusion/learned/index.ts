@@ -86,7 +86,10 @@ const MODS: PerceptionModality[] = ["lidar", "radar", "camera"];
  * validation seeds 5000-5002 (docs/DECISIONS.md L14): tentative tracks are emitted (with their
  * calibrated, lower scores) and confirmed tracks coast up to 0.9 s, as the classical engine's do.
  */
-export const LEARNED_TRACKER_DEFAULTS: TrackerConfigInput = Object.freeze({ emit_tentative: true, max_coast_ms: 900 });
+export const LEARNED_TRACKER_DEFAULTS: TrackerConfigInput = Object.freeze({
+  emit_tentative: true,
+  max_coast_ms: 900,
+});
 
 export async function createLearnedEngine(
   rig: RigConfig,
@@ -166,15 +169,23 @@ export async function createLearnedEngine(
       for (const n of ["lidar", "radar", "camera", "ego", "health"] as const)
         if (inputNames.has(n)) feeds[n] = frame[n];
       const t0 = performance.now();
-      const run = session.run(B, feeds);
       // While the worker infers, cluster the LiDAR for the refinement stage in a task of its own
-      // (overlaps the inference and keeps each event-loop task short).
-      const clusters = refiner
-        ? await new Promise<(LidarCluster[] | null)[]>((res) =>
-            setImmediate(() => res(jobs.map((j, b) => (masks[b]!.lidar ? refiner.cluster(j.tick) : null)))),
-          )
-        : null;
-      const out = await run;
+      // (overlaps the inference and keeps each event-loop task short). Both are awaited together, so
+      // a failed run is always handled.
+      const [out, clusters] = await Promise.all([
+        session.run(B, feeds),
+        refiner
+          ? new Promise<(LidarCluster[] | null)[]>((res, rej) =>
+              setImmediate(() => {
+                try {
+                  res(jobs.map((j, b) => (masks[b]!.lidar ? refiner.cluster(j.tick) : null)));
+                } catch (e) {
+                  rej(e);
+                }
+              }),
+            )
+          : null,
+      ]);
       stats.lastRunMs = performance.now() - t0;
       stats.runs++;
       stats.frames += B;
