@@ -10,9 +10,8 @@ import type { BenchOptions } from "../src/cli/bench.ts";
 import { createLearnedEngine, defaultModelPath } from "../src/fusion/learned/index.ts";
 import { loadRig } from "../src/rig/load.ts";
 import { simulateRun } from "../src/eval/simdata.ts";
-import type { HealthSnapshot } from "../src/health/types.ts";
-import { SystemMode } from "../src/msg/types.ts";
-import { tickHealthFeatures } from "../src/fusion/bev/rasterize.ts";
+import { ALL_ON } from "../src/fusion/bev/rasterize.ts";
+import { healthFor } from "../src/eval/run.ts";
 import { median, p99, quantile } from "./_stats.ts";
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -27,20 +26,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     durationS: 4,
   });
   const ticks = frames.slice(10).map((f) => f.tick);
-  const health = (t: (typeof ticks)[number]): HealthSnapshot =>
-    ({
-      vehicle: t.vehicle,
-      nowNs: t.emittedNs,
-      mode: SystemMode.NOMINAL,
-      reasons: [],
-      sensors: [],
-      mask: { lidar: true, radar: true, camera: true },
-      features: tickHealthFeatures(t),
-      changed: false,
-      usable: {},
-      transitions: [],
-      drift: [],
-    }) as HealthSnapshot;
+  const health = (t: (typeof ticks)[number]) => healthFor(t, ALL_ON);
   const eng = await createLearnedEngine(rig, { mode: "intermediate", modelPath, ep: "cpu" });
   const repeats = opts.quick ? 1 : 3;
   const n1 = opts.quick ? 60 : 300;

@@ -57,7 +57,8 @@ interface Stream {
   frames: { tick: AlignedTick; health: HealthSnapshot; truth: TruthBox[] }[];
 }
 
-function healthFor(tick: AlignedTick, mask: ModalityMask): HealthSnapshot {
+/** The health snapshot of a healthy rig for `tick`: features derived from the tick, masked modalities zeroed. */
+export function healthFor(tick: AlignedTick, mask: ModalityMask): HealthSnapshot {
   const f = tickHealthFeatures(tick);
   const off: [number, number, number, number] = [0, 0, 0, 0];
   return {

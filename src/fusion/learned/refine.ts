@@ -13,7 +13,6 @@
  * several objects). Detections without a matching cluster stay as the network placed them.
  */
 import type { AlignedTick } from "../../align/types.ts";
-import { ObjectClass } from "../../msg/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
 import { type ClassicalConfig, classicalConfigSchema } from "../classical/config.ts";
 import { type LidarCluster, LidarClusterer } from "../classical/lidar.ts";
@@ -64,7 +63,7 @@ export class LidarRefiner {
     const order = dets.map((_, i) => i).sort((a, b) => dets[b]!.score - dets[a]!.score);
     for (const di of order) {
       const d = dets[di]!;
-      if (d.cls === ObjectClass.UNKNOWN || !d.shapeMeasured) continue; // no LiDAR support
+      if (!d.shapeMeasured) continue; // no LiDAR support
       const [Lp] = CLASS_PRIOR_DIMS[d.cls];
       const gate = this.opts.refine_gate_m[d.cls - 1] ?? 1;
       let best = -1;
