@@ -55,7 +55,7 @@ def reg_loss(box, reg, regm):
     return l1.sum() / regm.sum().clamp(min=1.0)
 
 
-def augment(rng, ras, aux, heat, reg, regm, fusion: bool):
+def augment(rng, ras, aux, heat, reg, regm, fusion: bool, p_drop=P_DROP):
     """Mirror y (half the batch), modality dropout, health jitter, then the per-sample choice of
     target time (data.select_time). Targets come with a time axis (B, 2, ...). In place on numpy arrays."""
     B = ras.shape[0]
@@ -80,7 +80,7 @@ def augment(rng, ras, aux, heat, reg, regm, fusion: bool):
     h[:, :, 2] = np.where(present, rng.uniform(0.5, 1.0, (B, 3)), 0)
     h[:, :, 3] = np.where(present, np.clip(h[:, :, 3] * rng.uniform(0.7, 1.05, (B, 3)), 0, 1), 0)
     if fusion:
-        drop = rng.random((B, 3)) < P_DROP[None, :]
+        drop = rng.random((B, 3)) < p_drop[None, :]
         drop[drop.all(axis=1), 0] = False  # keep at least one modality
         for m in range(3):
             d = np.where(drop[:, m])[0]
@@ -148,7 +148,7 @@ def train_one(name, ds, val, args, out_dir, log, init_from=None):
             order = np.concatenate([order, rng.permutation(len(ds))])
         ids, order = order[: args.batch], order[args.batch :]
         ras, aux, heat, reg, regm = (x.copy() for x in ds.batch(ids))
-        ras, aux, heat, reg, regm = augment(rng, ras, aux, heat, reg, regm, fusion)
+        ras, aux, heat, reg, regm = augment(rng, ras, aux, heat, reg, regm, fusion, args.p_drop)
         x = to_inputs(ras, aux)
         heat_t, reg_t, regm_t = (torch.from_numpy(np.ascontiguousarray(v)) for v in (heat, reg, regm))
         p, box, gates, per_mod = model(*x, aux=True)
@@ -183,6 +183,7 @@ def train_one(name, ds, val, args, out_dir, log, init_from=None):
         "train_seconds": round(train_s, 1), "params": count_params(model), "val_loss": vloss,
         "train_samples": len(ds), "dataset": getattr(ds, "index", {}).get("summary"),
         "warm_start": "lidar_only" if init_from is not None else None,
+        "p_drop": args.p_drop.tolist() if fusion else None,
     }
     export_onnx(model, onnx_path, name, extra={"training": info})
     if name == "intermediate" or args.smoke:
@@ -218,6 +219,8 @@ def main() -> int:
     ap.add_argument("--late-steps", type=int, default=1000, help="optimizer steps of the late model (0 = --steps)")
     ap.add_argument("--lidar-steps", type=int, default=1500, help="optimizer steps of the lidar_only model (0 = --steps)")
     ap.add_argument("--no-warm-start", action="store_true", help="do not start fusion models from lidar_only")
+    ap.add_argument("--p-drop", default=",".join(str(p) for p in P_DROP),
+                    help="modality dropout probabilities of the fusion models: lidar,radar,camera")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 measured fastest on the shared 2-core box)")
@@ -226,6 +229,13 @@ def main() -> int:
     ap.add_argument("--max-minutes", type=float, default=24, help="safety stop per fusion model, lidar_only gets 0.4x (0 = off)")
     ap.add_argument("--smoke", action="store_true", help="a few steps on synthetic data into a temp dir")
     args = ap.parse_args()
+    try:
+        args.p_drop = np.array([float(v) for v in args.p_drop.split(",")])
+        assert args.p_drop.shape == (3,) and ((args.p_drop >= 0) & (args.p_drop < 1)).all()
+    except (ValueError, AssertionError):
+        print(f"train: --p-drop wants three probabilities in [0, 1), lidar,radar,camera (got '{args.p_drop}')",
+              file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     log = lambda s: print(s, flush=True)  # noqa: E731

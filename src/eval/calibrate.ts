@@ -23,9 +23,9 @@ import { CALIBRATION_FEATURES, calibrationFeatures, fitLogistic } from "../fusio
 import { createClassicalEngine } from "../fusion/classical/index.ts";
 import { calibrationPathOf, createLearnedEngine, sha256Of } from "../fusion/learned/index.ts";
 import type { FusionEngine } from "../fusion/types.ts";
-import type { HealthSnapshot, PerceptionModality } from "../health/types.ts";
-import { SystemMode } from "../msg/types.ts";
+import type { PerceptionModality } from "../health/types.ts";
 import { loadRig } from "../rig/load.ts";
+import { healthFor } from "./run.ts";
 import { simulateRun } from "./simdata.ts";
 
 const { values } = parseArgs({
@@ -79,26 +79,10 @@ for (const seed of seeds)
         const engine = await makeEngine();
         const mask = { lidar: true, radar: true, camera: true };
         if (run.masked) mask[run.masked] = false;
-        const health: HealthSnapshot = {
-          vehicle: "sim-1",
-          nowNs: 0,
-          mode: SystemMode.NOMINAL,
-          reasons: [],
-          sensors: [],
-          mask,
-          features: {
-            lidar: mask.lidar ? [1, 1, 1, 1] : [0, 0, 0, 0],
-            radar: mask.radar ? [1, 1, 1, 1] : [0, 0, 0, 0],
-            camera: mask.camera ? [1, 1, 1, 1] : [0, 0, 0, 0],
-          },
-          changed: false,
-          usable: {},
-          transitions: [],
-          drift: [],
-        } as unknown as HealthSnapshot;
         for (let i = 0; i < frames.length; i++) {
           const fr = frames[i]!;
-          const objs = (await engine.fuse(fr.tick, health)).objects;
+          // the evaluation's health snapshot: features derived from the tick, as the engine sees live
+          const objs = (await engine.fuse(fr.tick, healthFor(fr.tick, mask))).objects;
           if (i < 10) continue;
           const truth = fr.truth.filter((g) => (g.nLidar > 0 || g.nRadar > 0) && Math.hypot(g.x, g.y) <= 50);
           const used = new Set<number>();
