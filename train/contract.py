@@ -5,10 +5,10 @@ loader checks these on load and refuses a mismatching model with a message namin
 """
 FORMAT = "fusion-bev-centerpoint"
 VERSION = 2  # bump on any change of inputs, outputs or their meaning (2: stride-1 head, LiDAR-time targets)
-BEV_VERSION = 2  # src/fusion/bev/grid.ts BEV_VERSION
+BEV_VERSION = 3  # src/fusion/bev/grid.ts BEV_VERSION
 GRID = {"xMinM": -8, "yMinM": -32, "cellM": 1.0, "rows": 64, "cols": 64}
 CHANNELS = {
-    "lidar": ["log_count", "max_z", "mean_dx", "mean_intensity", "ground_hit", "mean_dy"],
+    "lidar": ["log_count", "max_z", "mean_dx", "mean_intensity", "prev_log_count", "mean_dy"],
     "radar": ["log_count", "mean_vr", "mean_vr_ux", "mean_vr_uy", "max_rcs", "mean_rcs"],
     "camera": ["ray_car", "ray_truck", "ray_pedestrian", "ray_cyclist", "depth_splat", "fov"],
 }

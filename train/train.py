@@ -226,7 +226,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 measured fastest on the shared 2-core box)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--max-minutes", type=float, default=24, help="safety stop per fusion model, lidar_only gets 0.4x (0 = off)")
+    ap.add_argument("--max-minutes", type=float, default=28, help="safety stop per fusion model, lidar_only gets 0.4x (0 = off)")
     ap.add_argument("--smoke", action="store_true", help="a few steps on synthetic data into a temp dir")
     args = ap.parse_args()
     try:

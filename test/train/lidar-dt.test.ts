@@ -11,7 +11,9 @@ import { runPython, torchMissing } from "../fusion/learned/_python.ts";
 
 const skip = torchMissing();
 
-test("train/data.py lidar_dt equals the engine's sweep time offset on the sim rig", { skip: skip ?? false }, () => {
+test("train/data.py lidar_dt equals the engine's sweep time offset on the sim rig", {
+  skip: skip ?? false,
+}, () => {
   const pts: [number, number][] = [];
   for (let a = -Math.PI; a < Math.PI; a += Math.PI / 12) pts.push([0.9 + 20 * Math.cos(a), 20 * Math.sin(a)]);
   pts.push([30, 0.001], [30, -0.001], [-5, 0.001], [-5, -0.001], [50, 31], [-7, -31]);

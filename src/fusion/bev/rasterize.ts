@@ -5,7 +5,9 @@
  *
  * Per modality 6 channels on the grid of ./grid.ts (see CHANNELS there):
  * - LiDAR: non-ground point count (log), max height, mean sub-cell x offset, mean intensity,
- *   ground-hit flag, mean sub-cell y offset (offsets of the points from their cell's centre, in
+ *   the previous sweep's non-ground point count (log; its points moved into this tick's vehicle
+ *   frame by the ego motion between the two ticks: what moved shows as a displaced pair, what stands
+ *   still as an overlap), mean sub-cell y offset (offsets of the points from their cell's centre, in
  *   half cells: -1..1; they carry the surface's position below the 1 m cell size).
  * - Radar: return count (log), mean ego-compensated radial velocity and its x/y components, max/mean RCS.
  * - Camera: each 2D detection's centre ray marched over the grid per class (max score), a Gaussian
@@ -31,6 +33,8 @@ export interface RasterOptions {
   groundPlaneZM: number;
   /** Typical object height per class (car, truck, pedestrian, cyclist), m, for camera depth. */
   classHeightM: readonly [number, number, number, number];
+  /** The previous sweep counts only when it is at most this much older than the tick, s. */
+  prevMaxAgeS: number;
 }
 
 export const DEFAULT_RASTER_OPTIONS: RasterOptions = Object.freeze({
@@ -38,7 +42,24 @@ export const DEFAULT_RASTER_OPTIONS: RasterOptions = Object.freeze({
   maxZM: 4,
   groundPlaneZM: 0,
   classHeightM: [1.6, 3.2, 1.75, 1.7] as const,
+  prevMaxAgeS: 0.25,
 });
+
+/** Most vehicles whose previous sweep is kept; beyond it the memory is cleared (bounded). */
+const MAX_HISTORY_VEHICLES = 256;
+/** Previous-sweep points are kept this far beyond the grid (the ego moves between ticks), m. */
+const HISTORY_MARGIN_M = 10;
+
+/** One vehicle's last LiDAR sweep: non-ground points (x, y pairs, vehicle frame) and the ego pose. */
+interface SweepMemory {
+  stampNs: number;
+  valid: boolean;
+  x: number;
+  y: number;
+  yaw: number;
+  xy: Float32Array;
+  n: number;
+}
 
 /** Model inputs for one frame (or a batch, when the arrays hold several frames back to back). */
 export interface BevFrame {
@@ -76,6 +97,7 @@ export class BevRasterizer {
   private readonly s3: Float32Array;
   private readonly mx: Float32Array;
   private readonly mn: Float32Array;
+  private readonly history = new Map<string, SweepMemory>();
 
   constructor(rig: RigConfig, grid: BevGrid = DEFAULT_GRID, opts: RasterOptions = DEFAULT_RASTER_OPTIONS) {
     this.grid = grid;
@@ -129,7 +151,11 @@ export class BevRasterizer {
     const useL = mask.lidar && tick.lidar !== null;
     const useR = mask.radar && tick.radar !== null;
     const useC = mask.camera && tick.cameras.length > 0;
-    if (useL) this.lidarInto(tick.lidar!, lid);
+    if (useL) {
+      this.lidarInto(tick.lidar!, lid);
+      this.previousInto(tick, lid.subarray(4 * this.cellsPerChannel, 5 * this.cellsPerChannel));
+    }
+    this.observe(tick, mask);
     if (useR) this.radarInto(tick.radar!, rad);
     if (useC) this.cameraInto(tick, cam);
     const e = out.ego;
@@ -146,6 +172,86 @@ export class BevRasterizer {
       const f = feats[mods[m]!];
       h[o] = on ? 1 : 0;
       for (let k = 0; k < 4; k++) h[o + 1 + k] = on ? f[k]! : 0;
+    }
+  }
+
+  /**
+   * Remember the tick's LiDAR sweep (non-ground points and ego pose) as its vehicle's previous
+   * sweep. rasterize() calls it; call it for ticks that are not rasterized (dataset export keeps
+   * every n-th tick) so the next raster's previous sweep is the one just before it. A masked or
+   * absent LiDAR forgets the vehicle's sweep; a reset tick does not use the one before it.
+   */
+  observe(tick: AlignedTick, mask: ModalityMask = ALL_ON): void {
+    const pts = tick.lidar;
+    if (!mask.lidar || !pts || pts.count === 0) {
+      this.history.delete(tick.vehicle);
+      return;
+    }
+    let m = this.history.get(tick.vehicle);
+    if (!m) {
+      if (this.history.size >= MAX_HISTORY_VEHICLES) this.history.clear();
+      m = { stampNs: 0, valid: false, x: 0, y: 0, yaw: 0, xy: new Float32Array(2 * 1024), n: 0 };
+      this.history.set(tick.vehicle, m);
+    }
+    if (m.xy.length < 2 * pts.count) m.xy = new Float32Array(2 * pts.count);
+    const fx = field(pts, "x");
+    const fy = field(pts, "y");
+    const fz = field(pts, "z");
+    const { groundZM, maxZM } = this.opts;
+    const g = this.grid;
+    const x0 = g.xMinM - HISTORY_MARGIN_M;
+    const x1 = g.xMinM + g.rows * g.cellM + HISTORY_MARGIN_M;
+    const y0 = g.yMinM - HISTORY_MARGIN_M;
+    const y1 = g.yMinM + g.cols * g.cellM + HISTORY_MARGIN_M;
+    const d = pts.data;
+    const xy = m.xy;
+    let n = 0;
+    for (let p = 0, o = 0; p < pts.count; p++, o += pts.stride) {
+      const z = d[o + fz]!;
+      if (!(z <= maxZM) || z < groundZM) continue;
+      const x = d[o + fx]!;
+      const y = d[o + fy]!;
+      if (!(x >= x0 && x < x1 && y >= y0 && y < y1)) continue; // also drops NaN
+      xy[2 * n] = x;
+      xy[2 * n + 1] = y;
+      n++;
+    }
+    m.n = n;
+    m.stampNs = tick.stampNs;
+    m.valid = tick.ego.valid;
+    m.x = tick.ego.x;
+    m.y = tick.ego.y;
+    m.yaw = tick.ego.yaw;
+  }
+
+  /** The vehicle's previous sweep, moved into this tick's vehicle frame, as log counts into `out`. */
+  private previousInto(tick: AlignedTick, out: Float32Array): void {
+    const m = this.history.get(tick.vehicle);
+    if (!m?.valid || !tick.ego.valid || tick.reset) return;
+    const age = (tick.stampNs - m.stampNs) / 1e9;
+    if (!(age > 0 && age <= this.opts.prevMaxAgeS)) return;
+    // previous vehicle frame -> world -> this vehicle frame: p' = R(-yaw) (R(yaw0) p + t0 - t)
+    const dyaw = m.yaw - tick.ego.yaw;
+    const c = Math.cos(dyaw);
+    const s = Math.sin(dyaw);
+    const cy = Math.cos(tick.ego.yaw);
+    const sy = Math.sin(tick.ego.yaw);
+    const wx = m.x - tick.ego.x;
+    const wy = m.y - tick.ego.y;
+    const tx = cy * wx + sy * wy;
+    const ty = -sy * wx + cy * wy;
+    const cnt = this.cnt; // free again after lidarInto
+    cnt.fill(0);
+    const xy = m.xy;
+    for (let p = 0; p < m.n; p++) {
+      const x = xy[2 * p]!;
+      const y = xy[2 * p + 1]!;
+      const k = this.cellOf(c * x - s * y + tx, s * x + c * y + ty);
+      if (k >= 0) cnt[k]! += 1;
+    }
+    for (let k = 0; k < out.length; k++) {
+      const v = cnt[k]!;
+      if (v > 0) out[k] = Math.log1p(v) / LN_COUNT_L;
     }
   }
 
@@ -177,7 +283,6 @@ export class BevRasterizer {
     this.resetAcc();
     const d = pts.data;
     const st = pts.stride;
-    const ground = this.s3; // reused: ground-hit count
     const sx = this.mn; // reused: sum of the points' x offsets from their cell's centre, cells
     sx.fill(0);
     for (let p = 0, o = 0; p < pts.count; p++, o += st) {
@@ -187,10 +292,7 @@ export class BevRasterizer {
       const y = d[o + fy]!;
       const c = this.cellOf(x, y);
       if (c < 0) continue;
-      if (z < groundZM) {
-        ground[c]! += 1;
-        continue;
-      }
+      if (z < groundZM) continue;
       this.cnt[c]! += 1;
       // sub-cell position: where in its 1 m cell the object's surface is
       const u = (x - g.xMinM) / g.cellM;
@@ -204,7 +306,6 @@ export class BevRasterizer {
     }
     for (let c = 0; c < N; c++) {
       const n = this.cnt[c]!;
-      if (ground[c]! > 0) out[4 * N + c] = 1;
       if (n === 0) continue;
       out[c] = Math.log1p(n) / LN_COUNT_L;
       out[N + c] = this.mx[c]! / maxZM;

@@ -36,7 +36,7 @@ export interface DatasetOptions {
 }
 
 export const DEFAULT_DATASET: Omit<DatasetOptions, "outDir" | "rig"> = {
-  trainRuns: 90,
+  trainRuns: 180,
   valRuns: 8,
   durationS: 12,
   warmupS: 1.5,
@@ -186,7 +186,10 @@ export async function exportDataset(o: DatasetOptions): Promise<Record<string, u
       const t00 = frames[0]?.tick.stampNs ?? 0;
       let kept = 0;
       frames.forEach((f, i) => {
-        if ((f.tick.stampNs - t00) / 1e9 < o.warmupS || i % stride !== 0) return;
+        if ((f.tick.stampNs - t00) / 1e9 < o.warmupS || i % stride !== 0) {
+          raster.observe(f.tick); // the next kept tick's previous sweep
+          return;
+        }
         raster.rasterize(f.tick, ALL_ON, null, frame, 0);
         w.add([frame.lidar, frame.radar, frame.camera], frame.ego, frame.health, trainableTruth(f.truth), {
           seed,

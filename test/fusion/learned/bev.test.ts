@@ -15,17 +15,79 @@ const cell = (x: number, y: number) =>
 describe("BevRasterizer", () => {
   const r = new BevRasterizer(rig);
 
-  test("LiDAR: object points fill their cells, ground points only the ground channel", () => {
+  test("LiDAR: object points fill their cells, ground points none", () => {
     const f = r.alloc(1);
-    r.rasterize(syntheticTick("v", 0, 20, 2), ALL_ON, null, f);
+    r.rasterize(syntheticTick("ground", 0, 20, 2), ALL_ON, null, f);
     const c = cell(20, 2);
     assert.ok(f.lidar[c]! > 0, "log_count at the object");
     assert.ok(Math.abs(f.lidar[N + c]! - 1.2 / 4) < 1e-6, "max_z normalised by 4 m");
     assert.ok(Math.abs(f.lidar[3 * N + c]! - 0.4) < 1e-6, "mean intensity");
     const gc = cell(5, -3);
     assert.equal(f.lidar[gc], 0, "ground point is not an obstacle");
-    assert.equal(f.lidar[4 * N + gc], 1, "ground_hit");
+    for (let ch = 0; ch < 6; ch++) assert.equal(f.lidar[ch * N + gc], 0, `ground point in channel ${ch}`);
+    assert.equal(f.lidar[4 * N + c], 0, "no previous sweep on the vehicle's first tick");
     assert.equal(f.lidar[cell(40, -20)], 0);
+  });
+
+  test("LiDAR: the previous sweep, moved by the ego motion into this tick's frame", () => {
+    const rr = new BevRasterizer(rig);
+    const f = rr.alloc(1);
+    // tick 0: ego at the origin, object at (20, 2); tick 1 (0.1 s later): ego 1 m ahead and turned
+    // by 0.05 rad, the object 3 m further along world x (it moves at 30 m/s)
+    const t0 = syntheticTick("prev", 0, 20, 2);
+    rr.rasterize(t0, ALL_ON, null, f);
+    const yaw = 0.05;
+    const world = (wx: number, wy: number) => {
+      const dx = wx - 1;
+      return [Math.cos(yaw) * dx + Math.sin(yaw) * wy, -Math.sin(yaw) * dx + Math.cos(yaw) * wy] as const;
+    };
+    const [ox, oy] = world(23, 2);
+    const t1 = syntheticTick("prev", 1, ox, oy);
+    t1.ego = { ...t1.ego, x: 1, yaw };
+    rr.rasterize(t1, ALL_ON, null, f);
+    const P = 4 * N;
+    // the previous sweep's cluster centre, (20, 2) in the world, in the new frame
+    const [px, py] = world(20, 2);
+    assert.ok(f.lidar[P + cell(px, py)]! > 0, "previous points where the object was");
+    assert.ok(f.lidar[cell(px, py)] === 0, "no current points there");
+    assert.equal(f.lidar[P + cell(ox + 1.5, oy)], 0, "no previous points at the object's front now");
+    assert.ok(f.lidar[cell(ox + 1.5, oy)]! > 0, "current points at its front");
+    let prevSum = 0;
+    let curSum = 0;
+    for (let k = 0; k < N; k++) {
+      prevSum += f.lidar[P + k]! > 0 ? 1 : 0;
+      curSum += f.lidar[k]! > 0 ? 1 : 0;
+    }
+    assert.ok(Math.abs(prevSum - curSum) <= 4, `as many cells then as now (${prevSum} vs ${curSum})`);
+    // a reset tick, a stale previous sweep or a masked LiDAR forgets it
+    const t2 = syntheticTick("prev", 2, ox, oy);
+    t2.ego = { ...t1.ego };
+    t2.reset = true;
+    rr.rasterize(t2, ALL_ON, null, f);
+    assert.ok(
+      f.lidar.subarray(P, P + N).every((v) => v === 0),
+      "reset",
+    );
+    rr.rasterize(syntheticTick("prev", 3, ox, oy), ALL_ON, null, f);
+    assert.ok(
+      f.lidar.subarray(P, P + N).some((v) => v > 0),
+      "previous sweep again after one tick",
+    );
+    rr.rasterize(syntheticTick("prev", 6, ox, oy), ALL_ON, null, f);
+    assert.ok(
+      f.lidar.subarray(P, P + N).every((v) => v === 0),
+      "0.3 s old: too old",
+    );
+    rr.rasterize(syntheticTick("prev", 7, ox, oy), { ...ALL_ON, lidar: false }, null, f);
+    rr.rasterize(syntheticTick("prev", 8, ox, oy), ALL_ON, null, f);
+    assert.ok(
+      f.lidar.subarray(P, P + N).every((v) => v === 0),
+      "after a masked LiDAR tick",
+    );
+    // observe() stands in for ticks that are not rasterized
+    rr.observe(syntheticTick("prev", 9, ox, oy));
+    rr.rasterize(syntheticTick("prev", 10, ox, oy), ALL_ON, null, f);
+    assert.ok(f.lidar[P + cell(ox, oy)]! > 0, "observed sweep is the previous one");
   });
 
   test("LiDAR: mean sub-cell offsets of the points, in half cells", () => {
