@@ -39,6 +39,8 @@ export interface DetectionMetrics {
   AP: Record<string, number>;
   /** AP per distance threshold (m), averaged over classes. */
   AP_by_threshold_m: Record<string, number>;
+  /** AP per class name and distance threshold (m), and the number of truths per class. */
+  AP_by_class: Record<string, { thresholds_m: Record<string, number>; truths: number }>;
   frames: number;
   truths: number;
   predictions: number;
@@ -121,7 +123,9 @@ export function detectionMetrics(
   const AP: Record<string, number> = {};
   const calib: { score: number; tp: boolean }[] = [];
   const byTh: Record<string, { s: number; n: number }> = {};
+  const byClass: DetectionMetrics["AP_by_class"] = {};
   for (const cls of classes) {
+    const name = CLASS_NAME[cls] ?? String(cls);
     let clsAp = 0;
     let clsN = 0;
     for (const th of DIST_THRESHOLDS_M) {
@@ -137,6 +141,8 @@ export function detectionMetrics(
       }
       if (nGt === 0) continue;
       const ap = averagePrecision(m, nGt);
+      const c = (byClass[name] ??= { thresholds_m: {}, truths: nGt });
+      c.thresholds_m[String(th)] = ap;
       const t = (byTh[String(th)] ??= { s: 0, n: 0 });
       t.s += ap;
       t.n++;
@@ -145,7 +151,7 @@ export function detectionMetrics(
       apSum += ap;
       apN++;
     }
-    if (clsN) AP[CLASS_NAME[cls] ?? String(cls)] = clsAp / clsN;
+    if (clsN) AP[name] = clsAp / clsN;
   }
   return {
     mAP: apN ? apSum / apN : Number.NaN,
@@ -154,6 +160,7 @@ export function detectionMetrics(
     ECE: expectedCalibrationError(calib),
     AP,
     AP_by_threshold_m: Object.fromEntries(Object.entries(byTh).map(([k, v]) => [k, v.s / v.n])),
+    AP_by_class: byClass,
     frames: frames.length,
     truths: frames.reduce((a, f) => a + f.truth.length, 0),
     predictions: frames.reduce((a, f) => a + f.pred.length, 0),
