@@ -38,6 +38,23 @@ export interface SweepTiming {
   startAzimuthRad: number;
 }
 
+/** Sweep timing of a spinning LiDAR from its rig entry (mount, yaw, rate); null without one. */
+export function sweepTimingOf(
+  l: SensorConfig | undefined,
+  rotation: "cw" | "ccw",
+  startAzimuthRad: number,
+): SweepTiming | null {
+  if (!l || !(l.rate_hz > 0)) return null;
+  return {
+    x: l.extrinsic.translation_m[0],
+    y: l.extrinsic.translation_m[1],
+    yaw: l.extrinsic.rotation_rpy_rad[2],
+    periodS: 1 / l.rate_hz,
+    rotation,
+    startAzimuthRad,
+  };
+}
+
 /**
  * When the LiDAR saw the point (x, y) of the vehicle frame, relative to the sweep's stamp, s (<= 0):
  * a point at azimuth a was swept `period * (1 - swept fraction)` before the end of the sweep.

@@ -50,7 +50,11 @@ const MAX_HISTORY_VEHICLES = 256;
 /** Previous-sweep points are kept this far beyond the grid (the ego moves between ticks), m. */
 const HISTORY_MARGIN_M = 10;
 
-/** One vehicle's last LiDAR sweep: non-ground points (x, y pairs, vehicle frame) and the ego pose. */
+/**
+ * One vehicle's last LiDAR sweep: non-ground points (x, y pairs, vehicle frame) and the ego pose.
+ * The tick being rasterized writes its points into `spare` in the same pass that rasterizes them,
+ * while `xy` still holds the previous sweep; the two swap afterwards.
+ */
 interface SweepMemory {
   stampNs: number;
   valid: boolean;
@@ -59,6 +63,7 @@ interface SweepMemory {
   yaw: number;
   xy: Float32Array;
   n: number;
+  spare: Float32Array;
 }
 
 /** Model inputs for one frame (or a batch, when the arrays hold several frames back to back). */
@@ -98,6 +103,8 @@ export class BevRasterizer {
   private readonly mx: Float32Array;
   private readonly mn: Float32Array;
   private readonly history = new Map<string, SweepMemory>();
+  /** LiDAR plane that observe() rasterizes into and discards. */
+  private scratch: Float32Array | null = null;
 
   constructor(rig: RigConfig, grid: BevGrid = DEFAULT_GRID, opts: RasterOptions = DEFAULT_RASTER_OPTIONS) {
     this.grid = grid;
@@ -151,11 +158,12 @@ export class BevRasterizer {
     const useL = mask.lidar && tick.lidar !== null;
     const useR = mask.radar && tick.radar !== null;
     const useC = mask.camera && tick.cameras.length > 0;
+    const mem = this.memoryFor(tick, mask);
     if (useL) {
-      this.lidarInto(tick.lidar!, lid);
+      const kept = this.lidarInto(tick.lidar!, lid, mem?.spare ?? null);
       this.previousInto(tick, lid.subarray(4 * this.cellsPerChannel, 5 * this.cellsPerChannel));
+      if (mem) this.remember(mem, tick, kept);
     }
-    this.observe(tick, mask);
     if (useR) this.radarInto(tick.radar!, rad);
     if (useC) this.cameraInto(tick, cam);
     const e = out.ego;
@@ -182,41 +190,44 @@ export class BevRasterizer {
    * absent LiDAR forgets the vehicle's sweep; a reset tick does not use the one before it.
    */
   observe(tick: AlignedTick, mask: ModalityMask = ALL_ON): void {
+    const mem = this.memoryFor(tick, mask);
+    if (!mem) return;
+    this.scratch ??= new Float32Array(this.planeSize);
+    this.remember(mem, tick, this.lidarInto(tick.lidar!, this.scratch, mem.spare));
+  }
+
+  /** The vehicle's sweep memory with room for this tick's points; null (and forgotten) without LiDAR. */
+  private memoryFor(tick: AlignedTick, mask: ModalityMask): SweepMemory | null {
     const pts = tick.lidar;
     if (!mask.lidar || !pts || pts.count === 0) {
       this.history.delete(tick.vehicle);
-      return;
+      return null;
     }
     let m = this.history.get(tick.vehicle);
     if (!m) {
       if (this.history.size >= MAX_HISTORY_VEHICLES) this.history.clear();
-      m = { stampNs: 0, valid: false, x: 0, y: 0, yaw: 0, xy: new Float32Array(2 * 1024), n: 0 };
+      m = {
+        stampNs: 0,
+        valid: false,
+        x: 0,
+        y: 0,
+        yaw: 0,
+        xy: new Float32Array(0),
+        n: 0,
+        spare: new Float32Array(0),
+      };
       this.history.set(tick.vehicle, m);
     }
-    if (m.xy.length < 2 * pts.count) m.xy = new Float32Array(2 * pts.count);
-    const fx = field(pts, "x");
-    const fy = field(pts, "y");
-    const fz = field(pts, "z");
-    const { groundZM, maxZM } = this.opts;
-    const g = this.grid;
-    const x0 = g.xMinM - HISTORY_MARGIN_M;
-    const x1 = g.xMinM + g.rows * g.cellM + HISTORY_MARGIN_M;
-    const y0 = g.yMinM - HISTORY_MARGIN_M;
-    const y1 = g.yMinM + g.cols * g.cellM + HISTORY_MARGIN_M;
-    const d = pts.data;
+    if (m.spare.length < 2 * pts.count) m.spare = new Float32Array(2 * pts.count);
+    return m;
+  }
+
+  /** This tick's points (`kept` pairs in `m.spare`) become the vehicle's previous sweep. */
+  private remember(m: SweepMemory, tick: AlignedTick, kept: number): void {
     const xy = m.xy;
-    let n = 0;
-    for (let p = 0, o = 0; p < pts.count; p++, o += pts.stride) {
-      const z = d[o + fz]!;
-      if (!(z <= maxZM) || z < groundZM) continue;
-      const x = d[o + fx]!;
-      const y = d[o + fy]!;
-      if (!(x >= x0 && x < x1 && y >= y0 && y < y1)) continue; // also drops NaN
-      xy[2 * n] = x;
-      xy[2 * n + 1] = y;
-      n++;
-    }
-    m.n = n;
+    m.xy = m.spare;
+    m.spare = xy;
+    m.n = kept;
     m.stampNs = tick.stampNs;
     m.valid = tick.ego.valid;
     m.x = tick.ego.x;
@@ -272,7 +283,12 @@ export class BevRasterizer {
     this.mn.fill(Number.POSITIVE_INFINITY);
   }
 
-  private lidarInto(pts: PackedArray, out: Float32Array): void {
+  /**
+   * LiDAR channels of `pts` into `out`. With `keep`, the same pass also copies the non-ground points
+   * within HISTORY_MARGIN_M of the grid into it (x, y pairs) for the next tick's previous-sweep
+   * channel; returns how many.
+   */
+  private lidarInto(pts: PackedArray, out: Float32Array, keep: Float32Array | null): number {
     const fx = field(pts, "x");
     const fy = field(pts, "y");
     const fz = field(pts, "z");
@@ -285,14 +301,23 @@ export class BevRasterizer {
     const st = pts.stride;
     const sx = this.mn; // reused: sum of the points' x offsets from their cell's centre, cells
     sx.fill(0);
+    const kx0 = g.xMinM - HISTORY_MARGIN_M;
+    const kx1 = g.xMinM + g.rows * g.cellM + HISTORY_MARGIN_M;
+    const ky0 = g.yMinM - HISTORY_MARGIN_M;
+    const ky1 = g.yMinM + g.cols * g.cellM + HISTORY_MARGIN_M;
+    let kept = 0;
     for (let p = 0, o = 0; p < pts.count; p++, o += st) {
       const z = d[o + fz]!;
-      if (!(z <= maxZM)) continue; // also drops NaN
+      if (!(z <= maxZM) || z < groundZM) continue; // also drops NaN
       const x = d[o + fx]!;
       const y = d[o + fy]!;
+      if (keep && x >= kx0 && x < kx1 && y >= ky0 && y < ky1) {
+        keep[2 * kept] = x;
+        keep[2 * kept + 1] = y;
+        kept++;
+      }
       const c = this.cellOf(x, y);
       if (c < 0) continue;
-      if (z < groundZM) continue;
       this.cnt[c]! += 1;
       // sub-cell position: where in its 1 m cell the object's surface is
       const u = (x - g.xMinM) / g.cellM;
@@ -313,6 +338,7 @@ export class BevRasterizer {
       out[3 * N + c] = this.s2[c]! / n;
       out[5 * N + c] = (2 * this.s1[c]!) / n;
     }
+    return kept;
   }
 
   private radarInto(ret: PackedArray, out: Float32Array): void {

@@ -21,7 +21,13 @@ import type { TrackPrediction } from "../tracker/index.ts";
 import type { TrackDetection } from "../tracker/types.ts";
 import type { ClassicalConfig } from "./config.ts";
 import { LidarClusterer } from "./lidar.ts";
-import { lidarMount, referenceLidar, sweepTimeOffset } from "../lidar-geometry.ts";
+import {
+  type SweepTiming,
+  lidarMount,
+  referenceLidar,
+  sweepTimeOffset,
+  sweepTimingOf,
+} from "../lidar-geometry.ts";
 import { CLASS_PRIOR_DIMS, classifyBySize, completeBox, wrapPi } from "./shape.ts";
 
 /** One object hypothesis while the tick is being fused (vehicle frame). */
@@ -113,9 +119,8 @@ export class ClassicalDetector {
   /** LiDAR origin in the vehicle frame (for box completion), m. */
   private readonly sx: number;
   private readonly sy: number;
-  private readonly lidarYaw: number;
-  /** LiDAR sweep period, s. */
-  private readonly sweepS: number;
+  /** The spinning LiDAR's timing; null without a LiDAR or with `lidar_rotation: none`. */
+  private readonly sweep: SweepTiming | null;
   /** Field index of the radar cross-section in this tick's radar array. */
   private rcsField: number | undefined = undefined;
   lastStats: DetectStats = {
@@ -137,11 +142,13 @@ export class ClassicalDetector {
       const m = cameraModelOf(s);
       if (m) this.cams.set(s.id, m);
     }
-    const lidar = lidarSensor;
-    this.sx = lidar?.extrinsic.translation_m[0] ?? 0;
-    this.sy = lidar?.extrinsic.translation_m[1] ?? 0;
-    this.lidarYaw = lidar?.extrinsic.rotation_rpy_rad[2] ?? 0;
-    this.sweepS = lidar ? 1 / lidar.rate_hz : 0;
+    const mount = lidarMount(lidarSensor);
+    this.sx = mount.x;
+    this.sy = mount.y;
+    this.sweep =
+      cfg.lidar_rotation === "none"
+        ? null
+        : sweepTimingOf(lidarSensor, cfg.lidar_rotation, cfg.lidar_sweep_start_azimuth_rad);
   }
 
   /** Which modalities this tick uses: allowed by the mask and present. */
@@ -269,20 +276,7 @@ export class ClassicalDetector {
 
   /** When the LiDAR saw a point at (x, y), relative to the sweep's end stamp, s (<= 0). */
   private lidarTimeOffset(x: number, y: number): number {
-    const rot = this.cfg.lidar_rotation;
-    if (rot === "none" || this.sweepS <= 0) return 0;
-    return sweepTimeOffset(
-      {
-        x: this.sx,
-        y: this.sy,
-        yaw: this.lidarYaw,
-        periodS: this.sweepS,
-        rotation: rot,
-        startAzimuthRad: this.cfg.lidar_sweep_start_azimuth_rad,
-      },
-      x,
-      y,
-    );
+    return this.sweep ? sweepTimeOffset(this.sweep, x, y) : 0;
   }
 
   private radar(

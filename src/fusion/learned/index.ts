@@ -15,7 +15,7 @@ import type { RigConfig } from "../../rig/schema.ts";
 import { type BevGrid, DEFAULT_GRID } from "../bev/grid.ts";
 import { type BevFrame, BevRasterizer, type ModalityMask } from "../bev/rasterize.ts";
 import { CALIBRATION_FEATURES, type CalibrationWeights, calibratedScore } from "../classical/calibration.ts";
-import { referenceLidar, type SweepTiming, sweepTimeOffset } from "../lidar-geometry.ts";
+import { referenceLidar, sweepTimeOffset, sweepTimingOf } from "../lidar-geometry.ts";
 import { createTracker, type MultiTracker, type TrackerConfigInput } from "../tracker/index.ts";
 import type { FusionEngine, FusionResult } from "../types.ts";
 import { loadModelContract, type ModelContract } from "./contract.ts";
@@ -292,16 +292,8 @@ export function lidarTimeOffset(
   tt: ModelContract["targetTime"],
 ): ((x: number, y: number) => number) | null {
   if (tt.convention !== "lidar_observation") return null;
-  const l = referenceLidar(rig);
-  if (!l) return null;
-  const timing: SweepTiming = {
-    x: l.extrinsic.translation_m[0],
-    y: l.extrinsic.translation_m[1],
-    yaw: l.extrinsic.rotation_rpy_rad[2],
-    periodS: 1 / l.rate_hz,
-    rotation: tt.rotation,
-    startAzimuthRad: tt.sweep_start_azimuth_rad,
-  };
+  const timing = sweepTimingOf(referenceLidar(rig), tt.rotation, tt.sweep_start_azimuth_rad);
+  if (!timing) return null;
   return (x, y) => sweepTimeOffset(timing, x, y);
 }
 
