@@ -132,6 +132,12 @@ export async function createLearnedEngine(
   let closed = false;
   const inputNames = new Set(contract.inputs.map((i) => i.name));
 
+  const maskOf = (health: HealthSnapshot): ModalityMask => ({
+    lidar: health.mask.lidar && contract.modalities.includes("lidar"),
+    radar: health.mask.radar && contract.modalities.includes("radar"),
+    camera: health.mask.camera && contract.modalities.includes("camera"),
+  });
+
   const schedule = () => {
     if (scheduled || busy || queue.length === 0) return;
     scheduled = true;
@@ -157,11 +163,7 @@ export async function createLearnedEngine(
     try {
       for (let b = 0; b < B; b++) {
         const { tick, health } = jobs[b]!;
-        const mask: ModalityMask = {
-          lidar: health.mask.lidar && contract.modalities.includes("lidar"),
-          radar: health.mask.radar && contract.modalities.includes("radar"),
-          camera: health.mask.camera && contract.modalities.includes("camera"),
-        };
+        const mask = maskOf(health);
         masks.push(mask);
         raster.rasterize(tick, mask, health.features, frame, b);
       }
@@ -256,7 +258,10 @@ export async function createLearnedEngine(
         queue.push({ tick, health, resolve, reject });
         while (queue.length > maxQueue) {
           stats.dropped++;
-          queue.shift()!.reject(new Error("learned fusion queue full: tick dropped"));
+          const shed = queue.shift()!;
+          // the oldest queued tick: its sweep is still the next one's previous sweep
+          raster.observe(shed.tick, maskOf(shed.health));
+          shed.reject(new Error("learned fusion queue full: tick dropped"));
         }
         schedule();
       });

@@ -56,6 +56,21 @@ describe("learned engine", { skip: skip ?? false }, () => {
     assert.ok(eng.stats.maxBatchSeen >= 5);
   });
 
+  test("a full queue sheds its oldest ticks, counted, with a clear error; the rest are served", async () => {
+    const e = await createLearnedEngine(rig, { mode: "intermediate", modelPath: model, ep: "cpu", maxQueue: 2 });
+    try {
+      const rs = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => e.fuse(syntheticTick("q", i), healthOf())));
+      assert.deepEqual(
+        rs.map((r) => r.status),
+        ["rejected", "rejected", "rejected", "fulfilled", "fulfilled"],
+      );
+      assert.match(String((rs[0] as PromiseRejectedResult).reason), /queue full: tick dropped/);
+      assert.equal(e.stats.dropped, 3);
+    } finally {
+      await e.close();
+    }
+  });
+
   test("the event loop keeps turning while the model runs", async () => {
     let turns = 0;
     const iv = setInterval(() => turns++, 0);
