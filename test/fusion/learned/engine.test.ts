@@ -57,9 +57,16 @@ describe("learned engine", { skip: skip ?? false }, () => {
   });
 
   test("a full queue sheds its oldest ticks, counted, with a clear error; the rest are served", async () => {
-    const e = await createLearnedEngine(rig, { mode: "intermediate", modelPath: model, ep: "cpu", maxQueue: 2 });
+    const e = await createLearnedEngine(rig, {
+      mode: "intermediate",
+      modelPath: model,
+      ep: "cpu",
+      maxQueue: 2,
+    });
     try {
-      const rs = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => e.fuse(syntheticTick("q", i), healthOf())));
+      const rs = await Promise.allSettled(
+        Array.from({ length: 5 }, (_, i) => e.fuse(syntheticTick("q", i), healthOf())),
+      );
       assert.deepEqual(
         rs.map((r) => r.status),
         ["rejected", "rejected", "rejected", "fulfilled", "fulfilled"],
