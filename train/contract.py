@@ -4,7 +4,8 @@ Must agree with src/fusion/bev/grid.ts (raster layout) and src/fusion/learned/co
 loader checks these on load and refuses a mismatching model with a message naming the field).
 """
 FORMAT = "fusion-bev-centerpoint"
-VERSION = 2  # bump on any change of inputs, outputs or their meaning (2: stride-1 head, LiDAR-time targets)
+VERSION = 3  # bump on any change of inputs, outputs or their meaning (2: stride-1 head, LiDAR-time targets;
+#   3: box orientation as the axis, sin/cos of 2 yaw)
 BEV_VERSION = 3  # src/fusion/bev/grid.ts BEV_VERSION
 GRID = {"xMinM": -8, "yMinM": -32, "cellM": 1.0, "rows": 64, "cols": 64}
 CHANNELS = {
@@ -15,7 +16,7 @@ CHANNELS = {
 CLASSES = ["car", "truck", "pedestrian", "cyclist"]  # ObjectClass 1..4
 EGO_FEATURES = ["speed_20mps", "yaw_rate_0p5radps"]
 HEALTH_FEATURES = ["mask", "present", "freshness", "rate_ratio", "content_ok"]
-BOX_CHANNELS = ["dx_cells", "dy_cells", "z_m", "log_l_m", "log_w_m", "log_h_m", "sin_yaw", "cos_yaw", "vx_mps", "vy_mps"]
+BOX_CHANNELS = ["dx_cells", "dy_cells", "z_m", "log_l_m", "log_w_m", "log_h_m", "sin_2yaw", "cos_2yaw", "vx_mps", "vy_mps"]
 OUT_STRIDE = 1  # output cell = OUT_STRIDE raster cells (1 m)
 # Position targets: where the LiDAR saw the object (truth at the tick + ground velocity x the sweep
 # time offset at the object's azimuth) for objects with LiDAR points when LiDAR is present, else the

@@ -126,7 +126,7 @@ def make_targets(boxes: np.ndarray, neighbourhood: int = 0):
         i0, j0 = int(ci), int(cj)
         g[i0, j0] = 1.0
         np.maximum(heat[k], g, out=heat[k])
-        rest = [z, math.log(max(l, 0.1)), math.log(max(w, 0.1)), math.log(max(h, 0.1)), math.sin(yaw), math.cos(yaw), vx, vy]
+        rest = [z, math.log(max(l, 0.1)), math.log(max(w, 0.1)), math.log(max(h, 0.1)), math.sin(2 * yaw), math.cos(2 * yaw), vx, vy]
         for di in range(-neighbourhood, neighbourhood + 1):
             for dj in range(-neighbourhood, neighbourhood + 1):
                 i, j = i0 + di, j0 + dj

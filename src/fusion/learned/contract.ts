@@ -15,7 +15,8 @@ import {
 } from "../bev/grid.ts";
 
 export const MODEL_FORMAT = "fusion-bev-centerpoint";
-export const MODEL_VERSION = 2;
+/** 3: box orientation as the axis (sin/cos of 2 yaw), see decode.ts. */
+export const MODEL_VERSION = 3;
 export const CLASS_NAMES = ["car", "truck", "pedestrian", "cyclist"] as const;
 export const BOX_CHANNELS = [
   "dx_cells",
@@ -24,8 +25,8 @@ export const BOX_CHANNELS = [
   "log_l_m",
   "log_w_m",
   "log_h_m",
-  "sin_yaw",
-  "cos_yaw",
+  "sin_2yaw",
+  "cos_2yaw",
   "vx_mps",
   "vy_mps",
 ] as const;

@@ -31,9 +31,9 @@ export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
   max_objects: 100,
   nms_radius_m: [1.5, 2.5, 0.6, 0.8] as const,
   support_radius_m: 1.5,
-  vel_std_radar_mps: 1,
+  vel_std_radar_mps: 2,
   vel_std_no_radar_mps: 3,
-  pos_std_m: [0.25, 0.6, 1.2] as const,
+  pos_std_m: [0.25, 0.4, 1.2] as const,
   refine_lidar: true,
 });
 
@@ -57,6 +57,11 @@ export interface SupportRasters {
 export interface Decoded extends TrackDetection {
   /** Heatmap probability of the peak (before tracking). */
   peak: number;
+  /**
+   * Length of the predicted orientation vector (sin 2yaw, cos 2yaw), 0..1: how sure the network is
+   * of the box's axis (1 after LiDAR refinement).
+   */
+  yawConf: number;
 }
 
 /**
@@ -144,7 +149,8 @@ export function decodeFrame(
       length: Math.exp(clamp(b(3), -2, 3)),
       width: Math.exp(clamp(b(4), -2, 3)),
       height: Math.exp(clamp(b(5), -2, 3)),
-      yaw: Math.atan2(b(6), b(7)),
+      yaw: yawOf(b(6), b(7), b(8), b(9)),
+      yawConf: Math.min(1, Math.hypot(b(6), b(7))),
       shapeMeasured: lidar,
       cls: (cd.k + 1) as ObjectClass,
       clsConf: psum > 0 ? cd.p / psum : 1,
@@ -155,6 +161,20 @@ export function decodeFrame(
   }
   return dets;
 }
+
+/**
+ * Box yaw from the predicted orientation axis (sin 2yaw, cos 2yaw): the axis is what a single
+ * sweep shows; which way along it the object points is the predicted velocity's direction when it
+ * is at least `HEADING_MIN_SPEED_MPS`, else the axis's half towards +x (the tracker's motion
+ * heading settles it later).
+ */
+export function yawOf(s2: number, c2: number, vx: number, vy: number): number {
+  const axis = 0.5 * Math.atan2(s2, c2); // (-pi/2, pi/2]
+  if (Math.hypot(vx, vy) >= HEADING_MIN_SPEED_MPS && Math.cos(axis) * vx + Math.sin(axis) * vy < 0)
+    return axis > 0 ? axis - Math.PI : axis + Math.PI;
+  return axis;
+}
+const HEADING_MIN_SPEED_MPS = 1;
 
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : Math.min(v, hi);

@@ -220,17 +220,13 @@ export async function createLearnedEngine(
           lidarDtS,
         );
         const cl = clusters?.[b];
-        if (refiner && cl) refiner.refine(dets, cl);
-        if (lastDets.size >= 4096 && !lastDets.has(tick.vehicle)) lastDets.clear(); // bounded
-        lastDets.set(tick.vehicle, dets);
         if (tick.reset) tracker.vehicle(tick.vehicle)?.reset();
         const e = tick.ego;
-        const objects = tracker.update(
-          tick.vehicle,
-          tick.stampNs,
-          { valid: e.valid, x: e.x, y: e.y, yaw: e.yaw },
-          dets,
-        );
+        const pose = { valid: e.valid, x: e.x, y: e.y, yaw: e.yaw };
+        if (refiner && cl) refiner.refine(dets, cl, tracker.predict(tick.vehicle, tick.stampNs, pose));
+        if (lastDets.size >= 4096 && !lastDets.has(tick.vehicle)) lastDets.clear(); // bounded
+        lastDets.set(tick.vehicle, dets);
+        const objects = tracker.update(tick.vehicle, tick.stampNs, pose, dets);
         if (calibration) for (const o of objects) o.score = calibratedScore(o, calibration);
         const g = {} as Record<PerceptionModality, number>;
         MODS.forEach((m, i) => {

@@ -7,10 +7,15 @@
  * from points the same way (PointRCNN, CenterPoint's second stage); here the refinement is
  * geometric, reusing the classical engine's clusterer and box completion (docs/DECISIONS.md L9).
  *
+ * Which side of the cluster is the object's length comes from the motion heading of a moving track
+ * at the detection (as in the classical detector), else from the network's orientation when it is
+ * sure of it, else from the cluster's shape.
+ *
  * Each cluster refines at most one detection (highest score first). A cluster only refines a
  * detection whose centre lies within `refine_gate_m` of the completed box's outline, and whose size
- * does not contradict the class (a cluster longer than twice the class's length is structure or
- * several objects). Detections without a matching cluster stay as the network placed them.
+ * does not contradict the class (a cluster longer than twice the class's length, or wider than the
+ * class by more than `max_extra_width_m`, is structure or several objects). Detections without a
+ * matching cluster stay as the network placed them.
  */
 import type { AlignedTick } from "../../align/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
@@ -18,6 +23,7 @@ import { type ClassicalConfig, classicalConfigSchema } from "../classical/config
 import { type LidarCluster, LidarClusterer } from "../classical/lidar.ts";
 import { CLASS_PRIOR_DIMS, completeBox, wrapPi } from "../classical/shape.ts";
 import { lidarMount, referenceLidar } from "../lidar-geometry.ts";
+import type { TrackPrediction } from "../tracker/index.ts";
 import type { Decoded } from "./decode.ts";
 
 export interface RefineOptions {
@@ -25,11 +31,27 @@ export interface RefineOptions {
   refine_gate_m: readonly [number, number, number, number];
   /** Position std handed to the tracker for a refined detection, m. */
   refined_pos_std_m: number;
+  /**
+   * Which side of a cluster is the object's length: the motion heading of a moving track at the
+   * detection (`motion_min_speed_mps`), else the network's orientation when its (sin 2yaw,
+   * cos 2yaw) vector is at least this long (`Decoded.yawConf`), else the cluster's shape.
+   */
+  min_yaw_conf: number;
+  /** A track faster than this (with a settled velocity) lends its motion heading, m/s. */
+  motion_min_speed_mps: number;
+  /**
+   * A cluster wider than the class's width by more than this holds more than the object (a
+   * truck's side with whatever stands beside it): it refines nothing, m.
+   */
+  max_extra_width_m: number;
 }
 
 export const DEFAULT_REFINE: RefineOptions = Object.freeze({
   refine_gate_m: [1.2, 1.5, 0.6, 0.8] as const,
   refined_pos_std_m: 0.15,
+  min_yaw_conf: 0.5,
+  motion_min_speed_mps: 1.5,
+  max_extra_width_m: 0.5,
 });
 
 export class LidarRefiner {
@@ -55,8 +77,12 @@ export class LidarRefiner {
     return tick.lidar && tick.lidar.count > 0 ? this.clusterer.cluster(tick.lidar) : [];
   }
 
-  /** Refine `dets` (decoder output) in place from the tick's clusters (`cluster(tick)`). */
-  refine(dets: Decoded[], clusters: readonly LidarCluster[]): void {
+  /**
+   * Refine `dets` (decoder output) in place from the tick's clusters (`cluster(tick)`). `hints`:
+   * the tracker's tracks predicted to the tick; a moving track's heading tells which side of a
+   * cluster is the length, before the network's orientation does.
+   */
+  refine(dets: Decoded[], clusters: readonly LidarCluster[], hints: readonly TrackPrediction[] = []): void {
     this.stats.detections += dets.length;
     if (clusters.length === 0 || dets.length === 0) return;
     const taken = new Uint8Array(clusters.length);
@@ -64,8 +90,9 @@ export class LidarRefiner {
     for (const di of order) {
       const d = dets[di]!;
       if (!d.shapeMeasured) continue; // no LiDAR support
-      const [Lp] = CLASS_PRIOR_DIMS[d.cls];
+      const [Lp, Wp] = CLASS_PRIOR_DIMS[d.cls];
       const gate = this.opts.refine_gate_m[d.cls - 1] ?? 1;
+      const heading = this.headingOf(d, hints);
       let best = -1;
       let bestD = gate;
       let bestBox: ReturnType<typeof completeBox> | null = null;
@@ -73,6 +100,7 @@ export class LidarRefiner {
         if (taken[c]) continue;
         const cl = clusters[c]!;
         if (cl.length > 2 * Lp + 1) continue;
+        if (cl.width > Wp + this.opts.max_extra_width_m) continue;
         // cheap pre-gate on the raw centre
         if (Math.abs(cl.cx - d.x) > Lp + gate + 1 || Math.abs(cl.cy - d.y) > Lp + gate + 1) continue;
         const box = completeBox(
@@ -80,7 +108,7 @@ export class LidarRefiner {
           d.cls,
           this.sx,
           this.sy,
-          d.yaw,
+          heading,
         );
         const dist = Math.hypot(box.cx - d.x, box.cy - d.y);
         if (dist < bestD) {
@@ -96,12 +124,32 @@ export class LidarRefiner {
       d.y = bestBox.cy;
       d.length = bestBox.length;
       d.width = bestBox.width;
-      // the fit's yaw is pi-ambiguous: keep the network's direction
-      d.yaw = Math.cos(bestBox.yaw - d.yaw) >= 0 ? bestBox.yaw : wrapPi(bestBox.yaw + Math.PI);
+      // the fit's yaw is pi-ambiguous: keep the direction of the heading it was completed with
+      const dir = heading ?? d.yaw;
+      d.yaw = Math.cos(bestBox.yaw - dir) >= 0 ? bestBox.yaw : wrapPi(bestBox.yaw + Math.PI);
+      d.yawConf = 1;
       const s2 = this.opts.refined_pos_std_m ** 2;
       d.covXX = s2;
       d.covXY = 0;
       d.covYY = s2;
     }
+  }
+
+  /** The heading that tells a cluster's length axis for `d`, or null (decide by shape). */
+  private headingOf(d: Decoded, hints: readonly TrackPrediction[]): number | null {
+    // the track where the detection was seen (dtS before the tick), when it moves with a settled velocity
+    const dt = d.dtS ?? 0;
+    let best: TrackPrediction | null = null;
+    let bestD = Math.max(1.5, CLASS_PRIOR_DIMS[d.cls][0] / 2 + 0.5);
+    for (const h of hints) {
+      const dd = Math.hypot(h.x + h.vx * dt - d.x, h.y + h.vy * dt - d.y);
+      if (dd < bestD) {
+        bestD = dd;
+        best = h;
+      }
+    }
+    if (best && best.velStdMps <= 1 && Math.hypot(best.vx, best.vy) >= this.opts.motion_min_speed_mps)
+      return Math.atan2(best.vy, best.vx);
+    return d.yawConf >= this.opts.min_yaw_conf ? d.yaw : null;
   }
 }
