@@ -38,7 +38,7 @@ class ModelConfig:
     layers: int = 1  # transformer layers
     mlp: int = 128  # transformer MLP hidden width
     num_classes: int = 4  # car, truck, pedestrian, cyclist
-    box_ch: int = 10  # dx, dy (cells), z (m), log l, log w, log h, sin yaw, cos yaw, vx, vy (m/s)
+    box_ch: int = 10  # dx, dy (cells), z (m), log l, log w, log h, sin 2yaw, cos 2yaw, vx, vy (m/s)
     ego_dim: int = 2
     health_dim: int = 5  # mask, present, freshness, rate ratio, content ok
 

@@ -162,6 +162,9 @@ export function decodeFrame(
   return dets;
 }
 
+/** m/s */
+const HEADING_MIN_SPEED_MPS = 1;
+
 /**
  * Box yaw from the predicted orientation axis (sin 2yaw, cos 2yaw): the axis is what a single
  * sweep shows; which way along it the object points is the predicted velocity's direction when it
@@ -174,7 +177,6 @@ export function yawOf(s2: number, c2: number, vx: number, vy: number): number {
     return axis > 0 ? axis - Math.PI : axis + Math.PI;
   return axis;
 }
-const HEADING_MIN_SPEED_MPS = 1;
 
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : Math.min(v, hi);

@@ -20,6 +20,7 @@
 import type { AlignedTick } from "../../align/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
 import { type ClassicalConfig, classicalConfigSchema } from "../classical/config.ts";
+import { motionHeading, nearestHint } from "../classical/detect.ts";
 import { type LidarCluster, LidarClusterer } from "../classical/lidar.ts";
 import { CLASS_PRIOR_DIMS, completeBox, wrapPi } from "../classical/shape.ts";
 import { lidarMount, referenceLidar } from "../lidar-geometry.ts";
@@ -137,19 +138,10 @@ export class LidarRefiner {
 
   /** The heading that tells a cluster's length axis for `d`, or null (decide by shape). */
   private headingOf(d: Decoded, hints: readonly TrackPrediction[]): number | null {
-    // the track where the detection was seen (dtS before the tick), when it moves with a settled velocity
-    const dt = d.dtS ?? 0;
-    let best: TrackPrediction | null = null;
-    let bestD = Math.max(1.5, CLASS_PRIOR_DIMS[d.cls][0] / 2 + 0.5);
-    for (const h of hints) {
-      const dd = Math.hypot(h.x + h.vx * dt - d.x, h.y + h.vy * dt - d.y);
-      if (dd < bestD) {
-        bestD = dd;
-        best = h;
-      }
-    }
-    if (best && best.velStdMps <= 1 && Math.hypot(best.vx, best.vy) >= this.opts.motion_min_speed_mps)
-      return Math.atan2(best.vy, best.vx);
+    // the moving track where the detection was seen (dtS before the tick)
+    const hint = nearestHint(hints, d.x, d.y, CLASS_PRIOR_DIMS[d.cls][0], d.dtS ?? 0);
+    const heading = motionHeading(hint, this.opts.motion_min_speed_mps);
+    if (heading !== null) return heading;
     return d.yawConf >= this.opts.min_yaw_conf ? d.yaw : null;
   }
 }
