@@ -6,11 +6,11 @@ loader checks these on load and refuses a mismatching model with a message namin
 FORMAT = "fusion-bev-centerpoint"
 VERSION = 3  # bump on any change of inputs, outputs or their meaning (2: stride-1 head, LiDAR-time targets;
 #   3: box orientation as the axis, sin/cos of 2 yaw)
-BEV_VERSION = 3  # src/fusion/bev/grid.ts BEV_VERSION
+BEV_VERSION = 4  # src/fusion/bev/grid.ts BEV_VERSION
 GRID = {"xMinM": -8, "yMinM": -32, "cellM": 1.0, "rows": 64, "cols": 64}
 CHANNELS = {
     "lidar": ["log_count", "max_z", "mean_dx", "mean_intensity", "prev_log_count", "mean_dy"],
-    "radar": ["log_count", "mean_vr", "mean_vr_ux", "mean_vr_uy", "max_rcs", "mean_rcs"],
+    "radar": ["log_count", "mean_dx", "mean_vr_ux", "mean_vr_uy", "mean_dy", "mean_rcs"],
     "camera": ["ray_car", "ray_truck", "ray_pedestrian", "ray_cyclist", "depth_splat", "fov"],
 }
 CLASSES = ["car", "truck", "pedestrian", "cyclist"]  # ObjectClass 1..4

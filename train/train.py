@@ -50,9 +50,18 @@ def focal(p, t, weight=None):
     return per.sum() / npos.sum().clamp(min=1.0)
 
 
+# Huber transition per box channel (0 = plain L1). Orientation and velocity are exactly 0 for most
+# objects (axis-aligned roads, traffic along x): under L1 those channels sat at the median, 0, and
+# the vy and sin 2yaw outputs of version-3 models died (DECISIONS L20). Quadratic near 0 keeps the
+# gradient proportional to the error there.
+HUBER_BETA = torch.tensor([0, 0, 0, 0, 0, 0, 0.1, 0.1, 1.0, 1.0]).reshape(1, 10, 1, 1)
+
+
 def reg_loss(box, reg, regm):
-    l1 = (box - reg).abs() * BOX_W * regm
-    return l1.sum() / regm.sum().clamp(min=1.0)
+    e = (box - reg).abs()
+    quad = 0.5 * e * e / HUBER_BETA.clamp(min=1e-6)
+    per = torch.where(e < HUBER_BETA, quad, e - 0.5 * HUBER_BETA)
+    return (per * BOX_W * regm).sum() / regm.sum().clamp(min=1.0)
 
 
 def augment(rng, ras, aux, heat, reg, regm, fusion: bool, p_drop=P_DROP):
@@ -65,6 +74,7 @@ def augment(rng, ras, aux, heat, reg, regm, fusion: bool, p_drop=P_DROP):
         ras[f] = ras[f, :, :, ::-1]
         ras[f, 5] *= -1  # LiDAR mean_dy
         ras[f, 6 + 3] *= -1  # radar mean_vr_uy
+        ras[f, 6 + 4] *= -1  # radar mean_dy
         aux[f, 1] *= -1  # yaw rate
         heat[f] = heat[f, ..., ::-1]
         regm_f = regm[f, ..., ::-1]

@@ -34,7 +34,7 @@ export const DEFAULT_GRID: BevGrid = Object.freeze({
 /** Channel names per modality, in raster order. Changing them changes the model contract. */
 export const CHANNELS: Readonly<Record<PerceptionModality, readonly string[]>> = Object.freeze({
   lidar: ["log_count", "max_z", "mean_dx", "mean_intensity", "prev_log_count", "mean_dy"],
-  radar: ["log_count", "mean_vr", "mean_vr_ux", "mean_vr_uy", "max_rcs", "mean_rcs"],
+  radar: ["log_count", "mean_dx", "mean_vr_ux", "mean_vr_uy", "mean_dy", "mean_rcs"],
   camera: ["ray_car", "ray_truck", "ray_pedestrian", "ray_cyclist", "depth_splat", "fov"],
 });
 
@@ -45,7 +45,7 @@ export const EGO_FEATURES = ["speed_20mps", "yaw_rate_0p5radps"] as const;
 export const HEALTH_FEATURES = ["mask", "present", "freshness", "rate_ratio", "content_ok"] as const;
 
 /** Version of the raster contract; bump when any channel's meaning or scaling changes. */
-export const BEV_VERSION = 3;
+export const BEV_VERSION = 4;
 
 export function gridContains(g: BevGrid, x: number, y: number): boolean {
   return x >= g.xMinM && x < g.xMinM + g.rows * g.cellM && y >= g.yMinM && y < g.yMinM + g.cols * g.cellM;

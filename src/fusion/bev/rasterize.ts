@@ -9,7 +9,9 @@
  *   frame by the ego motion between the two ticks: what moved shows as a displaced pair, what stands
  *   still as an overlap), mean sub-cell y offset (offsets of the points from their cell's centre, in
  *   half cells: -1..1; they carry the surface's position below the 1 m cell size).
- * - Radar: return count (log), mean ego-compensated radial velocity and its x/y components, max/mean RCS.
+ * - Radar: return count (log), mean sub-cell x offset, mean ego-compensated radial velocity times the
+ *   line of sight's x and y components, mean sub-cell y offset (offsets in half cells, as for LiDAR),
+ *   mean RCS.
  * - Camera: each 2D detection's centre ray marched over the grid per class (max score), a Gaussian
  *   splat at the detection's estimated ground position (flat-ground intersection of the box's
  *   bottom centre, or a class height prior), and the static field-of-view coverage of the rig.
@@ -348,31 +350,39 @@ export class BevRasterizer {
     const frcs = field(ret, "rcs");
     const fux = field(ret, "ux");
     const fuy = field(ret, "uy");
+    const g = this.grid;
     const N = this.cellsPerChannel;
     this.resetAcc();
+    const sy = this.mx; // reused: sum of the returns' y offsets from their cell's centre, cells
+    sy.fill(0);
     const d = ret.data;
     const st = ret.stride;
     for (let p = 0, o = 0; p < ret.count; p++, o += st) {
-      const c = this.cellOf(d[o + fx]!, d[o + fy]!);
+      const x = d[o + fx]!;
+      const y = d[o + fy]!;
+      const c = this.cellOf(x, y);
       if (c < 0) continue;
       const vr = d[o + fvr]!;
       const rcs = (d[o + frcs]! + 10) / 40;
       if (!Number.isFinite(vr) || !Number.isFinite(rcs)) continue;
       this.cnt[c]! += 1;
-      this.s1[c]! += vr;
+      // sub-cell position, as for LiDAR: a return's range is good to a few decimetres
+      const u = (x - g.xMinM) / g.cellM;
+      const v = (y - g.yMinM) / g.cellM;
+      this.s1[c]! += u - Math.floor(u) - 0.5;
+      sy[c]! += v - Math.floor(v) - 0.5;
       this.s2[c]! += vr * d[o + fux]!;
       this.s3[c]! += vr * d[o + fuy]!;
       this.mn[c] = Number.isFinite(this.mn[c]!) ? this.mn[c]! + rcs : rcs; // sum of rcs
-      if (rcs > this.mx[c]!) this.mx[c] = rcs;
     }
     for (let c = 0; c < N; c++) {
       const n = this.cnt[c]!;
       if (n === 0) continue;
       out[c] = Math.min(1.5, Math.log1p(n) / LN_COUNT_R);
-      out[N + c] = this.s1[c]! / n / 20;
+      out[N + c] = (2 * this.s1[c]!) / n;
       out[2 * N + c] = this.s2[c]! / n / 20;
       out[3 * N + c] = this.s3[c]! / n / 20;
-      out[4 * N + c] = this.mx[c]!;
+      out[4 * N + c] = (2 * sy[c]!) / n;
       out[5 * N + c] = this.mn[c]! / n;
     }
   }

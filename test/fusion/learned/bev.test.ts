@@ -111,13 +111,40 @@ describe("BevRasterizer", () => {
     assert.ok(Math.abs(f.lidar[5 * N + c]! - 0.8 / 3) < 1e-5, `dy ${f.lidar[5 * N + c]}`);
   });
 
-  test("radar: return count, radial velocity components", () => {
+  test("radar: return count, sub-cell offsets, radial velocity components, RCS", () => {
     const f = r.alloc(1);
-    r.rasterize(syntheticTick("v", 0, 20, 2), ALL_ON, null, f);
-    const c = cell(20, 2);
+    const t = syntheticTick("v", 0, 20, 2);
+    t.radar = packedOf(
+      ["x", "y", "z", "vr", "rcs", "ux", "uy"],
+      [
+        [20.25, 2.75, 0.5, -4, 10, 0.99, 0.1],
+        [20.45, 2.35, 0.5, -2, 30, 0.98, 0.2],
+      ],
+    );
+    r.rasterize(t, ALL_ON, null, f);
+    const c = cell(20.5, 2.5);
+    assert.deepEqual(CHANNELS.radar, [
+      "log_count",
+      "mean_dx",
+      "mean_vr_ux",
+      "mean_vr_uy",
+      "mean_dy",
+      "mean_rcs",
+    ]);
     assert.ok(f.radar[c]! > 0);
-    assert.ok(Math.abs(f.radar[N + c]! - -4 / 20) < 1e-6);
-    assert.ok(Math.abs(f.radar[2 * N + c]! - (-4 * 0.99) / 20) < 1e-6);
+    const near = (ch: number, want: number) =>
+      assert.ok(
+        Math.abs(f.radar[ch * N + c]! - want) < 1e-5,
+        `${CHANNELS.radar[ch]} ${f.radar[ch * N + c]} != ${want}`,
+      );
+    // offsets from the cell centre in half cells: x -0.25, -0.05 -> -0.3; y +0.25, -0.15 -> +0.1
+    near(1, -0.3);
+    near(4, 0.1);
+    near(2, (-4 * 0.99 + -2 * 0.98) / 2 / 20);
+    near(3, (-4 * 0.1 + -2 * 0.2) / 2 / 20);
+    near(5, ((10 + 10) / 40 + (30 + 10) / 40) / 2);
+    for (let ch = 0; ch < 6; ch++)
+      assert.equal(f.radar[ch * N + cell(21.5, 2.5)], 0, `empty cell, channel ${ch}`);
   });
 
   test("camera: the class ray passes the object, the depth splat peaks near it, FOV is static", () => {
