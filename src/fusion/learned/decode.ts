@@ -6,8 +6,9 @@
 import { Modality, type ObjectClass } from "../../msg/types.ts";
 import type { BevGrid } from "../bev/grid.ts";
 import type { TrackDetection } from "../tracker/index.ts";
+import { DEFAULT_DOPPLER, type DopplerOptions } from "./doppler.ts";
 
-export interface DecodeOptions {
+export interface DecodeOptions extends DopplerOptions {
   /** Minimum heatmap probability of a peak. */
   score_threshold: number;
   /** Most peaks per frame (highest scores kept). */
@@ -24,6 +25,8 @@ export interface DecodeOptions {
   pos_std_m: readonly [number, number, number];
   /** Re-measure LiDAR-supported detections from the tick's LiDAR clusters (src/fusion/learned/refine.ts). */
   refine_lidar: boolean;
+  /** Correct the velocity's radial component from the radar returns in each box (./doppler.ts). */
+  doppler: boolean;
 }
 
 export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
@@ -35,6 +38,8 @@ export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
   vel_std_no_radar_mps: 3,
   pos_std_m: [0.25, 0.4, 1.2] as const,
   refine_lidar: true,
+  doppler: true,
+  ...DEFAULT_DOPPLER,
 });
 
 export interface FrameOutputs {

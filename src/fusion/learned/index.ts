@@ -21,6 +21,7 @@ import type { FusionEngine, FusionResult } from "../types.ts";
 import { loadModelContract, type ModelContract } from "./contract.ts";
 import { DEFAULT_DECODE, type DecodeOptions, type Decoded, decodeFrame } from "./decode.ts";
 import type { LidarCluster } from "../classical/lidar.ts";
+import { applyDoppler } from "./doppler.ts";
 import { LidarRefiner } from "./refine.ts";
 import { type ExecutionProvider, InferenceSessionWorker } from "./session.ts";
 
@@ -224,6 +225,7 @@ export async function createLearnedEngine(
         const e = tick.ego;
         const pose = { valid: e.valid, x: e.x, y: e.y, yaw: e.yaw };
         if (refiner && cl) refiner.refine(dets, cl, tracker.predict(tick.vehicle, tick.stampNs, pose));
+        if (decodeOpts.doppler) applyDoppler(dets, masks[b]!.radar ? tick.radar : null, decodeOpts);
         if (lastDets.size >= 4096 && !lastDets.has(tick.vehicle)) lastDets.clear(); // bounded
         lastDets.set(tick.vehicle, dets);
         const objects = tracker.update(tick.vehicle, tick.stampNs, pose, dets);
