@@ -84,16 +84,19 @@ describe("applyDoppler", () => {
     close(b.yaw, 3.1 - Math.PI, "b points along its measured motion");
   });
 
-  test("LiDAR-supported detections keep the network's velocity; a return counts for one box only", () => {
-    const withLidar = det(30, 0, { modalities: [Modality.LIDAR, Modality.RADAR] });
+  test("with LiDAR support a Doppler far from the network's velocity is ignored; a return counts for one box", () => {
+    const agrees = det(30, 0, { modalities: [Modality.LIDAR, Modality.RADAR] });
+    const clutter = det(30, 20, { modalities: [Modality.LIDAR, Modality.RADAR] });
     const high = det(50, 0, { score: 0.9 });
     const low = det(51, 0, { score: 0.3 });
     const radar = packedOf(FIELDS, [
-      [26, 0, 0.5, 25, 20, 1, 0],
+      [26, 0, 0.5, 17, 20, 1, 0], // 2 m/s from the network's 15: taken
+      [26, 20, 0.5, 0.2, 0, 1, 0], // 14.8 m/s off (a stationary-looking clutter return): ignored
       [50.5, 0, 0.5, 18, 20, 1, 0],
     ]);
-    assert.equal(applyDoppler([withLidar, low, high], radar), 1);
-    close(withLidar.vel!.vx, 15, "LiDAR-supported: unchanged");
+    assert.equal(applyDoppler([agrees, clutter, low, high], radar), 2);
+    close(agrees.vel!.vx, 17, "LiDAR-supported, within the gate: corrected");
+    close(clutter.vel!.vx, 15, "LiDAR-supported, beyond the gate: unchanged");
     close(high.vel!.vx, 18, "the higher-scored box takes the return");
     close(low.vel!.vx, 15, "the lower one keeps its own");
     assert.equal(applyDoppler([det(30, 0)], null), 0, "no radar, nothing");
