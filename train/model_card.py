@@ -99,9 +99,10 @@ def main(argv=None) -> None:
     L.append("BEV version 4 (these models, model version 3): the radar raster carries the returns' sub-cell x/y offsets "
              "instead of mean radial velocity and max RCS, and the box loss is Huber near 0 for the orientation and "
              "velocity channels (under L1 the vy and sin 2yaw outputs of the earlier models had died at their median, "
-             "0). The decoder corrects the velocity of detections without LiDAR from the radar Doppler. The BEV-3 "
+             "0). The decoder corrects velocities from the radar Doppler (behind a 5 m/s gate where LiDAR supports the "
+             "object). The BEV-3 "
              "models scored on the evaluation seeds mAP 0.876 intermediate (no LiDAR 0.407), 0.858 late, 0.850 "
-             "LiDAR-only (docs/DECISIONS.md L20-L21).\n")
+             "LiDAR-only (docs/DECISIONS.md L20-L23).\n")
     L.append("Model version 3: the box orientation is regressed as its axis (sin/cos of 2 yaw) "
              "instead of sin/cos of the yaw, whose sine version-2 models predicted as ~0 (see L20 for why); with it, "
              "the LiDAR refinement completes crossing vehicles along the right axis. Same data and training recipe. The version-2 "
