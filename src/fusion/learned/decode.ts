@@ -7,6 +7,7 @@ import { Modality, type ObjectClass } from "../../msg/types.ts";
 import type { BevGrid } from "../bev/grid.ts";
 import type { TrackDetection } from "../tracker/index.ts";
 import { DEFAULT_DOPPLER, type DopplerOptions } from "./doppler.ts";
+import { alongVelocity } from "./heading.ts";
 
 export interface DecodeOptions extends DopplerOptions {
   /** Minimum heatmap probability of a peak. */
@@ -167,20 +168,14 @@ export function decodeFrame(
   return dets;
 }
 
-/** m/s */
-const HEADING_MIN_SPEED_MPS = 1;
-
 /**
  * Box yaw from the predicted orientation axis (sin 2yaw, cos 2yaw): the axis is what a single
  * sweep shows; which way along it the object points is the predicted velocity's direction when it
- * is at least `HEADING_MIN_SPEED_MPS`, else the axis's half towards +x (the tracker's motion
+ * is at least `HEADING_MIN_SPEED_MPS` (heading.ts), else the axis's half towards +x (the tracker's motion
  * heading settles it later).
  */
 export function yawOf(s2: number, c2: number, vx: number, vy: number): number {
-  const axis = 0.5 * Math.atan2(s2, c2); // (-pi/2, pi/2]
-  if (Math.hypot(vx, vy) >= HEADING_MIN_SPEED_MPS && Math.cos(axis) * vx + Math.sin(axis) * vy < 0)
-    return axis > 0 ? axis - Math.PI : axis + Math.PI;
-  return axis;
+  return alongVelocity(0.5 * Math.atan2(s2, c2), vx, vy); // axis in (-pi/2, pi/2]
 }
 
 function clamp(v: number, lo: number, hi: number): number {
