@@ -1,5 +1,5 @@
 /**
- * Inference benchmark of the learned engine (intermediate model, CPU): per-frame latency of
+ * Inference benchmark of the learned engine (intermediate model, CPU unless `--ep`): per-frame latency of
  * engine.fuse() at batch 1 (rasterize + worker-thread inference + decode + tracker), event-loop
  * lag while inferring (perf_hooks.monitorEventLoopDelay), and the per-frame time at batch 16
  * (16 vehicles' ticks arriving together). Real ticks: a few seconds of simulator -> aligner.
@@ -27,7 +27,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   });
   const ticks = frames.slice(10).map((f) => f.tick);
   const health = (t: (typeof ticks)[number]) => healthFor(t, ALL_ON);
-  const eng = await createLearnedEngine(rig, { mode: "intermediate", modelPath, ep: "cpu" });
+  const eng = await createLearnedEngine(rig, { mode: "intermediate", modelPath, ep: opts.ep });
   const repeats = opts.quick ? 1 : 3;
   const n1 = opts.quick ? 60 : 300;
   const n16 = opts.quick ? 5 : 30;
@@ -82,6 +82,6 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     batch16_per_frame_p90_ms: quantile(b16, 0.9),
     repeats,
     frames_batch1: n1 * repeats,
-    provider: "cpu",
+    provider: eng.provider,
   };
 }

@@ -48,6 +48,13 @@ export function parseFlags(
   }
 }
 
+/** A string flag that must be one of `allowed`; the error names the flag and the choices. */
+export function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T))
+    throw new UsageError(`--${name}: expected one of ${allowed.join("|")}, got '${String(v)}'`);
+  return v as T;
+}
+
 /** Parse a number flag; the error names the flag. */
 export function numFlag(
   name: string,

@@ -5,13 +5,16 @@
  */
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { helpText, parseFlags, UsageError } from "./args.ts";
+import type { ExecutionProvider } from "../fusion/learned/session.ts";
+import { helpText, oneOf, parseFlags, UsageError } from "./args.ts";
 
 const BENCH_DIR = fileURLToPath(new URL("../../bench/", import.meta.url));
 
 export interface BenchOptions {
   /** Quick mode: fewer repetitions (for smoke runs). */
   quick: boolean;
+  /** Execution provider for the inference suite. Default cpu (the figures the targets are about). */
+  ep: ExecutionProvider;
 }
 
 export type BenchSuite = (opts: BenchOptions) => Promise<Record<string, unknown>>;
@@ -23,7 +26,16 @@ export function listSuites(): string[] {
     .sort();
 }
 
-const SPECS = { quick: { type: "boolean" as const, help: "fewer repetitions (smoke run)" } };
+const EPS = ["cpu", "auto", "webgpu", "cuda"] as const;
+const SPECS = {
+  quick: { type: "boolean" as const, help: "fewer repetitions (smoke run)" },
+  ep: {
+    type: "string" as const,
+    arg: "EP",
+    help: `provider for the inference suite: ${EPS.join("|")}; other than cpu, results go to <suite>-<ep>.json`,
+    default: "cpu",
+  },
+};
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals, help } = parseFlags(argv, SPECS, true);
@@ -39,6 +51,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     );
     return 0;
   }
+  const ep = oneOf("ep", values.ep, EPS);
   const suites = positionals.length ? positionals : all;
   for (const s of suites)
     if (!all.includes(s)) throw new UsageError(`unknown suite '${s}' (suites: ${all.join(", ")})`);
@@ -47,19 +60,20 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const mod = (await import(pathToFileURL(`${BENCH_DIR}${s}.ts`).href)) as { run: BenchSuite };
     process.stdout.write(`\n== bench ${s} ==\n`);
     const t0 = performance.now();
-    const result = await mod.run({ quick: Boolean(values.quick) });
+    const result = await mod.run({ quick: Boolean(values.quick), ep });
     const out = {
       suite: s,
       date: new Date().toISOString(),
       duration_s: (performance.now() - t0) / 1000,
       ...result,
     };
-    writeFileSync(`${BENCH_DIR}/results/${s}.json`, `${JSON.stringify(out, null, 2)}\n`);
+    const file = ep === "cpu" ? `${s}.json` : `${s}-${ep}.json`;
+    writeFileSync(`${BENCH_DIR}/results/${file}`, `${JSON.stringify(out, null, 2)}\n`);
     for (const [k, v] of Object.entries(result)) {
       if (typeof v === "number")
         process.stdout.write(`  ${k.padEnd(36)} ${Number.isInteger(v) ? v : v.toPrecision(4)}\n`);
     }
-    process.stdout.write(`  -> bench/results/${s}.json\n`);
+    process.stdout.write(`  -> bench/results/${file}\n`);
   }
   return 0;
 }

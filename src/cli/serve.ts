@@ -5,7 +5,7 @@ import { loadRig } from "../rig/load.ts";
 import { type SimEmbedOptions, startService } from "../service.ts";
 import { parseInfluxUrl } from "../telemetry/influx.ts";
 import { createLogger } from "../util/log.ts";
-import { type FlagSpecs, helpText, hostPort, numFlag, parseFlags, UsageError } from "./args.ts";
+import { type FlagSpecs, helpText, hostPort, numFlag, oneOf, parseFlags, UsageError } from "./args.ts";
 
 export const SERVE_FLAGS: FlagSpecs = {
   broker: {
@@ -83,12 +83,6 @@ export interface ParsedServe {
   influx?: string;
   instance?: string;
 }
-
-const oneOf = <T extends string>(name: string, v: unknown, allowed: readonly T[]): T => {
-  if (!allowed.includes(v as T))
-    throw new UsageError(`--${name}: expected one of ${allowed.join("|")}, got '${String(v)}'`);
-  return v as T;
-};
 
 export function parseServeArgs(argv: string[]): ParsedServe | "help" {
   const { values, help } = parseFlags(argv, SERVE_FLAGS);

@@ -32,7 +32,7 @@ export interface LearnedEngineOptions {
   mode: "intermediate" | "late";
   /** ONNX model file. Default: models/fusion-<mode>.onnx of this repository. */
   modelPath?: string;
-  /** Execution provider; `auto` tries cuda/webgpu where present and falls back to CPU. Default auto. */
+  /** Execution provider; `auto` tries cuda where installed and falls back to CPU. Default auto. */
   ep?: ExecutionProvider;
   /** Most ticks in one run. Default 16. */
   maxBatch?: number;

@@ -6,13 +6,14 @@
 // Start-up: posts {type:"ready", provider, warmupMs} or {type:"error", message}.
 import { parentPort, workerData } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
+import { providerOption } from "./ort-options.mjs";
 
 /** @type {{modelPath: string, provider: "cpu"|"webgpu"|"cuda", intraOpThreads: number, inputs: {name: string, shape: number[]}[], warmupBatches: number[]}} */
 const cfg = workerData;
 
 function sessionOptions(provider) {
   return {
-    executionProviders: [provider === "cpu" ? "cpu" : { name: provider }],
+    executionProviders: [providerOption(provider)],
     intraOpNumThreads: cfg.intraOpThreads,
     interOpNumThreads: 1,
     executionMode: "sequential",
