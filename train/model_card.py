@@ -96,6 +96,11 @@ def main(argv=None) -> None:
                  f"rasterize + worker inference + decode + tracker); model alone p50 {fmt(be.get('model_run_p50_ms'), 2)} ms; "
                  f"event-loop lag p99 {fmt(be.get('loop_lag_p99_ms'), 2)} ms; batch 16: {fmt(be.get('batch16_per_frame_ms'), 2)} ms per frame.\n")
     L.append("## History\n")
+    L.append("Decoder and tracker, same models (L25, L26): a detection's modalities count the evidence inside its box "
+             "(+1 m), not only within 1.5 m of its centre, so a long truck's radar returns on its near face support it; "
+             "and the tracker ignores a velocity measurement more than chi2 16 from the track's (a Doppler off the "
+             "object). Calibrations refitted. Before, on the evaluation seeds: intermediate 0.886 (no LiDAR 0.414), "
+             "late 0.882 (0.351), LiDAR-only 0.846, classical 0.772 (0.309).\n")
     L.append("BEV version 4 (these models, model version 3): the radar raster carries the returns' sub-cell x/y offsets "
              "instead of mean radial velocity and max RCS, and the box loss is Huber near 0 for the orientation and "
              "velocity channels (under L1 the vy and sin 2yaw outputs of the earlier models had died at their median, "

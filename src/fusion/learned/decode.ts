@@ -18,6 +18,8 @@ export interface DecodeOptions extends DopplerOptions {
   nms_radius_m: readonly [number, number, number, number];
   /** Radius around an object searched for raster evidence of each modality, m. */
   support_radius_m: number;
+  /** Also count evidence inside the detection's box grown by this margin, m (negative = off). */
+  support_box_margin_m: number;
   /** Velocity std handed to the tracker with the model's velocity, m/s: radar-supported objects,
    *  and the others (the model's learned prior; 0 = no velocity measurement without radar). */
   vel_std_radar_mps: number;
@@ -35,6 +37,7 @@ export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
   max_objects: 100,
   nms_radius_m: [1.5, 2.5, 0.6, 0.8] as const,
   support_radius_m: 1.5,
+  support_box_margin_m: 1,
   vel_std_radar_mps: 2,
   vel_std_no_radar_mps: 3,
   pos_std_m: [0.25, 0.4, 1.2] as const,
@@ -133,7 +136,15 @@ export function decodeFrame(
     if (dup) continue;
     let psum = 0;
     for (let k = 0; k < K; k++) psum += heat[k * RC + cd.c]!;
-    const mods = supportOf(support, grid, x, y, cd.k, opts.support_radius_m);
+    const foot =
+      opts.support_box_margin_m >= 0
+        ? {
+            yaw: 0.5 * Math.atan2(b(6), b(7)),
+            halfL: Math.exp(clamp(b(3), -2, 3)) / 2 + opts.support_box_margin_m,
+            halfW: Math.exp(clamp(b(4), -2, 3)) / 2 + opts.support_box_margin_m,
+          }
+        : null;
+    const mods = supportOf(support, grid, x, y, cd.k, opts.support_radius_m, foot);
     const lidar = mods.includes(Modality.LIDAR);
     const radar = mods.includes(Modality.RADAR);
     const posStd = opts.pos_std_m[lidar ? 0 : radar ? 1 : 2]!;
@@ -184,7 +195,9 @@ function clamp(v: number, lo: number, hi: number): number {
 
 /**
  * Modalities with evidence near (x, y): LiDAR non-ground points, radar returns, or a camera
- * detection (its depth splat, or its ray of the object's class).
+ * detection (its depth splat, or its ray of the object's class). "Near": cells within `radiusM`
+ * of (x, y), and, with `box`, cells whose centres lie inside that oriented box (half extents in m):
+ * a long truck's radar returns come from its near face, metres from its centre.
  */
 export function supportOf(
   s: SupportRasters,
@@ -193,14 +206,25 @@ export function supportOf(
   y: number,
   k: number,
   radiusM: number,
+  box: { yaw: number; halfL: number; halfW: number } | null = null,
 ): Modality[] {
   const N = g.rows * g.cols;
   const ci = Math.floor((x - g.xMinM) / g.cellM);
   const cj = Math.floor((y - g.yMinM) / g.cellM);
   const rad = Math.max(1, Math.round(radiusM / g.cellM));
+  const ext = box ? Math.max(rad, Math.ceil(Math.hypot(box.halfL, box.halfW) / g.cellM)) : rad;
+  const bc = box ? Math.cos(box.yaw) : 1;
+  const bs = box ? Math.sin(box.yaw) : 0;
   const found = [false, false, false];
-  for (let i = Math.max(0, ci - rad); i <= Math.min(g.rows - 1, ci + rad); i++) {
-    for (let j = Math.max(0, cj - rad); j <= Math.min(g.cols - 1, cj + rad); j++) {
+  for (let i = Math.max(0, ci - ext); i <= Math.min(g.rows - 1, ci + ext); i++) {
+    for (let j = Math.max(0, cj - ext); j <= Math.min(g.cols - 1, cj + ext); j++) {
+      if (Math.abs(i - ci) > rad || Math.abs(j - cj) > rad) {
+        // outside the radius square: only cells inside the box count
+        if (!box) continue;
+        const dx = g.xMinM + (i + 0.5) * g.cellM - x;
+        const dy = g.yMinM + (j + 0.5) * g.cellM - y;
+        if (Math.abs(bc * dx + bs * dy) > box.halfL || Math.abs(-bs * dx + bc * dy) > box.halfW) continue;
+      }
       const c = i * g.cols + j;
       if (s.lidar && s.lidar[c]! > 0) found[0] = true;
       if (s.radar && s.radar[c]! > 0) found[1] = true;

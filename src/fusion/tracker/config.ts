@@ -29,6 +29,10 @@ export const trackerConfigSchema = z
       .default([45, 45, 40, 4, 12]),
     /** Plus this much position slack, m. */
     init_gate_slack_m: z.number().min(0).default(1),
+    /** A velocity measurement whose innovation exceeds this squared Mahalanobis distance (2 dof) is
+     *  ignored (the position still updates): one radar return off the object must not yank a
+     *  settled track. 0 = no gate. */
+    vel_gate_chi2: z.number().min(0).default(16),
     /** Cost added when the detection class differs from the track class (in chi2 units). */
     class_mismatch_cost: z.number().min(0).default(4),
     /** Hits needed to confirm a track. */

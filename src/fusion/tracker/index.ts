@@ -12,6 +12,7 @@ import { type TrackerConfig, type TrackerConfigInput, trackerConfigSchema } from
 import {
   type CvState,
   cvInit,
+  cvInnovation,
   cvInnovationAt,
   cvPredict,
   cvUpdate,
@@ -77,6 +78,8 @@ export interface TrackerStats {
   badDetections: number;
   /** Unassociated detections inside a confirmed track's box, not born (suppress_fragments). */
   fragments: number;
+  /** Velocity measurements ignored by the vel_gate_chi2 gate. */
+  velocityOutliers: number;
 }
 
 const NUM_CLASSES = 5;
@@ -127,6 +130,7 @@ export class VehicleTracker {
     resets: 0,
     badDetections: 0,
     fragments: 0,
+    velocityOutliers: 0,
   };
 
   constructor(private readonly cfg: TrackerConfig) {}
@@ -233,7 +237,10 @@ export class VehicleTracker {
         const vx = c * d.vel.vx - s * d.vel.vy;
         const vy = s * d.vel.vx + c * d.vel.vy;
         const vc = rotCov(c, s, d.vel.covXX, d.vel.covXY, d.vel.covYY);
-        cvUpdate(t.kf, 2, vx, vy, vc[0], vc[1], vc[2]);
+        const [y0, y1, s00, s01, s11] = cvInnovation(t.kf, 2, vx, vy, vc[0], vc[1], vc[2]);
+        if (cfg.vel_gate_chi2 > 0 && t.hits >= 2 && mahalanobis2(y0, y1, s00, s01, s11) > cfg.vel_gate_chi2)
+          this.stats.velocityOutliers++;
+        else cvUpdate(t.kf, 2, vx, vy, vc[0], vc[1], vc[2]);
       }
       this.absorbShape(t, d, eyaw);
       t.hits++;

@@ -224,3 +224,26 @@ test("tracker: a fast newcomer without a velocity is picked up on its second hit
   tp.update("v", T0, ego, [det(40, 3, { cls: ObjectClass.PEDESTRIAN })]);
   assert.equal(tp.update("v", T0 + 0.1 * NS, ego, [det(37, 3, { cls: ObjectClass.PEDESTRIAN })]).length, 0);
 });
+
+test("tracker: one wild velocity measurement does not yank a settled track (vel_gate_chi2)", () => {
+  const run = (gate: number) => {
+    const tr = createTracker({ vel_gate_chi2: gate });
+    const ego: EgoPose = { valid: true, x: 0, y: 0, yaw: 0 };
+    const good = { vx: 10, vy: 0, covXX: 0.25, covXY: 0, covYY: 4 };
+    let out: FusedObject[] = [];
+    for (let k = 0; k < 20; k++) {
+      const t = k * 0.1;
+      // the 11th measurement: a radar return off the object (a Doppler of -20 m/s)
+      const vel = k === 10 ? { ...good, vx: -20 } : good;
+      out = tr.update("v", T0 + t * NS, ego, [det(30 + 10 * t, 0, { vel })]);
+      if (k === 10) break;
+    }
+    return { vx: out[0]!.vx, outliers: tr.vehicle("v")!.stats.velocityOutliers };
+  };
+  const gated = run(16);
+  assert.ok(Math.abs(gated.vx - 10) < 0.5, `gated vx ${gated.vx}`);
+  assert.equal(gated.outliers, 1);
+  const open = run(0);
+  assert.ok(open.vx < 5, `ungated vx ${open.vx}`);
+  assert.equal(open.outliers, 0);
+});
