@@ -40,7 +40,7 @@ const tol = Number(values.tol);
 const report = {
   model: values.model,
   ep,
-  layout: values.layout ?? null,
+  layout: values.layout,
   node: process.version,
   ortVersion: ort.env.versions?.common ?? null,
   env: {},
@@ -148,8 +148,7 @@ function maxDiff(a, g, names) {
 function opts(provider) {
   // --layout: the webgpu EP's preferredLayout. NCHW, as the engine runs it (ort-worker.mjs); the
   // EP's own default, NHWC, gave wrong 3x3 Conv outputs with 6 input channels on an H200
-  const ep =
-    provider === "webgpu" && values.layout ? { name: provider, preferredLayout: values.layout } : provider;
+  const ep = provider === "webgpu" ? { name: provider, preferredLayout: values.layout } : provider;
   return {
     executionProviders: [ep],
     intraOpNumThreads: 1,

@@ -136,14 +136,12 @@ export function decodeFrame(
     if (dup) continue;
     let psum = 0;
     for (let k = 0; k < K; k++) psum += heat[k * RC + cd.c]!;
+    const length = Math.exp(clamp(b(3), -2, 3));
+    const width = Math.exp(clamp(b(4), -2, 3));
+    const m = opts.support_box_margin_m;
+    // the box's axis is enough for its footprint (which way it points does not matter)
     const foot =
-      opts.support_box_margin_m >= 0
-        ? {
-            yaw: 0.5 * Math.atan2(b(6), b(7)),
-            halfL: Math.exp(clamp(b(3), -2, 3)) / 2 + opts.support_box_margin_m,
-            halfW: Math.exp(clamp(b(4), -2, 3)) / 2 + opts.support_box_margin_m,
-          }
-        : null;
+      m >= 0 ? { yaw: 0.5 * Math.atan2(b(6), b(7)), halfL: length / 2 + m, halfW: width / 2 + m } : null;
     const mods = supportOf(support, grid, x, y, cd.k, opts.support_radius_m, foot);
     const lidar = mods.includes(Modality.LIDAR);
     const radar = mods.includes(Modality.RADAR);
@@ -163,8 +161,8 @@ export function decodeFrame(
         radar || opts.vel_std_no_radar_mps > 0
           ? { vx: b(8), vy: b(9), covXX: velStd * velStd, covXY: 0, covYY: velStd * velStd }
           : null,
-      length: Math.exp(clamp(b(3), -2, 3)),
-      width: Math.exp(clamp(b(4), -2, 3)),
+      length,
+      width,
       height: Math.exp(clamp(b(5), -2, 3)),
       yaw: yawOf(b(6), b(7), b(8), b(9)),
       yawConf: Math.min(1, Math.hypot(b(6), b(7))),
