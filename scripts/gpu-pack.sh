@@ -5,7 +5,7 @@
 #   .devpack/nm.tar.xz     the rest of node_modules, without dev-only tools (biome, typescript, playwright)
 #   .devpack/val/          one validation split of the dataset (real rasters for the parity check)
 #   .gl/*.deb              Debian's Vulkan loader and GL dispatch libraries, unpacked there
-# About 50 MB in all. Both folders are build outputs: list them in .git/info/exclude.
+# About 50 MB in all; both folders are git-ignored build outputs.
 # Usage: sh scripts/gpu-pack.sh [dataset split dir, default data/bev/val]
 set -eu
 cd "$(dirname "$0")/.."
