@@ -23,8 +23,9 @@ node --version; sha256sum models/fusion-intermediate.onnx models/fusion-late.onn
 FRAMES=""; [ -f .devpack/val/index.json ] && FRAMES="--frames .devpack/val"
 F='XDG_RUNTIME|shaderUniform|While initializing|InitializeImpl'
 for m in intermediate late; do
-  timeout 90 node scripts/gpu-check.mjs --ep webgpu --model models/fusion-$m.onnx --iters 300 $FRAMES --out "$OUT/webgpu-$m.json" 2>&1 | grep -v -E "$F" > /tmp/gc.log
-  echo "== gpu-check $m (NCHW) exit ${PIPESTATUS[0]}"
+  timeout 90 node scripts/gpu-check.mjs --ep webgpu --model models/fusion-$m.onnx --iters 300 $FRAMES --out "$OUT/webgpu-$m.json" > /tmp/gc.log 2>&1
+  rc=$?; echo "== gpu-check $m (NCHW) exit $rc"
+  [ $rc -ne 0 ] && grep -v -E "$F" /tmp/gc.log | tail -20
   python3 - "$OUT/webgpu-$m.json" <<'PY'
 import json, sys
 try: r = json.load(open(sys.argv[1]))
@@ -39,7 +40,8 @@ done
 for ep in webgpu cpu; do
   echo "== bench inference --ep $ep"
   timeout 150 node bin/fusion.js bench inference --ep $ep 2>&1 | grep -v -E "$F"
-  cp bench/results/inference-$ep.json "$OUT/" 2>/dev/null || cp bench/results/inference.json "$OUT/inference-cpu.json"
+  f=inference-$ep.json; [ "$ep" = cpu ] && f=inference.json  # bench writes cpu results to <suite>.json
+  cp "bench/results/$f" "$OUT/inference-$ep.json"
 done
 for ep in webgpu cpu; do
   echo "== eval --ep $ep"

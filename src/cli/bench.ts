@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { ExecutionProvider } from "../fusion/learned/session.ts";
+import { EP_CHOICES, type EpChoice } from "../fusion/index.ts";
 import { helpText, oneOf, parseFlags, UsageError } from "./args.ts";
 
 const BENCH_DIR = fileURLToPath(new URL("../../bench/", import.meta.url));
@@ -14,7 +14,7 @@ export interface BenchOptions {
   /** Quick mode: fewer repetitions (for smoke runs). */
   quick: boolean;
   /** Execution provider for the inference suite. Default cpu (the figures the targets are about). */
-  ep: ExecutionProvider;
+  ep: EpChoice;
 }
 
 export type BenchSuite = (opts: BenchOptions) => Promise<Record<string, unknown>>;
@@ -26,13 +26,12 @@ export function listSuites(): string[] {
     .sort();
 }
 
-const EPS = ["cpu", "auto", "webgpu", "cuda"] as const;
 const SPECS = {
   quick: { type: "boolean" as const, help: "fewer repetitions (smoke run)" },
   ep: {
     type: "string" as const,
     arg: "EP",
-    help: `provider for the inference suite: ${EPS.join("|")}; other than cpu, results go to <suite>-<ep>.json`,
+    help: `provider for the inference suite: ${EP_CHOICES.join("|")}; other than cpu, results go to <suite>-<ep>.json`,
     default: "cpu",
   },
 };
@@ -51,7 +50,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const ep = oneOf("ep", values.ep, EPS);
+  const ep = oneOf("ep", values.ep, EP_CHOICES);
   const suites = positionals.length ? positionals : all;
   for (const s of suites)
     if (!all.includes(s)) throw new UsageError(`unknown suite '${s}' (suites: ${all.join(", ")})`);

@@ -237,9 +237,7 @@ export class VehicleTracker {
         const vx = c * d.vel.vx - s * d.vel.vy;
         const vy = s * d.vel.vx + c * d.vel.vy;
         const vc = rotCov(c, s, d.vel.covXX, d.vel.covXY, d.vel.covYY);
-        const [y0, y1, s00, s01, s11] = cvInnovation(t.kf, 2, vx, vy, vc[0], vc[1], vc[2]);
-        if (cfg.vel_gate_chi2 > 0 && t.hits >= 2 && mahalanobis2(y0, y1, s00, s01, s11) > cfg.vel_gate_chi2)
-          this.stats.velocityOutliers++;
+        if (this.velocityOutlier(t, vx, vy, vc)) this.stats.velocityOutliers++;
         else cvUpdate(t.kf, 2, vx, vy, vc[0], vc[1], vc[2]);
       }
       this.absorbShape(t, d, eyaw);
@@ -304,6 +302,14 @@ export class VehicleTracker {
       });
     }
     return out;
+  }
+
+  /** Is a velocity measurement beyond `vel_gate_chi2` of a track with two hits or more? */
+  private velocityOutlier(t: Track, vx: number, vy: number, vc: [number, number, number]): boolean {
+    const g = this.cfg.vel_gate_chi2;
+    if (g <= 0 || t.hits < 2) return false;
+    const [y0, y1, s00, s01, s11] = cvInnovation(t.kf, 2, vx, vy, vc[0], vc[1], vc[2]);
+    return mahalanobis2(y0, y1, s00, s01, s11) > g;
   }
 
   /** Is (x, y) (world) inside the box of one of the first `n` confirmed tracks? */
