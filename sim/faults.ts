@@ -21,7 +21,7 @@
  *
  * Example: `lidar:drop@10s+5s,gnss:outage@20s+10s,radar_front:delay=150@5s+10s`.
  */
-import type { SensorKind } from "../src/msg/types.ts";
+import type { SensorKind } from "../src/msg/kinds.ts";
 
 export const FAULT_KINDS = [
   "drop",

@@ -17,8 +17,8 @@
  *     jitter window per input, GNSS/IMU folded into the EKF up to T, everything moved into the
  *     vehicle frame at T.
  */
-import type { SensorEnvelope, SensorKind } from "../msg/types.ts";
-import { KIND_OF_PAYLOAD } from "../msg/types.ts";
+import { assertNever, isEgoKind, KIND_OF_PAYLOAD, type SensorKind } from "../msg/kinds.ts";
+import type { SensorEnvelope } from "../msg/types.ts";
 import type { RigConfig, SensorConfig } from "../rig/schema.ts";
 import type { AlignConfig } from "./config.ts";
 import { EgoEkf, type EgoParams } from "./ego.ts";
@@ -361,7 +361,7 @@ export class Collector {
 
   /** true when the message was buffered for matching (or for the EKF). */
   private ingestOther(s: SensorRt, b: Buffered): boolean {
-    const isEgo = s.kind === "gnss" || s.kind === "imu";
+    const isEgo = isEgoKind(s.kind);
     if (isEgo) {
       // Usable by the EKF as long as it is not older than the filter time.
       if (this.ego.t !== null && b.stampNs < this.ego.t) {
@@ -546,7 +546,7 @@ export class Collector {
   private feedEgo(T: number): void {
     const items: { s: SensorRt; b: Buffered }[] = [];
     for (const s of this.sensors) {
-      if (s.kind !== "gnss" && s.kind !== "imu") continue;
+      if (!isEgoKind(s.kind)) continue;
       for (const b of s.buf) if (!b.consumed && b.stampNs <= T) items.push({ s, b });
     }
     items.sort((x, y) => x.b.stampNs - y.b.stampNs);
@@ -554,8 +554,21 @@ export class Collector {
       b.consumed = true;
       const p = b.env.msg.payload;
       let ok = true;
-      if (p.kind === "gnss_fix") ok = this.ego.processGnss(b.stampNs, p);
-      else if (p.kind === "imu") ok = this.ego.processImu(b.stampNs, p.accel, p.gyro);
+      switch (p.kind) {
+        case "gnss_fix":
+          ok = this.ego.processGnss(b.stampNs, p);
+          break;
+        case "imu":
+          ok = this.ego.processImu(b.stampNs, p.accel, p.gyro);
+          break;
+        case "point_cloud":
+        case "radar_scan":
+        case "camera_detections":
+        case "camera_image":
+          break; // not an ego payload (kind_mismatch is rejected at ingest)
+        default:
+          assertNever(p, "payload kind");
+      }
       if (!ok) this.drop(s.id, "late");
     }
   }
@@ -623,8 +636,11 @@ export class Collector {
           });
           break;
         }
+        case "gnss_fix":
+        case "imu":
+          break; // ego kinds: folded into the EKF (feedEgo)
         default:
-          break; // GNSS/IMU: folded into the EKF
+          assertNever(pl, "payload kind");
       }
     }
     const v = ego.vx * Math.cos(ego.yaw) + ego.vy * Math.sin(ego.yaw);
@@ -676,7 +692,7 @@ export class Collector {
       let k = 0;
       while (k < buf.length) {
         const b = buf[k]!;
-        const isEgo = s.kind === "gnss" || s.kind === "imu";
+        const isEgo = isEgoKind(s.kind);
         if (b.stampNs >= T - s.windowNs || (isEgo && !b.consumed)) break;
         if (!b.used && !isEgo) this.unused[s.id] = (this.unused[s.id] ?? 0) + 1;
         k++;

@@ -3,7 +3,8 @@
  * Everything spatial is already in the vehicle frame at the tick time (extrinsics applied,
  * ego motion compensated), so downstream stages never touch calibration again.
  */
-import type { Detection2D, EgoState, ImageEncoding, PackedArray, SensorKind } from "../msg/types.ts";
+import type { SensorKind } from "../msg/kinds.ts";
+import type { Detection2D, EgoState, ImageEncoding, PackedArray } from "../msg/types.ts";
 
 export type InputStatus = "present" | "missing" | "late";
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { SENSOR_KIND_NAMES } from "../msg/kinds.ts";
 
 /**
  * Health-monitor parameters (rig file section `health`). Units are in the names.
@@ -27,7 +28,8 @@ import { z } from "zod";
 // Gates: { any: [...] }, { all: [...] }, { not: ... }, { at_least: n, of: [...] }.
 // ------------------------------------------------------------------------------------------------
 
-export const RULE_SUBJECTS = ["lidar", "radar", "camera", "gnss", "imu", "perception", "any"] as const;
+/** Rule subjects: every sensor kind of the registry, plus the two groups. */
+export const RULE_SUBJECTS = [...SENSOR_KIND_NAMES, "perception", "any"] as const;
 export type RuleSubject = (typeof RULE_SUBJECTS)[number];
 export const RULE_PREDICATES = [
   "lost",

@@ -5,12 +5,12 @@
  * set there detects staleness without polling). See docs/health.md.
  */
 import type { AlignedTick } from "../align/types.ts";
+import { PERCEPTION_KINDS, SENSOR_KIND_NAMES, type SensorKind } from "../msg/kinds.ts";
 import {
   type HealthReport,
   SENSOR_STATE_NAMES,
   SYSTEM_MODE_NAMES,
   type SensorEnvelope,
-  type SensorKind,
   SensorState,
   SystemMode,
 } from "../msg/types.ts";
@@ -52,13 +52,13 @@ export class HealthMonitor {
     this.sensors = rig.sensors.map((s) => new SensorMonitor(s, rig.health, rig.align));
     for (const s of this.sensors) this.byId.set(s.id, s);
     const of = (k: SensorKind) => this.sensors.filter((s) => s.kind === k);
+    const byKind = Object.fromEntries(SENSOR_KIND_NAMES.map((k) => [k, of(k)])) as Record<
+      SensorKind,
+      SensorMonitor[]
+    >;
     this.groups = {
-      lidar: of("lidar"),
-      radar: of("radar"),
-      camera: of("camera"),
-      gnss: of("gnss"),
-      imu: of("imu"),
-      perception: this.sensors.filter((s) => s.kind === "lidar" || s.kind === "radar" || s.kind === "camera"),
+      ...byKind,
+      perception: this.sensors.filter((s) => (PERCEPTION_KINDS as readonly SensorKind[]).includes(s.kind)),
       any: this.sensors,
     };
     this.maskReasons = new Set(rig.health.mask_reasons);

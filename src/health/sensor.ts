@@ -9,14 +9,8 @@
  * which bounds a flapping sensor to one state change per dwell period.
  */
 import type { AlignConfig } from "../align/config.ts";
-import {
-  MODALITY_OF_KIND,
-  type Modality,
-  type SensorEnvelope,
-  type SensorHealth,
-  type SensorKind,
-  SensorState,
-} from "../msg/types.ts";
+import { MODALITY_OF_KIND, type SensorKind } from "../msg/kinds.ts";
+import { type Modality, type SensorEnvelope, type SensorHealth, SensorState } from "../msg/types.ts";
 import type { SensorConfig } from "../rig/schema.ts";
 import type { HealthConfig } from "./config.ts";
 import { type ContentState, checkContent, newContentState } from "./content.ts";

@@ -1,9 +1,12 @@
 /** Output contract of the health stage (see docs/health.md). */
 import type { SensorHealth, SystemMode } from "../msg/types.ts";
 
-/** Perception modalities the fusion model takes; GNSS/IMU feed the ego state instead. */
-export type PerceptionModality = "lidar" | "radar" | "camera";
-export const PERCEPTION_MODALITIES: readonly PerceptionModality[] = ["lidar", "radar", "camera"];
+import { PERCEPTION_KINDS, type PerceptionKind } from "../msg/kinds.ts";
+
+/** Perception modalities the fusion model takes (the registry's perception kinds); ego kinds
+ *  (GNSS, IMU) feed the ego state instead. */
+export type PerceptionModality = PerceptionKind;
+export const PERCEPTION_MODALITIES: readonly PerceptionModality[] = PERCEPTION_KINDS;
 
 /** One drift statistic: a population stability index of a per-message statistic against its reference. */
 export interface DriftStatus {

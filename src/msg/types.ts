@@ -46,15 +46,7 @@ export type ImageEncoding = (typeof ImageEncoding)[keyof typeof ImageEncoding];
 export const FixType = { NONE: 0, FIX_2D: 1, FIX_3D: 2, DGPS: 3, RTK_FLOAT: 4, RTK_FIXED: 5 } as const;
 export type FixType = (typeof FixType)[keyof typeof FixType];
 
-/** Sensor kinds of a rig; each maps to one modality. */
-export type SensorKind = "lidar" | "radar" | "camera" | "gnss" | "imu";
-export const MODALITY_OF_KIND: Record<SensorKind, Modality> = {
-  lidar: Modality.LIDAR,
-  radar: Modality.RADAR,
-  camera: Modality.CAMERA,
-  gnss: Modality.GNSS,
-  imu: Modality.IMU,
-};
+// Sensor kinds (lidar, radar, …), their modality and payloads: the registry in ./kinds.ts.
 
 export interface Header {
   vehicle: string;
@@ -104,15 +96,6 @@ export type SensorPayload =
   | { kind: "imu"; accel: [number, number, number]; gyro: [number, number, number] };
 
 export type PayloadKind = SensorPayload["kind"];
-
-export const KIND_OF_PAYLOAD: Record<PayloadKind, SensorKind> = {
-  point_cloud: "lidar",
-  radar_scan: "radar",
-  camera_image: "camera",
-  camera_detections: "camera",
-  gnss_fix: "gnss",
-  imu: "imu",
-};
 
 export interface SensorMessage {
   header: Header;

@@ -2,17 +2,15 @@
 import type { AlignedTick } from "../align/types.ts";
 import type { FusionResult } from "../fusion/types.ts";
 import type { HealthSnapshot, PerceptionModality } from "../health/types.ts";
+import { isPerceptionKind, MODALITY_OF_KIND } from "../msg/kinds.ts";
 import {
   type FusedFrame,
-  MODALITY_OF_KIND,
   SENSOR_STATE_NAMES,
   SensorState,
   type SensorStatus,
   type StageLatency,
 } from "../msg/types.ts";
 import type { RigConfig } from "../rig/schema.ts";
-
-const PERCEPTION = new Set<string>(["lidar", "radar", "camera"]);
 
 export function sensorStatuses(
   rig: RigConfig,
@@ -23,7 +21,7 @@ export function sensorStatuses(
   return rig.sensors.map((s) => {
     const input = tick.inputs.find((i) => i.sensorId === s.id);
     const h = health.sensors.find((x) => x.sensorId === s.id);
-    const perception = PERCEPTION.has(s.kind);
+    const perception = isPerceptionKind(s.kind);
     const masked = perception && !health.mask[s.kind as PerceptionModality];
     const present = input?.status === "present";
     const state = h?.state ?? SensorState.UNSPECIFIED;

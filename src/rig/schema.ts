@@ -3,6 +3,7 @@
  * Defaults live here, in the schema, and nowhere else. Each stage owns its parameter section.
  */
 import { z } from "zod";
+import { SENSOR_KIND_NAMES } from "../msg/kinds.ts";
 import { alignConfigSchema } from "../align/config.ts";
 import { classicalConfigSchema } from "../fusion/classical/config.ts";
 import { healthConfigSchema } from "../health/config.ts";
@@ -103,7 +104,7 @@ export const imuModelSchema = z
   })
   .strict();
 
-export const sensorKindSchema = z.enum(["lidar", "radar", "camera", "gnss", "imu"]);
+export const sensorKindSchema = z.enum(SENSOR_KIND_NAMES);
 
 export const sensorSchema = z
   .object({

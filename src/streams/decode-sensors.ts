@@ -1,7 +1,8 @@
 import { Observable, type OperatorFunction } from "rxjs";
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeSensorMessage } from "../msg/codec.ts";
 import { parseSensorTopic } from "../msg/topics.ts";
-import { KIND_OF_PAYLOAD, type SensorEnvelope, type SensorKind } from "../msg/types.ts";
+import { KIND_OF_PAYLOAD, type SensorKind } from "../msg/kinds.ts";
+import type { SensorEnvelope } from "../msg/types.ts";
 import type { DecodeFailure, RawMessage } from "./types.ts";
 
 export interface DecodeSensorsOptions {
