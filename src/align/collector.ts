@@ -93,6 +93,18 @@ interface SensorRt {
   skewed: boolean;
   /** late_policy `next`: the newest late message, offered to the next tick. */
   carried: Buffered | null;
+  /** Run of consecutive messages outside the vehicle's consensus time (a stamp jump not yet
+   *  confirmed), or null while the sensor agrees with the others. */
+  jump: JumpRun | null;
+}
+
+/** Consecutive messages of one sensor whose stamps left the consensus (see `stampJump`). */
+interface JumpRun {
+  /** Arrival minus corrected stamp of the latest such message, ns. */
+  latencyNs: number;
+  firstArrivalNs: number;
+  lastArrivalNs: number;
+  count: number;
 }
 
 interface PendingTick {
@@ -103,6 +115,10 @@ interface PendingTick {
 }
 
 const RECENT = 16;
+/** A sensor's run of off-consensus messages confirms a jump (or a CLOCK_SKEW) after this many
+ *  messages spanning at least JUMP_RUN_PERIODS of its periods: a lone forged message never does. */
+const JUMP_RUN_COUNT = 3;
+const JUMP_RUN_PERIODS = 2;
 /** Distinct ids outside the rig that get their own drop counters; the rest count under OTHER_IDS. */
 const MAX_FOREIGN_IDS = 32;
 export const OTHER_IDS = "_other";
@@ -166,6 +182,7 @@ export class Collector {
         latencyNs: null,
         skewed: false,
         carried: null,
+        jump: null,
       };
       this.byId.set(s.id, rt);
       return rt;
@@ -262,16 +279,13 @@ export class Collector {
       return out;
     }
     const stamp = h.stampNs - s.offsetNs;
-    // Backward jump (looped replay): the reference (or any input while the reference is lost)
-    // resets the aligner; other inputs are dropped until then.
-    if (stamp < s.latestNs - this.cfg.reset_backward_jump_ms * 1e6) {
-      const refLost = !this.isLive(this.ref, nowNs);
-      if (s.isRef || refLost) {
-        this.reset(nowNs, out);
-      } else {
-        this.drop(s.id, "backward_jump");
-        return out;
-      }
+    // Stamp sanity before anything obeys the stamp: a message far from the vehicle's consensus time
+    // (a backward jump, or outside the clock-sanity band) is a lone outlier until the sensors agree.
+    const jump = this.stampJump(s, stamp, env.arrivalNs, nowNs);
+    if (jump === "reset") this.reset(nowNs, out);
+    else if (jump !== null) {
+      this.drop(s.id, jump);
+      return out;
     }
     // Duplicate: the same corrected stamp seen recently.
     for (let i = 0; i < RECENT; i++)
@@ -279,15 +293,7 @@ export class Collector {
         this.drop(s.id, "duplicate");
         return out;
       }
-    // Clock sanity against the consensus of arrival minus stamp over all sensors.
-    const latency = env.arrivalNs - stamp;
-    s.latencyNs = latency;
-    const base = this.latencyConsensus();
-    if (latency < base - this.cfg.max_future_ms * 1e6 || latency > base + this.cfg.max_past_ms * 1e6) {
-      s.skewed = true;
-      this.drop(s.id, "clock_skew");
-      return out;
-    }
+    s.latencyNs = env.arrivalNs - stamp;
     s.skewed = false;
     if (stamp < s.latestNs - this.cfg.reorder_window_ms * 1e6) {
       this.drop(s.id, "out_of_order");
@@ -395,13 +401,70 @@ export class Collector {
   // Time
   // ----------------------------------------------------------------------------------------------
 
+  /**
+   * Clock sanity and stamp jumps (docs/align.md "Stamp jumps"). A message is off-consensus when its
+   * stamp jumps back more than `reset_backward_jump_ms` from the sensor's newest, or its latency
+   * (arrival minus corrected stamp) leaves the band [-max_future_ms, +max_past_ms] around the
+   * consensus of the other sensors. Such a message is never obeyed on its own:
+   *  - it resets the aligner (returns "reset") once the sensors agree: off-consensus messages of at
+   *    least two sensors, with latencies within reset_backward_jump_ms / 2 of each other and within
+   *    `jump_confirm_ms`, outnumber the live sensors still on the old time; or, with no other live
+   *    sensor, a run of JUMP_RUN_COUNT such messages of this sensor spanning JUMP_RUN_PERIODS periods;
+   *  - otherwise it is dropped ("backward_jump" / "clock_skew"), and the sensor is flagged CLOCK_SKEW
+   *    only when its run is as long (a persistent clock fault, not one forged message).
+   * Returns null for a message on the consensus time.
+   */
+  private stampJump(
+    s: SensorRt,
+    stamp: number,
+    arrivalNs: number,
+    nowNs: number,
+  ): "reset" | "backward_jump" | "clock_skew" | null {
+    const c = this.cfg;
+    const latency = arrivalNs - stamp;
+    const back = stamp < s.latestNs - c.reset_backward_jump_ms * 1e6;
+    const base = this.latencyConsensus(s);
+    const off =
+      !Number.isNaN(base) && (latency < base - c.max_future_ms * 1e6 || latency > base + c.max_past_ms * 1e6);
+    if (!back && !off) {
+      s.jump = null;
+      return null;
+    }
+    const tolNs = (c.reset_backward_jump_ms * 1e6) / 2;
+    const confirmNs = c.jump_confirm_ms * 1e6;
+    const run = s.jump;
+    if (run && Math.abs(run.latencyNs - latency) <= tolNs && arrivalNs - run.lastArrivalNs <= confirmNs) {
+      run.latencyNs = latency;
+      run.lastArrivalNs = arrivalNs;
+      run.count++;
+    } else s.jump = { latencyNs: latency, firstArrivalNs: arrivalNs, lastArrivalNs: arrivalNs, count: 1 };
+    const mine = s.jump!;
+    const longRun =
+      mine.count >= JUMP_RUN_COUNT &&
+      mine.lastArrivalNs - mine.firstArrivalNs >= JUMP_RUN_PERIODS * s.periodNs;
+    let agree = 1;
+    let onOldTime = 0;
+    for (const o of this.sensors) {
+      if (o === s) continue;
+      const j = o.jump;
+      if (j && arrivalNs - j.lastArrivalNs <= confirmNs && Math.abs(j.latencyNs - latency) <= tolNs) agree++;
+      else if (!j && this.isLive(o, nowNs)) onOldTime++;
+    }
+    if ((agree >= 2 && agree > onOldTime) || (onOldTime === 0 && longRun)) return "reset";
+    if (longRun) s.skewed = true;
+    return back ? "backward_jump" : "clock_skew";
+  }
+
   private isLive(s: SensorRt, nowNs: number): boolean {
     return !s.skewed && s.lastArrivalNs !== NEG && nowNs - s.lastArrivalNs < s.staleNs;
   }
 
-  private latencyConsensus(): number {
+  /** Median latency of the sensors on the consensus time (the sensor's own included), or NaN. */
+  private latencyConsensus(self: SensorRt): number {
     const xs: number[] = [];
-    for (const s of this.sensors) if (s.latencyNs !== null) xs.push(s.latencyNs);
+    for (const s of this.sensors)
+      if (s.latencyNs !== null && (s === self || (!s.skewed && !s.jump))) xs.push(s.latencyNs);
+    if (xs.length === 0) return Number.NaN;
     xs.sort((a, b) => a - b);
     const n = xs.length;
     return n % 2 ? xs[(n - 1) / 2]! : (xs[n / 2 - 1]! + xs[n / 2]!) / 2;
@@ -504,6 +567,7 @@ export class Collector {
       s.latencyNs = null;
       s.skewed = false;
       s.carried = null;
+      s.jump = null;
     }
     this.ego.reset();
     this.objectMotion = null;

@@ -32,8 +32,14 @@ export const alignConfigSchema = z
     max_future_ms: z.number().positive().default(200),
     /** Stamps older than this, relative to the same consensus, are flagged CLOCK_SKEW. */
     max_past_ms: z.number().positive().default(2000),
-    /** A backward jump of the reference stamp larger than this resets the aligner (looped replay). */
-    reset_backward_jump_ms: z.number().positive().default(1000),
+    /** A backward stamp jump larger than this resets the aligner (looped replay), once the sensors
+     *  agree (see `jump_confirm_ms`); a lone message jumping back is dropped (`backward_jump`). */
+    reset_backward_jump_ms: z.number().positive().max(3_600_000).default(1000),
+    /** A stamp jump (backward, or outside the clock-sanity band) is obeyed only when the jumped
+     *  messages of at least two sensors, within this time of each other, outnumber the live sensors
+     *  still on the old time (or, with no other live sensor, after three messages of the same
+     *  sensor); until then each is dropped and counted. docs/align.md "Stamp jumps". */
+    jump_confirm_ms: z.number().positive().max(60_000).default(1000),
     /** Per-sensor message buffer length (messages); oldest dropped first and counted (`buffer_full`). */
     buffer_len: z.number().int().min(2).max(1000).default(64),
     /** Ticks waiting for inputs at once; the oldest is emitted early when exceeded. */

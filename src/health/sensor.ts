@@ -20,6 +20,10 @@ import { hysteresis, WindowCounter } from "./window.ts";
 const NS_PER_MS = 1e6;
 const LATENCY_ALPHA = 1 / 8;
 const JITTER_GAIN = 1 / 16; // RFC 3550
+/** Messages in a row whose latency leaves the clock-sanity band around the smoothed latency before
+ *  the monitor believes them (a restarted log, a real clock fault); fewer are forged or corrupt
+ *  stamps and are only counted (the aligner drops them too: docs/align.md "Stamp jumps"). */
+const STAMP_OUTLIER_RUN = 3;
 
 /** Reasons whose severity is above DEGRADED; every other reason code is DEGRADED. */
 const SEVERITY: Record<string, SensorState> = {
@@ -62,6 +66,9 @@ export class SensorMonitor {
   private lastDropCum = 0;
   private jitterNs = 0;
   private latencyNs = Number.NaN;
+  /** Messages whose stamp was far off the sensor's latency (not believed), and the current run. */
+  private stampOutliers = 0;
+  private outlierRun = 0;
   private missingTicks = 0;
   private presentTicks = 0;
 
@@ -135,6 +142,21 @@ export class SensorMonitor {
     this.start(t);
     const stamp = env.msg.header.stampNs;
     const corrected = stamp - this.offsetNs;
+    let resync = false;
+    // A lone stamp far off this sensor's latency does not move its timing (latency, jitter, rate,
+    // staleness): one forged message must not flag the real sensor clock_skew or jitter.
+    const lat0 = t - corrected;
+    const L = this.latencyNs;
+    if (
+      !Number.isNaN(L) &&
+      (lat0 > L + this.ac.max_past_ms * NS_PER_MS || lat0 < L - this.ac.max_future_ms * NS_PER_MS)
+    ) {
+      this.stampOutliers++;
+      if (++this.outlierRun < STAMP_OUTLIER_RUN) return;
+      this.latencyNs = Number.NaN; // a run: the sensor's time really moved
+      resync = true;
+    }
+    this.outlierRun = 0;
     // A camera's optional image frames travel on its topic beside its detections (same stamp and
     // seq): while detections flow, rate, jitter, latency and staleness come from them and frames get
     // content checks only. A camera that sends frames alone is timed by its frames.
@@ -158,7 +180,7 @@ export class SensorMonitor {
       }
       // RFC 3550 inter-arrival jitter: spacing of arrivals vs. spacing of stamps
       const d = gap - (corrected - this.lastCorrectedNs);
-      if (gap <= this.staleNs) this.jitterNs += (Math.abs(d) - this.jitterNs) * JITTER_GAIN;
+      if (gap <= this.staleNs && !resync) this.jitterNs += (Math.abs(d) - this.jitterNs) * JITTER_GAIN;
     } else {
       this.resumeNs = t;
       // first data ends the start-up "no_data" condition at once (no hysteresis to leave it)
@@ -363,6 +385,11 @@ export class SensorMonitor {
       drops: this.dropsTotal,
       lastStampNs: this.lastStampNs,
     };
+  }
+
+  /** Messages whose stamp was not believed (lone outliers of the sensor's latency; diagnostic). */
+  get stampOutlierCount(): number {
+    return this.stampOutliers;
   }
 
   /** Fraction of aligned ticks in which this sensor was missing (diagnostic). */

@@ -22,7 +22,10 @@ describe("Collector bounds", () => {
 
   it("pending ticks are bounded: the oldest is emitted early and counted", () => {
     // The radar is live but silent for the new ticks: each LiDAR sweep waits for its timeout.
-    const c = new Collector(testRig({ align: { max_pending_ticks: 2 } }), { vehicle: VEH });
+    // (The sweeps' stamps run 400 ms ahead of their arrivals: the clock-sanity band is widened.)
+    const c = new Collector(testRig({ align: { max_pending_ticks: 2, max_future_ms: 1000 } }), {
+      vehicle: VEH,
+    });
     c.ingest(envelope(radarMsg(STAMP0), 1 * MS), 1 * MS);
     const out = [];
     for (let k = 1; k <= 4; k++) {

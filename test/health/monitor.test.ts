@@ -266,6 +266,27 @@ describe("HealthMonitor", () => {
     assert.ok(cam.latencyMs > 2000);
   });
 
+  test("one forged message stamped 5 s ahead or behind flags neither clock_skew nor jitter", () => {
+    for (const shift of [5 * S, -5 * S]) {
+      const { mon, rig } = newMonitor();
+      let forged = false;
+      const { snaps } = drive(mon, rig, 0, 4 * S, (id, t) => {
+        if (id !== "lidar" || t < 2 * S || forged) return undefined;
+        forged = true;
+        return { stampShiftNs: shift };
+      });
+      assert.ok(forged);
+      for (const snap of snaps) {
+        const lidar = stateOf(snap, "lidar");
+        assert.ok(
+          !lidar.reasons.includes("clock_skew") && !lidar.reasons.includes("jitter"),
+          lidar.reasons.join(),
+        );
+        assert.ok(Math.abs(lidar.latencyMs) < 100, `latency ${lidar.latencyMs} ms`);
+      }
+    }
+  });
+
   test("high latency (within clock tolerance) gives reason latency", () => {
     const { mon, rig } = newMonitor();
     const { snaps } = drive(mon, rig, 0, 4 * S, (id, t) =>
