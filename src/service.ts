@@ -2,9 +2,10 @@
  * The service wiring: broker connection, decode, per-vehicle pipelines, outputs, dashboard and the
  * embedded simulator. This module only joins stages; each stage lives in its own folder.
  */
-import mqtt, { type MqttClient } from "mqtt";
 import { filter, groupBy, mergeMap, Subject, Subscription, share, tap } from "rxjs";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded.ts";
+import { connectMqtt } from "./mqtt/connect.ts";
+import { type MqttSecurity, redact, redactUrl } from "./mqtt/security.ts";
 import { type Dashboard, startDashboard } from "./dashboard/server.ts";
 import { createEngine, type EpChoice } from "./fusion/index.ts";
 import type { FusionEngine, FusionMode } from "./fusion/types.ts";
@@ -43,6 +44,12 @@ export interface ServiceOptions {
   /** Embedded broker address. Defaults 127.0.0.1 and 1883 (0 = any free port). */
   mqttHost?: string;
   mqttPort?: number;
+  /** Embedded broker: password file (mosquitto_passwd format); required beyond loopback. */
+  mqttPasswordFile?: string;
+  /** Credentials and TLS material for an external broker (src/mqtt/security.ts). */
+  mqtt?: MqttSecurity;
+  /** Give up waiting for an external broker after this long, ms. Default: wait (with backoff). */
+  brokerWaitMs?: number;
   rig: RigConfig;
   /** Run the built-in simulator in-process (publishing through the broker). false = no simulator. */
   sim: SimEmbedOptions | false;
@@ -84,25 +91,6 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-function connectClient(url: string, opts: mqtt.IClientOptions): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, { reconnectPeriod: 1000, connectTimeout: 5000, ...opts });
-    const onErr = (e: Error) => {
-      c.end(true);
-      reject(new Error(`cannot connect to MQTT broker ${url}: ${e.message}`));
-    };
-    c.once("connect", () => {
-      c.off("error", onErr);
-      resolve(c);
-    });
-    c.once("error", onErr);
-    // A refused TCP connection does not emit 'error' in mqtt.js 5; it retries. Bound the wait.
-    setTimeout(() => {
-      if (!c.connected) onErr(new Error("no answer within 5 s"));
-    }, 5000).unref();
-  });
-}
-
 export async function startService(o: ServiceOptions): Promise<Service> {
   const logger = o.logger ?? createLogger();
   const now = o.now ?? wallNs;
@@ -123,19 +111,30 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     let broker: EmbeddedBroker | null = null;
     let brokerUrl = o.brokerUrl;
     if (!brokerUrl) {
-      broker = await startEmbeddedBroker({ host: o.mqttHost ?? "127.0.0.1", port: o.mqttPort ?? 1883 });
+      broker = await startEmbeddedBroker({
+        host: o.mqttHost ?? "127.0.0.1",
+        port: o.mqttPort ?? 1883,
+        passwordFile: o.mqttPasswordFile,
+        warn: (l) => logger.log("warn", l),
+      });
       cleanups.push(() => broker?.close());
       brokerUrl = broker.url;
-      logger.log("info", `embedded MQTT broker on ${brokerUrl}`);
+      logger.log("info", `embedded MQTT broker on ${brokerUrl}${broker.internal ? " (password file)" : ""}`);
     }
+    // The service's own clients log in to the embedded broker with its per-start credentials.
+    const security: MqttSecurity = broker?.internal ? { ...broker.internal } : (o.mqtt ?? {});
 
     const engine: FusionEngine = await createEngine(o.fusion, o.rig, { ep: o.ep ?? "auto", logger });
     cleanups.push(() => engine.close());
 
-    const client = await connectClient(brokerUrl, {
-      clientId: `${instance}-${Math.random().toString(16).slice(2, 8)}`,
-      will: serviceWill(instance),
-      queueQoSZero: false,
+    const client = await connectMqtt(brokerUrl, {
+      security,
+      client: {
+        clientId: `${instance}-${Math.random().toString(16).slice(2, 8)}`,
+        will: serviceWill(instance),
+      },
+      giveUpAfterMs: o.brokerWaitMs,
+      onRetry: (line) => logger.log("warn", line), // the backoff bounds the rate (15 s at most)
     });
     const publisher = new Publisher(client, (e) =>
       logger.limited("publish-error", "warn", `publish failed: ${e.message}`),
@@ -149,7 +148,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
           setTimeout(() => client.end(true, {}, () => resolve()), 500).unref();
         }),
     );
-    client.on("error", (e) => logger.limited("mqtt-error", "warn", `MQTT: ${e.message}`));
+    client.on("error", (e) => logger.limited("mqtt-error", "warn", `MQTT: ${redact(e.message, security)}`));
     client.on("offline", () =>
       logger.limited("mqtt-offline", "warn", "MQTT broker unreachable; reconnecting"),
     );
@@ -281,6 +280,12 @@ export async function startService(o: ServiceOptions): Promise<Service> {
 
     await client.subscribeAsync(topics.allSensors, { qos: 0 });
     publisher.status({ instance, online: true, stampNs: now(), version: VERSION, vehicles: [] });
+    // After a broker restart the retained `online` (and any session) is gone: say it again on every
+    // reconnect (mqtt.js resubscribes by itself). The last will covers the other direction.
+    client.on("connect", () => {
+      logger.log("info", "MQTT reconnected; status republished");
+      publisher.status({ instance, online: true, stampNs: now(), version: VERSION, vehicles: [] });
+    });
 
     if (http) {
       dashboard = await startDashboard({
@@ -301,12 +306,12 @@ export async function startService(o: ServiceOptions): Promise<Service> {
 
     if (o.sim) {
       const { startEmbeddedSim } = await import("./pipeline/embedded-sim.ts");
-      const sim = await startEmbeddedSim({ brokerUrl, rig: o.rig, sim: o.sim, logger, now });
+      const sim = await startEmbeddedSim({ brokerUrl, security, rig: o.rig, sim: o.sim, logger, now });
       cleanups.push(() => sim.stop());
     }
 
     const service: Service = {
-      brokerUrl,
+      brokerUrl: redactUrl(brokerUrl),
       httpUrl: dashboard?.url ?? null,
       instance,
       frames$,

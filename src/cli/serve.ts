@@ -5,19 +5,28 @@ import { loadRig } from "../rig/load.ts";
 import { type SimEmbedOptions, startService } from "../service.ts";
 import { parseInfluxUrl } from "../telemetry/influx.ts";
 import { createLogger } from "../util/log.ts";
+import { isLoopback } from "../broker/embedded.ts";
+import { type MqttSecurity, redactUrl } from "../mqtt/security.ts";
 import { type FlagSpecs, helpText, hostPort, numFlag, oneOf, parseFlags, UsageError } from "./args.ts";
+import { MQTT_FLAGS, mqttFromFlags } from "./mqtt-options.ts";
 
 export const SERVE_FLAGS: FlagSpecs = {
   broker: {
     type: "string",
     arg: "URL",
-    help: "use an external MQTT broker (mqtt://host:port); no embedded broker",
+    help: "use an external MQTT broker (mqtt://, mqtts://, ws://, wss://host:port); no embedded broker",
   },
+  ...MQTT_FLAGS,
   listen: {
     type: "string",
     arg: "HOST:PORT",
-    help: "address of the embedded MQTT broker (ignored with --broker)",
+    help: "address of the embedded MQTT broker (ignored with --broker); beyond loopback needs --broker-password-file",
     default: "127.0.0.1:1883",
+  },
+  "broker-password-file": {
+    type: "string",
+    arg: "FILE",
+    help: "embedded broker: clients must log in (mosquitto_passwd file, or user:password lines)",
   },
   rig: {
     type: "string",
@@ -74,7 +83,9 @@ export const SERVE_FLAGS: FlagSpecs = {
 
 export interface ParsedServe {
   brokerUrl?: string;
+  mqtt: MqttSecurity;
   listen: { host: string; port: number };
+  brokerPasswordFile?: string;
   rigName: string;
   sim: SimEmbedOptions | false;
   fusion: FusionMode;
@@ -87,9 +98,17 @@ export interface ParsedServe {
 export function parseServeArgs(argv: string[]): ParsedServe | "help" {
   const { values, help } = parseFlags(argv, SERVE_FLAGS);
   if (help) return "help";
-  const brokerUrl = values.broker as string | undefined;
-  if (brokerUrl !== undefined && !/^(mqtts?|wss?|tcp):\/\/[^/]+/.test(brokerUrl))
-    throw new UsageError(`--broker: expected a URL like mqtt://host:1883, got '${brokerUrl}'`);
+  const rawBroker = values.broker as string | undefined;
+  if (rawBroker !== undefined && !/^(mqtts?|wss?|tcp):\/\/[^/]+/.test(rawBroker))
+    throw new UsageError(`--broker: expected a URL like mqtt://host:1883, got '${redactUrl(rawBroker)}'`);
+  const conn = mqttFromFlags(values, rawBroker);
+  const brokerUrl = rawBroker === undefined ? undefined : conn.url;
+  const listen = hostPort("listen", values.listen as string);
+  const brokerPasswordFile = values["broker-password-file"] as string | undefined;
+  if (rawBroker === undefined && !brokerPasswordFile && !isLoopback(listen.host))
+    throw new UsageError(
+      `--listen ${listen.host}: the embedded broker listens beyond loopback only with --broker-password-file`,
+    );
   const httpArg = values.http as string;
   if (values.influx !== undefined) {
     try {
@@ -100,7 +119,9 @@ export function parseServeArgs(argv: string[]): ParsedServe | "help" {
   }
   return {
     brokerUrl,
-    listen: hostPort("listen", values.listen as string),
+    mqtt: conn.security,
+    listen,
+    brokerPasswordFile,
     rigName: values.rig as string,
     sim: values["no-sim"]
       ? false
@@ -147,8 +168,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
   try {
     service = await startService({
       brokerUrl: p.brokerUrl,
+      mqtt: p.mqtt,
       mqttHost: p.listen.host,
       mqttPort: p.listen.port,
+      mqttPasswordFile: p.brokerPasswordFile,
       rig,
       sim: p.sim,
       fusion: p.fusion,

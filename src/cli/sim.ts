@@ -2,7 +2,7 @@
  * `fusion sim`: run the simulator and publish its sensor streams and ground truth over MQTT.
  * Thin adapter around the I/O-free simulator in sim/ (docs/sim.md).
  */
-import mqtt from "mqtt";
+import type mqtt from "mqtt";
 import { checkFaultTargets, parseFaults } from "../../sim/faults.ts";
 import {
   CONDITIONS,
@@ -13,10 +13,13 @@ import {
   type ScenarioName,
 } from "../../sim/index.ts";
 import { loadRig } from "../rig/load.ts";
+import { connectMqtt } from "../mqtt/connect.ts";
 import { type FlagSpecs, helpText, numFlag, parseFlags, UsageError } from "./args.ts";
+import { MQTT_FLAGS, mqttFromFlags } from "./mqtt-options.ts";
 
 const SPECS: FlagSpecs = {
   broker: { type: "string", arg: "URL", help: "MQTT broker to publish to", default: "mqtt://127.0.0.1:1883" },
+  ...MQTT_FLAGS,
   rig: {
     type: "string",
     arg: "NAME|FILE",
@@ -108,28 +111,16 @@ export async function simCommand(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`--faults: ${(e as Error).message}`);
   }
-  const url = String(values.broker);
+  const { url, security } = mqttFromFlags(values, String(values.broker));
 
-  let client: mqtt.MqttClient;
-  try {
-    client = await mqtt.connectAsync(
-      url,
-      {
-        clientId: `fusion-sim-${process.pid}`,
-        reconnectPeriod: 1000,
-        connectTimeout: 5000,
-        // While disconnected, drop (and count) QoS 0 sensor data instead of queueing it unbounded.
-        queueQoSZero: false,
-      },
-      false,
-    );
-  } catch (e) {
-    const err = e as Error & { code?: string };
-    throw Object.assign(
-      new Error(`cannot connect to ${url} (${err.code ?? err.message}); start a broker or pass --broker URL`),
-      { code: "E_BROKER" },
-    );
-  }
+  // Waits for the broker with backoff (10 s at most), one line per failed attempt, no secrets.
+  // While disconnected, QoS 0 sensor data is dropped (and counted), never queued unbounded.
+  const client: mqtt.MqttClient = await connectMqtt(url, {
+    security,
+    client: { clientId: `fusion-sim-${process.pid}` },
+    giveUpAfterMs: 10_000,
+    onRetry: (line) => process.stderr.write(`fusion sim: ${line}\n`),
+  });
   let publishErrors = 0;
   let dropped = 0;
   const run = runSimulation({

@@ -2,7 +2,8 @@
  * The built-in simulator of `npm start`: runs in-process but publishes through the broker with its
  * own MQTT client, exactly as an external sensor gateway would. Stamps follow the wall clock.
  */
-import mqtt from "mqtt";
+import { connectMqtt } from "../mqtt/connect.ts";
+import type { MqttSecurity } from "../mqtt/security.ts";
 import type { RigConfig } from "../rig/schema.ts";
 import type { NowNs } from "../util/clock.ts";
 import type { Logger } from "../util/log.ts";
@@ -11,14 +12,16 @@ import type { SimEmbedOptions } from "../service.ts";
 
 export async function startEmbeddedSim(o: {
   brokerUrl: string;
+  security?: MqttSecurity;
   rig: RigConfig;
   sim: SimEmbedOptions;
   logger: Logger;
   now: NowNs;
 }): Promise<{ stop(): Promise<void> }> {
-  const client = await mqtt.connectAsync(o.brokerUrl, {
-    clientId: `fusion-sim-${process.pid}-${Math.random().toString(16).slice(2, 6)}`,
-    queueQoSZero: false,
+  const client = await connectMqtt(o.brokerUrl, {
+    security: o.security,
+    client: { clientId: `fusion-sim-${process.pid}-${Math.random().toString(16).slice(2, 6)}` },
+    giveUpAfterMs: 10_000,
   });
   let dropped = 0;
   const rate = o.sim.rate ?? 1;

@@ -1,0 +1,118 @@
+/**
+ * Connecting to a broker: waits for it with exponential backoff (a service started before its
+ * broker keeps trying instead of exiting), says why each attempt failed in one line without
+ * secrets, and once connected lets mqtt.js reconnect at a steady period. Used by every command that
+ * connects, through the options of src/mqtt/security.ts.
+ */
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import {
+  DEFAULT_MAX_PACKET_BYTES,
+  describeMqttError,
+  type MqttSecurity,
+  redactUrl,
+  securityClientOptions,
+} from "./security.ts";
+
+export interface ConnectOptions {
+  security?: MqttSecurity;
+  /** Extra mqtt.js options (clientId, will, queueQoSZero, ...). */
+  client?: IClientOptions;
+  /** First retry delay, ms (doubles per failure up to maxDelayMs). Default 500. */
+  initialDelayMs?: number;
+  /** Default 15000. */
+  maxDelayMs?: number;
+  /** Give up after this long, ms (rejects with the last reason). Default: never. */
+  giveUpAfterMs?: number;
+  /** Per-attempt limit on TCP + TLS + CONNACK, ms. Default 5000. */
+  attemptTimeoutMs?: number;
+  /** Reconnect period once connected, ms. Default 1000. */
+  reconnectPeriodMs?: number;
+  /** One line per failed attempt (already redacted). */
+  onRetry?: (line: string, attempt: number, delayMs: number) => void;
+  /** Aborts the wait (rejects). */
+  signal?: AbortSignal;
+}
+
+export class MqttConnectError extends Error {
+  readonly code = "E_BROKER";
+  constructor(
+    msg: string,
+    readonly auth: boolean,
+  ) {
+    super(msg);
+  }
+}
+
+/** mqtt.js options for `url` with the shared defaults (bounded offline queue, packet limit). */
+export function clientOptions(o: ConnectOptions = {}): IClientOptions {
+  return {
+    connectTimeout: o.attemptTimeoutMs ?? 5000,
+    queueQoSZero: false,
+    ...securityClientOptions(o.security ?? {}),
+    ...o.client,
+  };
+}
+
+function attempt(url: string, opts: IClientOptions, timeoutMs: number): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect(url, { ...opts, reconnectPeriod: 0 });
+    let done = false;
+    const fail = (e: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      c.removeAllListeners("connect");
+      c.on("error", () => {}); // late errors of a discarded attempt
+      c.end(true);
+      reject(e);
+    };
+    const timer = setTimeout(() => fail(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    timer.unref();
+    c.once("connect", () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      c.removeAllListeners("error");
+      resolve(c);
+    });
+    c.on("error", fail);
+    c.once("close", () => fail(new Error("connection closed")));
+  });
+}
+
+/**
+ * Connect to `url`, retrying with exponential backoff until it answers (or `giveUpAfterMs`).
+ * The returned client reconnects by itself every `reconnectPeriodMs` after a later loss.
+ */
+export async function connectMqtt(url: string, o: ConnectOptions = {}): Promise<MqttClient> {
+  const opts = clientOptions(o);
+  const timeoutMs = o.attemptTimeoutMs ?? 5000;
+  const t0 = Date.now();
+  let delay = o.initialDelayMs ?? 500;
+  for (let n = 1; ; n++) {
+    if (o.signal?.aborted) throw new MqttConnectError(`connecting to ${redactUrl(url)} aborted`, false);
+    try {
+      const c = await attempt(url, opts, timeoutMs);
+      c.options.reconnectPeriod = o.reconnectPeriodMs ?? 1000;
+      // A refusal on a later reconnect (credentials rotated) keeps retrying instead of stopping.
+      c.options.reconnectOnConnackError = true;
+      return c;
+    } catch (e) {
+      const { line, auth } = describeMqttError(e, o.security);
+      const msg = `cannot connect to MQTT broker ${redactUrl(url)}: ${line}`;
+      if (o.giveUpAfterMs !== undefined && Date.now() - t0 + delay > o.giveUpAfterMs)
+        throw new MqttConnectError(msg, auth);
+      o.onRetry?.(`${msg}; retrying in ${(delay / 1000).toFixed(1)} s`, n, delay);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        o.signal?.addEventListener("abort", () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      delay = Math.min(delay * 2, o.maxDelayMs ?? 15_000);
+    }
+  }
+}
+
+export { DEFAULT_MAX_PACKET_BYTES };
