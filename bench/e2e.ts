@@ -27,7 +27,7 @@ import { median, p99 } from "./_stats.ts";
 export function zeroTransportDelay(rig: RigConfig): RigConfig {
   const r = structuredClone(rig);
   for (const s of r.sensors) {
-    const m = s[s.kind] as Record<string, unknown> | undefined;
+    const m = (s as Record<string, unknown>)[s.kind] as Record<string, unknown> | undefined;
     if (m && "latency_ms" in m) {
       m.latency_ms = 0;
       m.latency_jitter_ms = 0;

@@ -97,6 +97,11 @@ const modelFor = (d: ModelDeps, frames: boolean): SensorModel => {
       return new GnssModel(d);
     case "imu":
       return new ImuModel(d);
+    case "pose":
+      // Localisation poses come from recorded logs (replay); the simulator has no model of them.
+      throw new Error(
+        `sensor ${d.sensor.id}: kind 'pose' is not simulated (use GNSS + IMU in a simulated rig)`,
+      );
   }
 };
 
@@ -135,7 +140,10 @@ export class VehicleSim {
         { sensor: cfg, rng, conditions: opts.conditions, scenario: opts.scenario },
         opts.cameraFrames,
       );
-      const m = (cfg[cfg.kind] ?? {}) as { latency_ms?: number; latency_jitter_ms?: number };
+      const m = ((cfg as Record<string, unknown>)[cfg.kind] ?? {}) as {
+        latency_ms?: number;
+        latency_jitter_ms?: number;
+      };
       return {
         cfg,
         model,

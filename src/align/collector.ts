@@ -362,6 +362,7 @@ export class Collector {
       stampNs: b.stampNs,
       sweepStartNs: pl.sweepStartNs ? pl.sweepStartNs - s.offsetNs : 0,
       extrinsic: s.extrinsic,
+      ...(pl.intensityMax ? { intensityMax: pl.intensityMax } : {}),
     };
   }
 
@@ -625,6 +626,9 @@ export class Collector {
         case "imu":
           ok = this.ego.processImu(b.stampNs, p.accel, p.gyro);
           break;
+        case "pose":
+          ok = this.ego.processPose(b.stampNs, p);
+          break;
         case "point_cloud":
         case "radar_scan":
         case "camera_detections":
@@ -702,6 +706,7 @@ export class Collector {
         }
         case "gnss_fix":
         case "imu":
+        case "pose":
           break; // ego kinds: folded into the EKF (feedEgo)
         default:
           assertNever(pl, "payload kind");

@@ -57,6 +57,8 @@ export interface EgoParams {
   gnssMaxRejects: number;
   /** Pose history kept for motion compensation, entries. */
   historyLen: number;
+  /** A localisation pose this far (m) from the filter's position re-initialises the filter. */
+  poseResetM: number;
 }
 
 export const DEFAULT_EGO_PARAMS: EgoParams = {
@@ -75,6 +77,7 @@ export const DEFAULT_EGO_PARAMS: EgoParams = {
   gnssGateChi2: 16,
   gnssMaxRejects: 30,
   historyLen: 400,
+  poseResetM: 20,
 };
 
 export interface GnssFixInput {
@@ -122,6 +125,7 @@ export class EgoEkf {
   /** Counters for diagnostics. */
   gnssUpdates = 0;
   imuUpdates = 0;
+  poseUpdates = 0;
   lastGnssNs: number | null = null;
   /** GNSS position fixes refused by the innovation gate, cumulative. */
   gnssRejected = 0;
@@ -436,6 +440,66 @@ export class EgoEkf {
     }
     this.z += 0.2 * (u - lever[2] - this.z);
     this.gnssUpdates++;
+    this.record();
+    return true;
+  }
+
+  /**
+   * Localisation pose (vehicle origin and orientation in a local world frame, e.g. nuScenes
+   * ego_pose in the map frame), used in place of GNSS + IMU: position (2 rows) and heading (1 row)
+   * measurements; speed and yaw rate follow from the motion model. The first pose initialises the
+   * filter (the world frame is then the pose's frame, not a GNSS ENU frame). Returns false when older
+   * than the filter time.
+   */
+  processPose(
+    tNs: number,
+    pose: {
+      position: [number, number, number];
+      orientation: [number, number, number, number];
+      covariance: number[] | null;
+    },
+  ): boolean {
+    if (this.t !== null && tNs < this.t) return false;
+    const [w, qx, qy, qz] = pose.orientation;
+    const yaw = Math.atan2(2 * (w * qz + qx * qy), 1 - 2 * (qy * qy + qz * qz));
+    const [px, py, pz] = pose.position;
+    const c = pose.covariance;
+    const varX = c ? Math.max(1e-4, c[0]!) : 0.1 ** 2;
+    const varY = c ? Math.max(1e-4, c[7]!) : 0.1 ** 2;
+    const varYaw = c ? Math.max(1e-6, c[35]!) : 0.01 ** 2;
+    // A jump far beyond the filter's uncertainty (relocalisation, a looped log): start over there.
+    const jump = this.t !== null && Math.hypot(px - this.x[PX]!, py - this.x[PY]!) > this.params.poseResetM;
+    if (this.t === null || jump) {
+      this.x.set([px, py, yaw, 0, 0, 0, 0, 0]);
+      this.P.fill(0);
+      const diag = [
+        varX,
+        varY,
+        varYaw,
+        4,
+        0.1,
+        1,
+        this.params.gyroBiasStdRadps ** 2,
+        this.params.accelBiasStdMps2 ** 2,
+      ];
+      for (let i = 0; i < N; i++) this.P[i * N + i] = diag[i]!;
+      this.z = pz;
+      this.t = tNs;
+      this.yawKnown = true;
+      this.poseUpdates++;
+      this.record();
+      return true;
+    }
+    this.predict(tNs);
+    const H = new Float64Array(2 * N);
+    H[PX] = 1;
+    H[N + PY] = 1;
+    this.update(H, [px - this.x[PX]!, py - this.x[PY]!], [varX, 0, 0, varY]);
+    const Hy = new Float64Array(N);
+    Hy[YAW] = 1;
+    this.update(Hy, [wrapAngle(yaw - this.x[YAW]!)], [varYaw]);
+    this.z = pz;
+    this.poseUpdates++;
     this.record();
     return true;
   }

@@ -38,6 +38,8 @@ export interface LidarInput {
   /** Corrected sweep start, ns; 0 when unknown. */
   sweepStartNs: number;
   extrinsic: Rigid;
+  /** Full scale of the intensity field as declared by the source (nuScenes 255); absent = 1. */
+  intensityMax?: number;
 }
 
 /** Number of time bins across a sweep for the deskew motion table (linear in between). */
@@ -91,6 +93,8 @@ export function prepareLidar(s: LidarInput, owned = false): PreparedLidar {
   const n = p.count;
   const out = new Float32Array(n * 4);
   const hasI = ii !== undefined;
+  // Intensity to 0..1 by the full scale the source declared (nuScenes 255), never guessed.
+  const iScale = s.intensityMax && s.intensityMax > 0 ? 1 / s.intensityMax : 1;
   const iIdx = ii ?? 0;
   let spanS = 0;
   const itIdx = it ?? 0;
@@ -102,7 +106,7 @@ export function prepareLidar(s: LidarInput, owned = false): PreparedLidar {
     out[o] = r0 * x + r1 * y + r2 * z + tx;
     out[o + 1] = r3 * x + r4 * y + r5 * z + ty;
     out[o + 2] = r6 * x + r7 * y + r8 * z + tz;
-    out[o + 3] = hasI ? d[b + iIdx]! : 0;
+    out[o + 3] = hasI ? d[b + iIdx]! * iScale : 0;
     if (hasT) {
       const v = -d[b + itIdx]!;
       if (v > spanS) spanS = v;

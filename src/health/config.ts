@@ -13,7 +13,7 @@ import { SENSOR_KIND_NAMES } from "../msg/kinds.ts";
 // the fired rules' reasons, most severe first, each followed by the leaf atoms that made it true.
 //
 // Atoms are `<subject>.<predicate>`:
-//   subject: lidar | radar | camera | gnss | imu (the rig's sensors of that kind),
+//   subject: lidar | radar | camera | gnss | imu | pose (the rig's sensors of that kind),
 //            perception (lidar + radar + camera sensors), any (every sensor)
 //   predicate:
 //     lost         the rig has sensors of the subject and none of them is usable
@@ -92,13 +92,18 @@ const DEFAULT_MODE_RULES: ModeRule[] = [
     reason: "single_perception_modality",
     when: { at_least: 2, of: ["lidar.lost", "radar.lost", "camera.lost"] },
   },
-  { mode: "MINIMAL", reason: "ego_lost", when: { all: ["gnss.lost", "imu.lost"] } },
+  // Ego motion comes from GNSS + IMU, or from a localisation pose stream (replayed logs).
+  { mode: "MINIMAL", reason: "ego_lost", when: { any: [{ all: ["gnss.lost", "imu.lost"] }, "pose.lost"] } },
   {
     mode: "DEGRADED",
     reason: "perception_degraded",
     when: { any: ["lidar.degraded", "radar.degraded", "camera.degraded"] },
   },
-  { mode: "DEGRADED", reason: "localisation_degraded", when: { any: ["gnss.degraded", "imu.degraded"] } },
+  {
+    mode: "DEGRADED",
+    reason: "localisation_degraded",
+    when: { any: ["gnss.degraded", "imu.degraded", "pose.degraded"] },
+  },
 ];
 
 /** Sensor reasons that make a sensor unusable for fusion even though its state is only DEGRADED. */

@@ -232,6 +232,14 @@ export function checkContent(
       trackFrozen(st, h >>> 0, cfg.frozen_count + 2, flags);
       break;
     }
+    case "pose": {
+      // A localisation output that repeats itself exactly while time goes on is frozen.
+      let h = FNV_OFFSET;
+      for (const v of p.position) h = hashNumber(h, v, st.scratch);
+      for (const v of p.orientation) h = hashNumber(h, v, st.scratch);
+      trackFrozen(st, h >>> 0, cfg.frozen_count + 2, flags);
+      break;
+    }
     default: {
       const never: never = p;
       return never;

@@ -19,6 +19,8 @@ import type {
 
 const PROTO_PATH = fileURLToPath(new URL("../../proto/fusion.proto", import.meta.url));
 const root = protobuf.parse(readFileSync(PROTO_PATH, "utf8"), { keepCase: false }).root;
+/** The parsed schema (recordings embed it as a FileDescriptorSet). */
+export const PROTO_ROOT: protobuf.Root = root;
 
 export const PB = {
   SensorMessage: root.lookupType("fusion.v1.SensorMessage"),
@@ -176,7 +178,14 @@ export function decodeSensorMessage(
     case "pointCloud": {
       const r = decodePacked(m.pointCloud, REQUIRED_FIELDS.point_cloud, limits);
       if (!r.ok) return r;
-      payload = { kind: "point_cloud", points: r.value, sweepStartNs: toNum(m.pointCloud.sweepStartNs) };
+      const imax = m.pointCloud.intensityMax ?? 0;
+      if (!Number.isFinite(imax) || imax < 0) return fail("E_LAYOUT", "intensity_max not finite or < 0");
+      payload = {
+        kind: "point_cloud",
+        points: r.value,
+        sweepStartNs: toNum(m.pointCloud.sweepStartNs),
+        ...(imax > 0 ? { intensityMax: imax } : {}),
+      };
       break;
     }
     case "radarScan": {
@@ -216,7 +225,13 @@ export function decodeSensorMessage(
         if (xMax < xMin || yMax < yMin) return fail("E_LAYOUT", "detection box with max < min");
         out.push({ xMin, yMin, xMax, yMax, cls: d.cls ?? 0, score });
       }
-      payload = { kind: "camera_detections", width: c.imageWidth, height: c.imageHeight, detections: out };
+      payload = {
+        kind: "camera_detections",
+        width: c.imageWidth,
+        height: c.imageHeight,
+        detections: out,
+        ...(c.source ? { source: c.source as string } : {}),
+      };
       break;
     }
     case "gnssFix": {
@@ -247,6 +262,23 @@ export function decodeSensorMessage(
       const gyro = vec3(m.imu.angularVelocity);
       if (!accel || !gyro) return fail("E_NOT_FINITE", "imu vectors missing or not finite");
       payload = { kind: "imu", accel, gyro };
+      break;
+    }
+    case "pose": {
+      const pos = vec3(m.pose.position);
+      const q = m.pose.orientation;
+      const ori: [number, number, number, number] | null = q
+        ? [q.w ?? 0, q.x ?? 0, q.y ?? 0, q.z ?? 0]
+        : null;
+      if (!pos || !ori || !finite(...ori))
+        return fail("E_NOT_FINITE", "pose position/orientation missing or not finite");
+      const norm = Math.hypot(...ori);
+      if (Math.abs(norm - 1) > 1e-3)
+        return fail("E_LAYOUT", `pose orientation is not a unit quaternion (|q| = ${norm})`);
+      const cov = (m.pose.covariance ?? []) as number[];
+      if (cov.length !== 0 && (cov.length !== 36 || !finite(...cov)))
+        return fail("E_LAYOUT", "pose covariance must be 36 finite numbers");
+      payload = { kind: "pose", position: pos, orientation: ori, covariance: cov.length === 36 ? cov : null };
       break;
     }
     default:
@@ -280,6 +312,7 @@ export function encodeSensorMessage(msg: SensorMessage): Uint8Array {
         layout: packedLayout(p.points),
         data: f32Bytes(p.points.data),
         sweepStartNs: p.sweepStartNs,
+        intensityMax: p.intensityMax ?? 0,
       };
       break;
     case "radar_scan":
@@ -289,7 +322,12 @@ export function encodeSensorMessage(msg: SensorMessage): Uint8Array {
       o.cameraImage = { width: p.width, height: p.height, encoding: p.encoding, data: p.data };
       break;
     case "camera_detections":
-      o.cameraDetections = { imageWidth: p.width, imageHeight: p.height, detections: p.detections };
+      o.cameraDetections = {
+        imageWidth: p.width,
+        imageHeight: p.height,
+        detections: p.detections,
+        source: p.source ?? "",
+      };
       break;
     case "gnss_fix":
       o.gnssFix = {
@@ -307,6 +345,13 @@ export function encodeSensorMessage(msg: SensorMessage): Uint8Array {
       o.imu = {
         linearAcceleration: { x: p.accel[0], y: p.accel[1], z: p.accel[2] },
         angularVelocity: { x: p.gyro[0], y: p.gyro[1], z: p.gyro[2] },
+      };
+      break;
+    case "pose":
+      o.pose = {
+        position: { x: p.position[0], y: p.position[1], z: p.position[2] },
+        orientation: { w: p.orientation[0], x: p.orientation[1], y: p.orientation[2], z: p.orientation[3] },
+        covariance: p.covariance ?? [],
       };
       break;
     default: {

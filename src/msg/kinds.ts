@@ -39,6 +39,8 @@ export const SENSOR_KINDS = {
   },
   gnss: { modality: Modality.GNSS, payloads: ["gnss_fix"], role: "ego", modelBlock: true },
   imu: { modality: Modality.IMU, payloads: ["imu"], role: "ego", modelBlock: true },
+  /** A localisation module's pose (replayed nuScenes ego_pose): ego motion in place of GNSS + IMU. */
+  pose: { modality: Modality.POSE, payloads: ["pose"], role: "ego", modelBlock: false },
 } as const satisfies Record<string, SensorKindSpec>;
 
 /** A sensor kind of a rig. */
@@ -83,6 +85,7 @@ export const KIND_OF_PAYLOAD: Record<PayloadKind, SensorKind> = {
   camera_detections: "camera",
   gnss_fix: "gnss",
   imu: "imu",
+  pose: "pose",
 };
 
 /** Exhaustiveness guard for switches over kinds and payloads: a missing case is a compile error. */

@@ -17,7 +17,7 @@ export const OBJECT_CLASS_NAMES: Record<ObjectClass, string> = {
   4: "cyclist",
 };
 
-export const Modality = { UNSPECIFIED: 0, LIDAR: 1, RADAR: 2, CAMERA: 3, GNSS: 4, IMU: 5 } as const;
+export const Modality = { UNSPECIFIED: 0, LIDAR: 1, RADAR: 2, CAMERA: 3, GNSS: 4, IMU: 5, POSE: 6 } as const;
 export type Modality = (typeof Modality)[keyof typeof Modality];
 
 export const SensorState = { UNSPECIFIED: 0, OK: 1, DEGRADED: 2, STALE: 3, FAILED: 4 } as const;
@@ -78,10 +78,23 @@ export interface Detection2D {
 }
 
 export type SensorPayload =
-  | { kind: "point_cloud"; points: PackedArray; sweepStartNs: number }
+  | {
+      kind: "point_cloud";
+      points: PackedArray;
+      sweepStartNs: number;
+      /** Full scale of the intensity field (nuScenes 255, KITTI 1); absent or 0 = 1. */
+      intensityMax?: number;
+    }
   | { kind: "radar_scan"; returns: PackedArray }
   | { kind: "camera_image"; width: number; height: number; encoding: ImageEncoding; data: Uint8Array }
-  | { kind: "camera_detections"; width: number; height: number; detections: Detection2D[] }
+  | {
+      kind: "camera_detections";
+      width: number;
+      height: number;
+      detections: Detection2D[];
+      /** "" or "detector:<name>"; "derived:annotations" when projected from a log's annotations. */
+      source?: string;
+    }
   | {
       kind: "gnss_fix";
       latitudeDeg: number;
@@ -93,7 +106,16 @@ export type SensorPayload =
       /** ENU ground velocity (m/s), or null when unknown. */
       velocityEN: [number, number] | null;
     }
-  | { kind: "imu"; accel: [number, number, number]; gyro: [number, number, number] };
+  | { kind: "imu"; accel: [number, number, number]; gyro: [number, number, number] }
+  | {
+      /** Localisation output: vehicle pose in a local world frame (header.frameId names it). */
+      kind: "pose";
+      position: [number, number, number];
+      /** World from vehicle, w, x, y, z (unit). */
+      orientation: [number, number, number, number];
+      /** Row-major 6x6 covariance of (x, y, z, roll, pitch, yaw), m^2 / rad^2; null when unknown. */
+      covariance: number[] | null;
+    };
 
 export type PayloadKind = SensorPayload["kind"];
 

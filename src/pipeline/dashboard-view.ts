@@ -14,6 +14,7 @@ const MOD_NAMES: Record<number, string> = {
   [Modality.CAMERA]: "camera",
   [Modality.GNSS]: "gnss",
   [Modality.IMU]: "imu",
+  [Modality.POSE]: "pose",
 };
 const r2 = (x: number) => Math.round(x * 100) / 100;
 

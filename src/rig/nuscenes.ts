@@ -9,11 +9,16 @@
  *    its yaw is about -90 deg), so that replayed points need no re-mapping;
  *  - cameras are given for the body frame of D5 (x forward, y left, z up): the record's optical
  *    frame (z forward, x right, y down) is turned into it here.
- * GNSS and IMU: nuScenes has no records for them (ego poses come from localisation and the CAN
- * bus); with `ego_sensors` (default) they are added at the ego origin like the preset's.
+ * Ego motion: nuScenes has no GNSS or IMU records; its ego poses come from localisation. By default
+ * the rig gets a `pose` sensor (EGO_POSE) that the replay feeds from ego_pose (`ego: "pose"`);
+ * `ego: "gnss_imu"` adds GNSS and IMU at the ego origin like the preset's instead.
+ *
+ * Rates come from the data: the timestamps of the sample_data rows that will be replayed (rows
+ * whose files exist under the dataroot when it is reachable; all rows otherwise), so a
+ * keyframes-only extract gives 2 Hz, never the sensors' nominal 20/13/12 Hz.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import {
   matMul,
   OPTICAL_FROM_BODY,
@@ -44,6 +49,8 @@ export interface NuScenesSampleData {
   sample_token: string;
   width?: number;
   height?: number;
+  timestamp?: number;
+  filename?: string;
 }
 
 export interface NuScenesTables {
@@ -59,12 +66,20 @@ export interface NuScenesRigOptions {
   name?: string;
   /** Scene name (e.g. "scene-0523"): use the records of that scene's log (needs sample tables). */
   scene?: string;
-  /** Add GNSS (10 Hz) and IMU (100 Hz) at the ego origin. Default true. */
+  /** false: no ego sensors at all (same as ego "none"). */
   ego_sensors?: boolean;
+  /** Ego-motion input: a pose sensor fed by ego_pose (default), GNSS + IMU, or none. */
+  ego?: "pose" | "gnss_imu" | "none";
+  /** Rates by channel (Hz) measured from the data; channels without one use the nominal rates. */
+  rates?: Record<string, number>;
+  /** Sensor id of the pose stream. Default EGO_POSE. */
+  pose_sensor?: string;
 }
 
-/** Nominal rates of the nuScenes sensors, Hz. */
+/** Nominal rates of the nuScenes sensors, Hz (used only where the data gives none). */
 const RATE: Record<string, number> = { lidar: 20, radar: 13, camera: 12 };
+/** The sensor id of the ego-pose stream of a replayed nuScenes log. */
+export const POSE_SENSOR_ID = "EGO_POSE";
 
 const round = (v: number, d = 6) => Math.round(v * 10 ** d) / 10 ** d + 0; // + 0: no -0
 const ext = (T: Rigid) => {
@@ -112,7 +127,12 @@ export function rigFromNuScenes(t: NuScenesTables, opts: NuScenesRigOptions = {}
     const kind = s.modality === "lidar" ? "lidar" : s.modality === "radar" ? "radar" : "camera";
     if (s.modality !== kind) throw new ConfigError(`sensor ${s.channel}: unknown modality '${s.modality}'`);
     const T = egoFromRecord(r);
-    const sensor: Record<string, unknown> = { id: s.channel, kind, rate_hz: RATE[kind] };
+    const rate = opts.rates?.[s.channel];
+    const sensor: Record<string, unknown> = {
+      id: s.channel,
+      kind,
+      rate_hz: rate ? Math.round(rate * 1000) / 1000 : RATE[kind],
+    };
     if (kind === "camera") {
       const K = r.camera_intrinsic;
       if (K?.length !== 3) throw new ConfigError(`camera ${s.channel}: camera_intrinsic must be 3x3`);
@@ -138,8 +158,13 @@ export function rigFromNuScenes(t: NuScenesTables, opts: NuScenesRigOptions = {}
   out.sort(
     (a, b) => order[a.kind as string]! - order[b.kind as string]! || String(a.id).localeCompare(String(b.id)),
   );
-  if (opts.ego_sensors ?? true) {
+  const ego = opts.ego_sensors === false ? "none" : (opts.ego ?? "pose");
+  if (ego === "gnss_imu") {
     out.push({ id: "GNSS", kind: "gnss", rate_hz: 10 }, { id: "IMU", kind: "imu", rate_hz: 100 });
+  } else if (ego === "pose") {
+    const id = opts.pose_sensor ?? POSE_SENSOR_ID;
+    const r = opts.rates?.[id] ?? opts.rates?.[String(lidar.id)] ?? RATE.lidar!;
+    out.push({ id, kind: "pose", rate_hz: Math.round(r * 1000) / 1000 });
   }
   const name = opts.name ?? "nuscenes";
   return parseRig({ name, reference: lidar.id, sensors: out }, `${name} (nuScenes tables)`);
@@ -162,14 +187,61 @@ export function loadNuScenesRig(dir: string, opts: NuScenesRigOptions = {}): Rig
       throw new ConfigError(`nuScenes: ${p} is not valid JSON: ${(e as Error).message}`);
     }
   };
-  return rigFromNuScenes(
-    {
-      calibratedSensor: read<NuScenesCalibratedSensor[]>("calibrated_sensor")!,
-      sensor: read<NuScenesSensor[]>("sensor")!,
-      sampleData: read<NuScenesSampleData[]>("sample_data", true),
-      sample: read("sample", true),
-      scene: read("scene", true),
-    },
-    opts,
-  );
+  const tables: NuScenesTables = {
+    calibratedSensor: read<NuScenesCalibratedSensor[]>("calibrated_sensor")!,
+    sensor: read<NuScenesSensor[]>("sensor")!,
+    sampleData: read<NuScenesSampleData[]>("sample_data", true),
+    sample: read("sample", true),
+    scene: read("scene", true),
+  };
+  return rigFromNuScenes(tables, {
+    ...opts,
+    rates: opts.rates ?? ratesFromData(tables, dirname(dir), opts.scene),
+  });
+}
+
+/**
+ * Rates (Hz) per channel from the timestamps of the rows of `scene` (all rows without one): rows
+ * whose file exists under `dataroot` when any does, else all rows; the pose stream (EGO_POSE) at
+ * the rate of the LiDAR rows, files or not (ego_pose is table data).
+ */
+export function ratesFromData(t: NuScenesTables, dataroot: string, scene?: string): Record<string, number> {
+  if (!t.sampleData?.every((d) => typeof d.timestamp === "number")) return {};
+  let rows = t.sampleData;
+  if (scene && t.scene && t.sample) {
+    const sc = t.scene.find((s) => s.name === scene);
+    const samples = new Set(t.sample.filter((s) => s.scene_token === sc?.token).map((s) => s.token));
+    rows = rows.filter((d) => samples.has(d.sample_token));
+  }
+  const channel = new Map<string, string>();
+  const sensors = new Map(t.sensor.map((s) => [s.token, s]));
+  for (const r of t.calibratedSensor) {
+    const s = sensors.get(r.sensor_token);
+    if (s) channel.set(r.token, s.channel);
+  }
+  const lidarChannels = new Set(t.sensor.filter((s) => s.modality === "lidar").map((s) => s.channel));
+  const present = rows.filter((d) => d.filename && existsSync(join(dataroot, d.filename)));
+  const used = present.length > 0 ? present : rows;
+  const stamps = new Map<string, number[]>();
+  const add = (ch: string, ts: number) => {
+    const l = stamps.get(ch);
+    if (l) l.push(ts);
+    else stamps.set(ch, [ts]);
+  };
+  for (const d of used) {
+    const ch = channel.get(d.calibrated_sensor_token);
+    if (ch) add(ch, d.timestamp! * 1000);
+  }
+  for (const d of rows) {
+    const ch = channel.get(d.calibrated_sensor_token);
+    if (ch && lidarChannels.has(ch)) add(POSE_SENSOR_ID, d.timestamp! * 1000);
+  }
+  const out: Record<string, number> = {};
+  for (const [ch, ts] of stamps) {
+    if (ts.length < 2) continue;
+    ts.sort((a, b) => a - b);
+    const span = (ts[ts.length - 1]! - ts[0]!) / 1e9;
+    if (span > 0) out[ch] = (ts.length - 1) / span;
+  }
+  return out;
 }

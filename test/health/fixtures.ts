@@ -108,6 +108,13 @@ export function payloadFor(sensor: SensorConfig, r: () => number, opts: PayloadO
         accel: [r() * 0.1, r() * 0.1, 9.81 + r() * 0.1],
         gyro: [r() * 0.01, r() * 0.01, r() * 0.01],
       };
+    case "pose":
+      return {
+        kind: "pose",
+        position: [100 + r(), 200 + r(), 0],
+        orientation: [1, 0, 0, 0],
+        covariance: null,
+      };
   }
 }
 
