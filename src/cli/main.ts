@@ -16,6 +16,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "evaluate fusion models on held-out simulated scenarios (npm run eval)",
     load: async () => (await import("../eval/command.ts")).evalCommand,
   },
+  replay: {
+    summary: "replay a recorded log (nuscenes, kitti, mcap) over MQTT",
+    load: async () => (await import("./replay.ts")).replayCommand,
+  },
+  record: {
+    summary: "record the service's topics to an MCAP file",
+    load: async () => (await import("./record.ts")).recordCommand,
+  },
   bench: {
     summary: "run benchmark suites (npm run bench -- <suite>)",
     load: async () => (await import("./bench.ts")).benchCommand,
