@@ -4,11 +4,14 @@
  * protobuf schemas embedded, chunked, zstd-compressed. Ctrl-C (or --duration) ends the file
  * cleanly. Play it back with `fusion replay mcap <file>`.
  */
-import mqtt from "mqtt";
+import type mqtt from "mqtt";
+import { connectMqtt } from "../mqtt/connect.ts";
 import { McapRecorder } from "../replay/mcap.ts";
 import { type FlagSpecs, helpText, numFlag, parseFlags, UsageError } from "./args.ts";
+import { MQTT_FLAGS, mqttFromFlags } from "./mqtt-options.ts";
 
 const SPECS: FlagSpecs = {
+  ...MQTT_FLAGS,
   broker: {
     type: "string",
     arg: "URL",
@@ -54,23 +57,13 @@ export async function recordCommand(argv: string[]): Promise<number> {
     .map((s) => s.trim())
     .filter(Boolean);
   if (filters.length === 0) throw new UsageError("--topics: no topic filter given");
-  const url = String(values.broker);
-  let client: mqtt.MqttClient;
-  try {
-    client = await mqtt.connectAsync(url, {
-      clientId: `fusion-record-${process.pid}`,
-      reconnectPeriod: 1000,
-      connectTimeout: 5000,
-    });
-  } catch (e) {
-    const err = e as Error & { code?: string };
-    throw Object.assign(
-      new Error(`cannot connect to ${url} (${err.code ?? err.message}); pass --broker URL`),
-      {
-        code: "E_BROKER",
-      },
-    );
-  }
+  const { url, security } = mqttFromFlags(values, String(values.broker));
+  const client: mqtt.MqttClient = await connectMqtt(url, {
+    security,
+    client: { clientId: `fusion-record-${process.pid}` },
+    giveUpAfterMs: 10_000,
+    onRetry: (line) => process.stderr.write(`fusion record: ${line}\n`),
+  });
   const rec = await McapRecorder.create(file, compression);
   let pending = 0;
   let dropped = 0;

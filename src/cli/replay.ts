@@ -4,15 +4,18 @@
  * annotations as GroundTruth on fusion/<vehicle>/truth. Readers: src/replay/.
  */
 import cliProgress from "cli-progress";
-import mqtt from "mqtt";
+import type mqtt from "mqtt";
+import { connectMqtt } from "../mqtt/connect.ts";
 import { KittiSource } from "../replay/kitti-source.ts";
 import { McapFileSource } from "../replay/mcap.ts";
 import { type CameraMode, NuScenesSource } from "../replay/nuscenes-source.ts";
 import { play } from "../replay/player.ts";
 import type { ReplaySource } from "../replay/types.ts";
 import { type FlagSpecs, helpText, numFlag, oneOf, parseFlags, UsageError } from "./args.ts";
+import { MQTT_FLAGS, mqttFromFlags } from "./mqtt-options.ts";
 
 const SPECS: FlagSpecs = {
+  ...MQTT_FLAGS,
   broker: { type: "string", arg: "URL", help: "MQTT broker to publish to", default: "mqtt://127.0.0.1:1883" },
   vehicle: {
     type: "string",
@@ -145,21 +148,14 @@ export async function replayCommand(argv: string[]): Promise<number> {
     topics: typeof values.topics === "string" ? values.topics.split(",").filter(Boolean) : undefined,
     warn,
   });
-  const url = String(values.broker);
-  let client: mqtt.MqttClient;
-  try {
-    client = await mqtt.connectAsync(url, {
-      clientId: `fusion-replay-${process.pid}`,
-      reconnectPeriod: 1000,
-      connectTimeout: 5000,
-    });
-  } catch (e) {
-    const err = e as Error & { code?: string };
-    throw Object.assign(
-      new Error(`cannot connect to ${url} (${err.code ?? err.message}); start a broker or pass --broker URL`),
-      { code: "E_BROKER" },
-    );
-  }
+  const { url, security } = mqttFromFlags(values, String(values.broker));
+  // Waits for the broker with backoff (10 s at most), one line per failed attempt, no secrets.
+  const client: mqtt.MqttClient = await connectMqtt(url, {
+    security,
+    client: { clientId: `fusion-replay-${process.pid}` },
+    giveUpAfterMs: 10_000,
+    onRetry: (line) => process.stderr.write(`fusion replay: ${line}\n`),
+  });
   process.stderr.write(
     `fusion replay: ${source.description} -> ${url} as ${vehicle}, rate ${rate}${values.loop ? ", loop" : ""}\n`,
   );
