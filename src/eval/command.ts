@@ -45,6 +45,8 @@ Options:
   --decode JSON         override decode options of the learned engines, e.g. '{"score_threshold":0.05}'
   --tracker JSON        override tracker options of the learned engines, e.g. '{"max_coast_ms":900}'
   --raw                 also score learned detections before tracking (as <model>:raw)
+  --data SPEC           evaluate on a real log instead: nuscenes:<dataroot>[#scene] | kitti:<path>
+                        (fusion eval --data x --help for its options)
 `;
 
 class UsageError extends Error {
@@ -64,6 +66,9 @@ function list<T extends string>(v: string | undefined, allowed: readonly T[], wh
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
+  // Real logs with annotations: a command of its own (src/eval/real-command.ts).
+  if (argv.some((a) => a === "--data" || a.startsWith("--data=")))
+    return (await import("./real-command.ts")).realEvalCommand(argv);
   const options = {
     seeds: { type: "string" },
     scenarios: { type: "string" },

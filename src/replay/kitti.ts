@@ -11,7 +11,7 @@ import { compose, invert, matVec, type Rigid, type Vec3 } from "../align/geometr
 import { packed } from "../msg/codec.ts";
 import { FixType, ObjectClass, type SensorPayload } from "../msg/types.ts";
 import type { KittiCalib } from "../rig/kitti.ts";
-import { ReplayFileError } from "./nuscenes.ts";
+import { f32View, firstNonFinite, ReplayFileError } from "./nuscenes.ts";
 
 export const KITTI_LIDAR_FIELDS = ["x", "y", "z", "intensity"] as const;
 /** KITTI reflectance is already 0..1 (declared, not guessed). */
@@ -41,11 +41,9 @@ export function decodeKittiVelodyne(bytes: Uint8Array, sweepStartNs = 0): Sensor
     throw new ReplayFileError(
       `Velodyne file of ${bytes.byteLength} bytes is not a multiple of 16 (4 float32): truncated`,
     );
-  const data = new Float32Array(bytes.byteLength / 4);
-  new Uint8Array(data.buffer).set(bytes);
-  for (let i = 0; i < data.length; i++)
-    if (!Number.isFinite(data[i]!))
-      throw new ReplayFileError(`non-finite value in point ${Math.floor(i / 4)}`);
+  const data = f32View(bytes);
+  const bad = firstNonFinite(data);
+  if (bad >= 0) throw new ReplayFileError(`non-finite value in point ${Math.floor(bad / 4)}`);
   return {
     kind: "point_cloud",
     points: packed(KITTI_LIDAR_FIELDS, data),

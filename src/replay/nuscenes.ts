@@ -308,6 +308,22 @@ export class ReplayFileError extends Error {
   readonly code = "E_FILE";
 }
 
+/** A Float32Array over file bytes: a view when 4-byte aligned (a file read has its own buffer), else a copy. */
+export function f32View(bytes: Uint8Array): Float32Array {
+  if (bytes.byteOffset % 4 === 0)
+    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const data = new Float32Array(bytes.byteLength / 4);
+  new Uint8Array(data.buffer).set(bytes);
+  return data;
+}
+
+/** Index of the first non-finite float, or -1 (x * 0 is 0 only for finite x: one multiply-add each). */
+export function firstNonFinite(a: Float32Array): number {
+  let acc = 0;
+  for (let i = 0; i < a.length; i++) acc += a[i]! * 0;
+  return acc === 0 ? -1 : a.findIndex((x) => !Number.isFinite(x));
+}
+
 /** Point layout of LIDAR_TOP .pcd.bin records. */
 export const NS_LIDAR_FIELDS = ["x", "y", "z", "intensity", "ring"] as const;
 /** Full scale of the nuScenes LiDAR intensity field (declared in the point cloud, not guessed). */
@@ -320,11 +336,9 @@ export function decodeNuScenesLidar(bytes: Uint8Array): SensorPayload {
     throw new ReplayFileError(
       `LiDAR file of ${bytes.byteLength} bytes is not a multiple of 20 (5 float32): truncated`,
     );
-  const data = new Float32Array(bytes.byteLength / 4);
-  new Uint8Array(data.buffer).set(bytes);
-  for (let i = 0; i < data.length; i++)
-    if (!Number.isFinite(data[i]!))
-      throw new ReplayFileError(`non-finite value in point ${Math.floor(i / 5)}`);
+  const data = f32View(bytes);
+  const bad = firstNonFinite(data);
+  if (bad >= 0) throw new ReplayFileError(`non-finite value in point ${Math.floor(bad / 5)}`);
   return {
     kind: "point_cloud",
     points: packed(NS_LIDAR_FIELDS, data),
