@@ -212,7 +212,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   await client.endAsync();
   const folders = [...source.skipped.folders].map(([f, n]) => `${f} ${n}`).join(", ");
   process.stderr.write(
-    `fusion replay: ${stats.messages} messages, ${(stats.bytes / 1e6).toFixed(1)} MB, ${stats.logS.toFixed(1)} s of log in ${stats.wallS.toFixed(1)} s (real-time factor ${stats.rtf.toFixed(1)}), ${source.skipped.count} files skipped${folders ? ` (in absent folders: ${folders})` : ""}, camera input ${source.cameraInput}${publishErrors ? `, publish errors ${publishErrors}` : ""}\n`,
+    `fusion replay: ${stats.messages} messages, ${(stats.bytes / 1e6).toFixed(1)} MB, ${stats.logS.toFixed(1)} s of log in ${stats.wallS.toFixed(3)} s (real-time factor ${stats.rtf.toFixed(2)}), ${source.skipped.count} files skipped${folders ? ` (in absent folders: ${folders})` : ""}, camera input ${source.cameraInput}${publishErrors ? `, publish errors ${publishErrors}` : ""}\n`,
   );
   return 0;
 }
