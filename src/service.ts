@@ -4,7 +4,7 @@
  */
 import { filter, groupBy, mergeMap, Subject, Subscription, share, tap } from "rxjs";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded.ts";
-import { connectMqtt } from "./mqtt/connect.ts";
+import { connectMqtt, DEFAULT_MAX_PACKET_BYTES } from "./mqtt/connect.ts";
 import { type MqttSecurity, redact, redactUrl } from "./mqtt/security.ts";
 import { type Dashboard, startDashboard } from "./dashboard/server.ts";
 import { createEngine, type EpChoice } from "./fusion/index.ts";
@@ -134,6 +134,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         will: serviceWill(instance),
       },
       giveUpAfterMs: o.brokerWaitMs,
+      // The broker drops larger messages for us (MQTT 5), before they are delivered (defect 7).
+      maxPacketBytes: DEFAULT_MAX_PACKET_BYTES,
       onRetry: (line) => logger.log("warn", line), // the backoff bounds the rate (15 s at most)
     });
     const publisher = new Publisher(client, (e) =>

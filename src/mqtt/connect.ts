@@ -31,6 +31,13 @@ export interface ConnectOptions {
   onRetry?: (line: string, attempt: number, delayMs: number) => void;
   /** Aborts the wait (rejects). */
   signal?: AbortSignal;
+  /**
+   * Largest packet the broker may send to this client, bytes: asks for MQTT 5 and sets its
+   * Maximum Packet Size, so the broker drops larger messages for us instead of delivering them.
+   * A broker without MQTT 5 (aedes, the embedded one, which has its own limit) is retried at once
+   * with MQTT 3.1.1. Undefined: MQTT 3.1.1, no limit asked.
+   */
+  maxPacketBytes?: number;
 }
 
 export class MqttConnectError extends Error {
@@ -85,7 +92,13 @@ function attempt(url: string, opts: IClientOptions, timeoutMs: number): Promise<
  * The returned client reconnects by itself every `reconnectPeriodMs` after a later loss.
  */
 export async function connectMqtt(url: string, o: ConnectOptions = {}): Promise<MqttClient> {
-  const opts = clientOptions(o);
+  let opts = clientOptions(o);
+  if (o.maxPacketBytes !== undefined)
+    opts = {
+      ...opts,
+      protocolVersion: 5,
+      properties: { ...opts.properties, maximumPacketSize: o.maxPacketBytes },
+    };
   const timeoutMs = o.attemptTimeoutMs ?? 5000;
   const t0 = Date.now();
   let delay = o.initialDelayMs ?? 500;
@@ -98,6 +111,15 @@ export async function connectMqtt(url: string, o: ConnectOptions = {}): Promise<
       c.options.reconnectOnConnackError = true;
       return c;
     } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (opts.protocolVersion === 5 && (code === 1 || code === 132 || code === 129)) {
+        // Unsupported protocol version (3.1.1 code 1; MQTT 5 code 132; aedes answers a v5 CONNECT
+        // with a malformed-packet refusal on some versions): speak 3.1.1.
+        const { properties: _p, ...v4 } = opts;
+        opts = { ...v4, protocolVersion: 4 };
+        n--;
+        continue;
+      }
       const { line, auth } = describeMqttError(e, o.security);
       const msg = `cannot connect to MQTT broker ${redactUrl(url)}: ${line}`;
       if (o.giveUpAfterMs !== undefined && Date.now() - t0 + delay > o.giveUpAfterMs)

@@ -33,6 +33,7 @@ export const PB = {
 /** Stable decode error codes; documented in docs/ERRORS.md. */
 export type DecodeErrorCode =
   | "E_TOO_LARGE"
+  | "E_LIMIT"
   | "E_PROTO"
   | "E_MISSING_FIELD"
   | "E_LAYOUT"
@@ -53,13 +54,73 @@ export interface DecodeLimits {
   maxRecords: number;
   /** Largest number of camera detections. Default 1,000. */
   maxDetections: number;
+  /** Vehicle and sensor ids: bytes (printable ASCII, no '/', '+', '#'). Default 64. */
+  maxIdBytes: number;
+  /** header.frame_id: bytes (printable ASCII). Default 256. */
+  maxFrameIdBytes: number;
+  /** Fields of a packed layout. Default 16; field names at most maxIdBytes. */
+  maxPackedFields: number;
+  /** Camera image width or height, pixels. Default 16,384. */
+  maxImageSide: number;
 }
 
+/** Limits checked at decode (docs/ERRORS.md "Limits"); every one is a stable E_* code. */
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
   maxPayloadBytes: 16 * 1024 * 1024,
   maxRecords: 500_000,
   maxDetections: 1000,
+  maxIdBytes: 64,
+  maxFrameIdBytes: 256,
+  maxPackedFields: 16,
+  maxImageSide: 16_384,
 };
+
+/** An id usable as a topic level and in a log line: printable ASCII without MQTT wildcards or '/'. */
+export function validId(s: string, maxBytes = DEFAULT_DECODE_LIMITS.maxIdBytes): boolean {
+  return s.length > 0 && s.length <= maxBytes && /^[!-~]+$/.test(s) && !/[/+#]/.test(s);
+}
+
+/**
+ * Check the header's string lengths on the wire, before protobufjs turns them into strings: a 15 MB
+ * frame_id is refused without being decoded. Returns an error message, or null. Malformed wire data
+ * is left to the full decode (E_PROTO).
+ */
+function headerPrecheck(bytes: Uint8Array, limits: DecodeLimits): string | null {
+  try {
+    const r = protobuf.Reader.create(bytes);
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag >>> 3 === 1 && (tag & 7) === 2) {
+        const len = r.uint32();
+        const end = r.pos + len;
+        if (end > r.len) return null;
+        while (r.pos < end) {
+          const t = r.uint32();
+          const field = t >>> 3;
+          if ((t & 7) === 2) {
+            const n = r.uint32();
+            const max = field === 3 ? limits.maxFrameIdBytes : limits.maxIdBytes;
+            const name =
+              field === 1
+                ? "vehicle"
+                : field === 2
+                  ? "sensor_id"
+                  : field === 3
+                    ? "frame_id"
+                    : `field ${field}`;
+            if (n > max) return `header.${name} is ${n} bytes, limit ${max}`;
+            r.skip(n);
+          } else r.skipType(t & 7);
+        }
+        return null;
+      }
+      r.skipType(tag & 7);
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
 
 /** Required float fields per packed payload kind. */
 export const REQUIRED_FIELDS = {
@@ -98,13 +159,17 @@ function decodePacked(
   const data = p.data instanceof Uint8Array ? p.data : new Uint8Array(0);
   if (stride === 0 || stride % 4 !== 0)
     return fail("E_LAYOUT", `stride ${stride} is not a positive multiple of 4`);
-  if (count > limits.maxRecords) return fail("E_LAYOUT", `count ${count} exceeds limit ${limits.maxRecords}`);
+  if (count > limits.maxRecords) return fail("E_LIMIT", `count ${count} exceeds limit ${limits.maxRecords}`);
   if (data.byteLength !== stride * count)
     return fail("E_LAYOUT", `data is ${data.byteLength} bytes, layout says ${stride} x ${count}`);
   const fields: Record<string, number> = {};
+  if ((layout.fields?.length ?? 0) > limits.maxPackedFields)
+    return fail("E_LIMIT", `${layout.fields!.length} packed fields exceed limit ${limits.maxPackedFields}`);
   for (const f of layout.fields ?? []) {
     const off = f.offset ?? 0;
     if (!f.name) return fail("E_LAYOUT", "field without a name");
+    if (!validId(f.name, limits.maxIdBytes))
+      return fail("E_LIMIT", "packed field name not a short printable id");
     if (off % 4 !== 0 || off + 4 > stride)
       return fail("E_LAYOUT", `field ${f.name} at offset ${off} outside stride`);
     fields[f.name] = off / 4;
@@ -147,6 +212,8 @@ export function decodeSensorMessage(
 ): DecodeResult<SensorMessage> {
   if (bytes.byteLength > limits.maxPayloadBytes)
     return fail("E_TOO_LARGE", `payload ${bytes.byteLength} bytes exceeds ${limits.maxPayloadBytes}`);
+  const tooLong = headerPrecheck(bytes, limits);
+  if (tooLong) return fail("E_LIMIT", tooLong);
   // biome-ignore lint/suspicious/noExplicitAny: protobufjs message objects are untyped at the edge
   let m: any;
   try {
@@ -158,6 +225,16 @@ export function decodeSensorMessage(
   if (!h) return fail("E_MISSING_FIELD", "header missing");
   if (!h.vehicle) return fail("E_MISSING_FIELD", "header.vehicle empty");
   if (!h.sensorId) return fail("E_MISSING_FIELD", "header.sensor_id empty");
+  if (!validId(h.vehicle, limits.maxIdBytes) || !validId(h.sensorId, limits.maxIdBytes))
+    return fail(
+      "E_LIMIT",
+      `header vehicle/sensor_id must be 1-${limits.maxIdBytes} printable ASCII characters without / + #`,
+    );
+  if (h.frameId && (h.frameId.length > limits.maxFrameIdBytes || !/^[ -~]*$/.test(h.frameId)))
+    return fail(
+      "E_LIMIT",
+      `header.frame_id must be at most ${limits.maxFrameIdBytes} printable ASCII characters`,
+    );
   const stampNs = toNum(h.stampNs);
   if (!(stampNs > 0) || !Number.isFinite(stampNs))
     return fail("E_MISSING_FIELD", "header.stamp_ns missing or <= 0");
@@ -197,6 +274,11 @@ export function decodeSensorMessage(
     case "cameraImage": {
       const c = m.cameraImage;
       if (!c.width || !c.height) return fail("E_MISSING_FIELD", "camera_image width/height missing");
+      if (c.width > limits.maxImageSide || c.height > limits.maxImageSide)
+        return fail(
+          "E_LIMIT",
+          `camera_image ${c.width}x${c.height} exceeds ${limits.maxImageSide} pixels a side`,
+        );
       if (!c.data || c.data.byteLength === 0) return fail("E_MISSING_FIELD", "camera_image data empty");
       payload = {
         kind: "camera_image",
@@ -211,9 +293,11 @@ export function decodeSensorMessage(
       const c = m.cameraDetections;
       if (!c.imageWidth || !c.imageHeight)
         return fail("E_MISSING_FIELD", "camera_detections image size missing");
+      if (c.imageWidth > limits.maxImageSide || c.imageHeight > limits.maxImageSide)
+        return fail("E_LIMIT", `camera_detections image size exceeds ${limits.maxImageSide} pixels a side`);
       const dets = (c.detections ?? []) as Detection2D[];
       if (dets.length > limits.maxDetections)
-        return fail("E_LAYOUT", `${dets.length} detections exceed limit ${limits.maxDetections}`);
+        return fail("E_LIMIT", `${dets.length} detections exceed limit ${limits.maxDetections}`);
       const out: Detection2D[] = [];
       for (const d of dets) {
         const xMin = d.xMin ?? 0;

@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction } from "rxjs";
-import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeSensorMessage } from "../msg/codec.ts";
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeSensorMessage, validId } from "../msg/codec.ts";
 import { parseSensorTopic } from "../msg/topics.ts";
 import { KIND_OF_PAYLOAD, type SensorKind } from "../msg/kinds.ts";
 import type { SensorEnvelope } from "../msg/types.ts";
@@ -25,13 +25,20 @@ export function decodeSensors(opts: DecodeSensorsOptions): OperatorFunction<RawM
       source.subscribe({
         next(raw) {
           const where = parseSensorTopic(raw.topic);
-          if (!where) {
+          // Ids that are not short printable ASCII are not keyed on anywhere (counters, logs).
+          if (
+            !where ||
+            !validId(where.vehicle, limits.maxIdBytes) ||
+            !validId(where.sensorId, limits.maxIdBytes)
+          ) {
             opts.onFailure({
               topic: raw.topic,
               vehicle: null,
               sensorId: null,
               code: "E_TOPIC",
-              message: "not a sensor topic",
+              message: where
+                ? "vehicle or sensor id not 1-64 printable ASCII characters"
+                : "not a sensor topic",
               arrivalNs: raw.arrivalNs,
             });
             return;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  DEFAULT_DECODE_LIMITS,
   decodeFusedFrame,
   decodeSensorMessage,
   encodeFusedFrame,
@@ -143,13 +144,69 @@ test("codec: invalid payloads get stable error codes", () => {
     "E_LAYOUT",
   );
   const big = decodeSensorMessage(new Uint8Array(100), undefined, {
+    ...DEFAULT_DECODE_LIMITS,
     maxPayloadBytes: 10,
-    maxRecords: 1,
-    maxDetections: 1,
   });
   assert.equal(!big.ok && big.error.code, "E_TOO_LARGE");
   const mismatch = decodeSensorMessage(encodeSensorMessage(cases[5]!), { vehicle: "v2", sensorId: "s1" });
   assert.equal(!mismatch.ok && mismatch.error.code, "E_TOPIC_MISMATCH");
+});
+
+test("codec: a 15 MB frame_id is rejected at decode (E_LIMIT), without being turned into a string", () => {
+  const msg = { ...cases[5]!, header: { ...cases[5]!.header, frameId: "f".repeat(15 * 1024 * 1024) } };
+  const bytes = encodeSensorMessage(msg);
+  assert.ok(bytes.byteLength > 15e6 && bytes.byteLength < DEFAULT_DECODE_LIMITS.maxPayloadBytes);
+  const t0 = performance.now();
+  const r = decodeSensorMessage(bytes);
+  const ms = performance.now() - t0;
+  assert.equal(!r.ok && r.error.code, "E_LIMIT");
+  assert.match(!r.ok ? r.error.message : "", /frame_id is 15728640 bytes, limit 256/);
+  // (The pre-check skips the string: decoding it would take tens of ms; not a timing assertion on
+  // the machine, a generous bound that fails only if the string is materialised and scanned twice.)
+  assert.ok(ms < 2000, `${ms} ms`);
+});
+
+test("codec: identifiers, strings and repeated fields have limits (E_LIMIT)", () => {
+  const base = cases[5]!;
+  const expectLimit = (m: SensorMessage, why: string) => {
+    const r = decodeSensorMessage(encodeSensorMessage(m));
+    assert.equal(!r.ok && r.error.code, "E_LIMIT", why);
+  };
+  expectLimit({ ...base, header: { ...base.header, vehicle: "v".repeat(65) } }, "65-byte vehicle");
+  expectLimit({ ...base, header: { ...base.header, sensorId: "a\nb" } }, "newline in sensor id");
+  expectLimit({ ...base, header: { ...base.header, vehicle: "car/1" } }, "slash in vehicle");
+  expectLimit(
+    { ...base, header: { ...base.header, frameId: "x\n2026-01-01 ERROR forged" } },
+    "newline in frame_id",
+  );
+  expectLimit(
+    {
+      ...base,
+      payload: {
+        kind: "camera_detections",
+        width: 640,
+        height: 480,
+        detections: Array(1001).fill({ xMin: 1, yMin: 1, xMax: 2, yMax: 2, cls: 1, score: 1 }),
+      },
+    },
+    "1001 detections",
+  );
+  const names = Array.from({ length: 17 }, (_, i) => (i < 3 ? "xyz"[i]! : `f${i}`));
+  expectLimit(
+    {
+      ...base,
+      payload: { kind: "point_cloud", points: packed(names, new Float32Array(17)), sweepStartNs: 0 },
+    },
+    "17 fields",
+  );
+  // At the limits: accepted.
+  const ok = decodeSensorMessage(
+    encodeSensorMessage({
+      ...base,
+      header: { ...base.header, vehicle: "v".repeat(64), frameId: "f".repeat(256) },
+    }),
+  );
+  assert.ok(ok.ok);
 });
 
 test("codec: random bytes never throw", () => {
