@@ -52,6 +52,7 @@ export type DropReason =
   | "duplicate"
   | "backward_jump"
   | "clock_skew"
+  | "innovation"
   | "out_of_order"
   | "late"
   | "buffer_full"
@@ -407,7 +408,8 @@ export class Collector {
    * stamp jumps back more than `reset_backward_jump_ms` from the sensor's newest, or its latency
    * (arrival minus corrected stamp) leaves the band [-max_future_ms, +max_past_ms] around the
    * consensus of the other sensors. Such a message is never obeyed on its own:
-   *  - it resets the aligner (returns "reset") once the sensors agree: off-consensus messages of at
+   *  - it resets the aligner (returns "reset"; a forward jump only rebuilds the consensus and the
+   *    message is taken, returning null) once the sensors agree: off-consensus messages of at
    *    least two sensors, with latencies within reset_backward_jump_ms / 2 of each other and within
    *    `jump_confirm_ms`, outnumber the live sensors still on the old time; or, with no other live
    *    sensor, a run of JUMP_RUN_COUNT such messages of this sensor spanning JUMP_RUN_PERIODS periods;
@@ -451,7 +453,19 @@ export class Collector {
       if (j && arrivalNs - j.lastArrivalNs <= confirmNs && Math.abs(j.latencyNs - latency) <= tolNs) agree++;
       else if (!j && this.isLive(o, nowNs)) onOldTime++;
     }
-    if ((agree >= 2 && agree > onOldTime) || (onOldTime === 0 && longRun)) return "reset";
+    if ((agree >= 2 && agree > onOldTime) || (onOldTime === 0 && longRun)) {
+      // Stamps moved forward against arrival (latency fell: a clock step, a replay skipping ahead):
+      // nothing already buffered is wrong, only the consensus is rebuilt. Backward: reset.
+      if (!back && latency < base) {
+        for (const o of this.sensors) {
+          o.latencyNs = null;
+          o.jump = null;
+          o.skewed = false;
+        }
+        return null;
+      }
+      return "reset";
+    }
     if (longRun) s.skewed = true;
     return back ? "backward_jump" : "clock_skew";
   }
@@ -619,6 +633,8 @@ export class Collector {
       b.consumed = true;
       const p = b.env.msg.payload;
       let ok = true;
+      const e = this.ego;
+      const refused0 = e.gnssRejected + e.gnssVelRejected + e.imuRejected;
       switch (p.kind) {
         case "gnss_fix":
           ok = this.ego.processGnss(b.stampNs, p);
@@ -638,6 +654,8 @@ export class Collector {
           assertNever(p, "payload kind");
       }
       if (!ok) this.drop(s.id, "late");
+      // Refused by the EKF's innovation gate (src/align/ego.ts): counted, the message is not obeyed.
+      else if (e.gnssRejected + e.gnssVelRejected + e.imuRejected > refused0) this.drop(s.id, "innovation");
     }
   }
 

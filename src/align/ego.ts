@@ -53,8 +53,17 @@ export interface EgoParams {
   accelBiasWalk: number;
   /** Innovation gate of GNSS positions (chi-square, 2 dof); Infinity disables it. */
   gnssGateChi2: number;
-  /** After this many consecutive refused fixes the next one is taken unconditionally. */
-  gnssMaxRejects: number;
+  /** Innovation gate of GNSS velocities (chi-square, 2 dof). */
+  gnssVelGateChi2: number;
+  /** Innovation gate of IMU samples (yaw rate and forward acceleration, chi-square, 2 dof). */
+  imuGateChi2: number;
+  /** Relocalisation: this many consecutive refused GNSS fixes whose innovations agree (within
+   *  `agreeSigmas` of the fix noise, plus 1 m) mean the filter, not the receiver, is wrong: the
+   *  filter jumps to them. One forged or corrupt fix never agrees with the next real one. */
+  gnssRelocaliseAfter: number;
+  /** The same for IMU samples (within `agreeSigmas` of the sensor noise). */
+  imuRecoverAfter: number;
+  agreeSigmas: number;
   /** Pose history kept for motion compensation, entries. */
   historyLen: number;
   /** A localisation pose this far (m) from the filter's position re-initialises the filter. */
@@ -75,7 +84,11 @@ export const DEFAULT_EGO_PARAMS: EgoParams = {
   gyroBiasWalk: 1e-5,
   accelBiasWalk: 1e-3,
   gnssGateChi2: 16,
-  gnssMaxRejects: 30,
+  gnssVelGateChi2: 16,
+  imuGateChi2: 100,
+  gnssRelocaliseAfter: 5,
+  imuRecoverAfter: 20,
+  agreeSigmas: 4,
   historyLen: 400,
   poseResetM: 20,
 };
@@ -129,7 +142,13 @@ export class EgoEkf {
   lastGnssNs: number | null = null;
   /** GNSS position fixes refused by the innovation gate, cumulative. */
   gnssRejected = 0;
-  private gnssRejectRun = 0;
+  /** GNSS velocities and IMU samples refused by their gates, cumulative. */
+  gnssVelRejected = 0;
+  imuRejected = 0;
+  /** Jumps to a run of agreeing refused measurements (relocalisation, IMU recovery), cumulative. */
+  relocalisations = 0;
+  /** Consecutive refused innovations per measurement (cleared by an accepted one). */
+  private runs = { pos: [] as number[][], vel: [] as number[][], imu: [] as number[][] };
 
   constructor(params: Partial<EgoParams> = {}) {
     this.params = { ...DEFAULT_EGO_PARAMS, ...params };
@@ -154,7 +173,33 @@ export class EgoEkf {
     this.hist = [];
     this.histHead = 0;
     this.lastGnssNs = null;
-    this.gnssRejectRun = 0;
+    this.runs = { pos: [], vel: [], imu: [] };
+  }
+
+  /**
+   * A refused innovation `y` joins its run; true when the last `n` of the run agree within `tol`
+   * (per component, around the latest): the filter is wrong, not the sensor.
+   */
+  private refusedRunAgrees(run: number[][], y: number[], n: number, tol: number): boolean {
+    run.push(y);
+    if (run.length > n) run.shift();
+    if (run.length < n) return false;
+    for (const r of run) for (let i = 0; i < y.length; i++) if (Math.abs(r[i]! - y[i]!) > tol) return false;
+    return true;
+  }
+
+  /** Forget what the filter knew about the states `idx` and set them (relocalisation). */
+  private reseed(idx: number[], values: number[], variances: number[]): void {
+    idx.forEach((k, j) => {
+      for (let i = 0; i < N; i++) {
+        this.P[k * N + i] = 0;
+        this.P[i * N + k] = 0;
+      }
+      this.P[k * N + k] = variances[j]!;
+      this.x[k] = values[j]!;
+    });
+    this.x[YAW] = wrapAngle(this.x[YAW]!);
+    this.relocalisations++;
   }
 
   /** Advance the filter to `tNs` (no-op when tNs <= filter time). */
@@ -314,11 +359,22 @@ export class EgoEkf {
     H[BG] = 1;
     H[N + ACC] = 1;
     H[N + BA] = 1;
-    this.update(
-      H,
-      [g[2] - this.x[W]! - this.x[BG]!, a[0] - this.x[ACC]! - this.x[BA]!],
-      [this.params.gyroStdRadps ** 2, 0, 0, this.params.accelStdMps2 ** 2],
-    );
+    const p = this.params;
+    const y = [g[2] - this.x[W]! - this.x[BG]!, a[0] - this.x[ACC]! - this.x[BA]!];
+    if (this.update(H, y, [p.gyroStdRadps ** 2, 0, 0, p.accelStdMps2 ** 2], p.imuGateChi2))
+      this.runs.imu = [];
+    else {
+      this.imuRejected++;
+      const tol = p.agreeSigmas * Math.max(p.gyroStdRadps, p.accelStdMps2);
+      if (this.refusedRunAgrees(this.runs.imu, y, p.imuRecoverAfter, tol)) {
+        this.reseed(
+          [W, ACC],
+          [g[2] - this.x[BG]!, a[0] - this.x[BA]!],
+          [p.gyroStdRadps ** 2, p.accelStdMps2 ** 2],
+        );
+        this.runs.imu = [];
+      }
+    }
     this.imuUpdates++;
     this.record();
     return true;
@@ -406,16 +462,18 @@ export class EgoEkf {
     H[YAW] = -s * lever[0] - c * lever[1];
     H[N + PY] = 1;
     H[N + YAW] = c * lever[0] - s * lever[1];
-    // Gate position fixes (chi-square, 2 dof) unless too many in a row were refused: then the
-    // filter, not the receiver, is more likely wrong, and it re-converges on the fixes.
-    const gated = this.gnssRejectRun < this.params.gnssMaxRejects;
-    if (
-      this.update(H, [e - hx, n - hy], [varPos, 0, 0, varPos], gated ? this.params.gnssGateChi2 : undefined)
-    )
-      this.gnssRejectRun = 0;
+    // Gate position fixes (chi-square, 2 dof): a forged, corrupt or multipath fix is refused. A run
+    // of refused fixes that agree with each other is a real relocalisation: the filter jumps.
+    const p = this.params;
+    const yPos = [e - hx, n - hy];
+    if (this.update(H, yPos, [varPos, 0, 0, varPos], p.gnssGateChi2)) this.runs.pos = [];
     else {
-      this.gnssRejectRun++;
       this.gnssRejected++;
+      const tol = p.agreeSigmas * Math.sqrt(varPos) + 1;
+      if (this.refusedRunAgrees(this.runs.pos, yPos, p.gnssRelocaliseAfter, tol)) {
+        this.reseed([PX, PY], [this.x[PX]! + yPos[0]!, this.x[PY]! + yPos[1]!], [varPos, varPos]);
+        this.runs.pos = [];
+      }
     }
     const vel = fix.velocityEN;
     if (vel) {
@@ -436,7 +494,21 @@ export class EgoEkf {
       Hv[N + YAW] = v * cy;
       Hv[N + V] = sy;
       const rv = this.params.gnssVelStdMps ** 2;
-      this.update(Hv, [vel[0] - v * cy, vel[1] - v * sy], [rv, 0, 0, rv]);
+      const yVel = [vel[0] - v * cy, vel[1] - v * sy];
+      if (this.update(Hv, yVel, [rv, 0, 0, rv], p.gnssVelGateChi2)) this.runs.vel = [];
+      else {
+        this.gnssVelRejected++;
+        const tol = p.agreeSigmas * Math.sqrt(rv) + 0.5;
+        if (this.refusedRunAgrees(this.runs.vel, yVel, p.gnssRelocaliseAfter, tol)) {
+          const moving = sp > 0.5;
+          this.reseed(
+            moving ? [V, YAW] : [V],
+            moving ? [sp, Math.atan2(vel[1], vel[0])] : [sp],
+            moving ? [rv, rv / (sp * sp)] : [rv],
+          );
+          this.runs.vel = [];
+        }
+      }
     }
     this.z += 0.2 * (u - lever[2] - this.z);
     this.gnssUpdates++;

@@ -8,16 +8,33 @@ import { alignConfigSchema } from "../align/config.ts";
 import { classicalConfigSchema } from "../fusion/classical/config.ts";
 import { healthConfigSchema } from "../health/config.ts";
 
-const vec3 = z.tuple([z.number(), z.number(), z.number()]);
+const bounded = (max: number, what: string) =>
+  z
+    .number()
+    .min(-max, `${what}: at most ${max} in magnitude`)
+    .max(max, `${what}: at most ${max} in magnitude`);
+const vec3 = (max: number, what: string) =>
+  z.tuple([bounded(max, what), bounded(max, what), bounded(max, what)]);
+
+/** Largest magnitude of any number in a rig file (a generic guard against 1e308 and the like). */
+export const MAX_CONFIG_MAGNITUDE = 1e7;
 
 export const extrinsicSchema = z
   .object({
-    /** Sensor origin in the vehicle frame (x forward, y left, z up), m. */
-    translation_m: vec3.default([0, 0, 0]),
-    /** Sensor orientation in the vehicle frame as roll, pitch, yaw (rad, applied Z-Y-X). */
-    rotation_rpy_rad: vec3.default([0, 0, 0]),
+    /** Sensor origin in the vehicle frame (x forward, y left, z up), m; within 100 m of the origin. */
+    translation_m: vec3(100, "a sensor mounted more than 100 m from the vehicle origin").default([0, 0, 0]),
+    /** Sensor orientation in the vehicle frame as roll, pitch, yaw (rad, applied Z-Y-X), within 2 pi. */
+    rotation_rpy_rad: vec3(2 * Math.PI, "an angle beyond 2 pi rad").default([0, 0, 0]),
   })
   .strict();
+
+/** Every number in `v` with its path, for the generic magnitude guard. */
+function* numbers(v: unknown, path: (string | number)[] = []): Generator<[(string | number)[], number]> {
+  if (typeof v === "number") yield [path, v];
+  else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) yield* numbers(v[i], [...path, i]);
+  else if (v && typeof v === "object")
+    for (const [k, x] of Object.entries(v)) yield* numbers(x, [...path, k]);
+}
 
 export const lidarModelSchema = z
   .object({
@@ -114,7 +131,7 @@ export const sensorSchema = z
     rate_hz: z.number().positive().max(10_000),
     extrinsic: extrinsicSchema.default({ translation_m: [0, 0, 0], rotation_rpy_rad: [0, 0, 0] }),
     /** Sensor clock minus reference (vehicle) clock, ms: corrected stamp = stamp - offset. */
-    clock_offset_ms: z.number().default(0),
+    clock_offset_ms: bounded(86_400_000, "clock_offset_ms beyond a day").default(0),
     /** A message matches a tick when |corrected stamp - tick| <= this window, ms. Default: half a period. */
     jitter_window_ms: z.number().positive().optional(),
     /** How long the aligner waits for this sensor after a tick, ms. Default: 1.5 periods, at most 150 ms. */
@@ -178,6 +195,16 @@ export const rigSchema = z
     });
     if (!ids.has(r.reference))
       ctx.addIssue({ code: "custom", path: ["reference"], message: `no sensor with id '${r.reference}'` });
+    // Absurd numbers anywhere (1e308 in a stage parameter): refused with the field's path.
+    for (const [path, x] of numbers(r))
+      if (Math.abs(x) > MAX_CONFIG_MAGNITUDE) {
+        ctx.addIssue({
+          code: "custom",
+          path,
+          message: `${x} is beyond ${MAX_CONFIG_MAGNITUDE} in magnitude`,
+        });
+        break;
+      }
   });
 
 export type RigConfig = z.infer<typeof rigSchema>;

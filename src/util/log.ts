@@ -68,7 +68,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const out = (lv: Level, msg: string, fields?: Record<string, unknown>, note = "") => {
     if (ORDER[lv] < ORDER[level]) return;
     const f = fields && Object.keys(fields).length ? ` ${sanitize(JSON.stringify(fields), maxChars)}` : "";
-    write(`${new Date(now() / 1e6).toISOString()} ${lv.toUpperCase()} ${sanitize(msg, maxChars)}${note}${f}\n`);
+    write(
+      `${new Date(now() / 1e6).toISOString()} ${lv.toUpperCase()} ${sanitize(msg, maxChars)}${note}${f}\n`,
+    );
   };
   return {
     log: (lv, msg, fields) => out(lv, msg, fields),

@@ -28,7 +28,21 @@ interface Drive {
   stdAt: number[];
 }
 
-function drive(o: { durationS: number; outage?: [number, number]; jumpAtS?: number }): Drive {
+/** A hostile or faulty source: replaces one measurement at time t (s) when it returns a value. */
+interface Tamper {
+  gnss?: (t: number, fix: import("../../src/align/ego.ts").GnssFixInput) => typeof fix | undefined;
+  imu?: (t: number) => { accel: [number, number, number]; gyro: [number, number, number] } | undefined;
+  /** Offset of the real fixes from the truth from this time on (a relocalisation), m east. */
+  shiftFromS?: number;
+  shiftM?: number;
+}
+
+function drive(o: {
+  durationS: number;
+  outage?: [number, number];
+  jumpAtS?: number;
+  tamper?: Tamper;
+}): Drive {
   const ekf = new EgoEkf({ gnssStdM: 0.5, gnssVelStdMps: 0.1, gyroStdRadps: 0.002, accelStdMps2: 0.05 });
   const g = rng(7);
   const gyroBias = 0.001;
@@ -38,20 +52,24 @@ function drive(o: { durationS: number; outage?: [number, number]; jumpAtS?: numb
   for (let k = 0; k <= o.durationS * 100; k++) {
     const t = k / 100;
     const ns = 1e12 + Math.round(t * 1e9);
-    ekf.processImu(ns, [accelBias + 0.05 * g(), 0, 9.81], [0, 0, W + gyroBias + 0.002 * g()]);
+    const bad = o.tamper?.imu?.(t);
+    if (bad) ekf.processImu(ns, bad.accel, bad.gyro);
+    else ekf.processImu(ns, [accelBias + 0.05 * g(), 0, 9.81], [0, 0, W + gyroBias + 0.002 * g()]);
     const out = o.outage && t >= o.outage[0] && t < o.outage[1];
     if (k % 10 === 0 && !out) {
       const p = truth(t);
       const jump = o.jumpAtS !== undefined && Math.abs(t - o.jumpAtS) < 1e-9 ? 6 : 0;
-      const geo = enuToGeodetic(ORIGIN, p.x + 0.3 * g() + jump, p.y + 0.3 * g(), 0);
-      ekf.processGnss(ns, {
+      const shift = o.tamper?.shiftFromS !== undefined && t >= o.tamper.shiftFromS ? o.tamper.shiftM! : 0;
+      const geo = enuToGeodetic(ORIGIN, p.x + 0.3 * g() + jump + shift, p.y + 0.3 * g(), 0);
+      const fix = {
         latitudeDeg: geo.latDeg,
         longitudeDeg: geo.lonDeg,
         altitudeM: geo.altM,
-        fixType: 2,
+        fixType: 2 as const,
         covariance: null,
-        velocityEN: [V * Math.cos(p.yaw) + 0.05 * g(), V * Math.sin(p.yaw) + 0.05 * g()],
-      });
+        velocityEN: [V * Math.cos(p.yaw) + 0.05 * g(), V * Math.sin(p.yaw) + 0.05 * g()] as [number, number],
+      };
+      ekf.processGnss(ns, o.tamper?.gnss?.(t, fix) ?? fix);
     }
     if (k % 100 === 0) {
       // Once per second: uncertainty, and error against the truth (the EKF's origin is the
@@ -93,6 +111,42 @@ describe("ego EKF", () => {
     assert.equal(d.ekf.gnssRejected, 1);
     assert.ok(d.errAt(16) < 0.5);
     assert.equal(d.ekf.processImu(1e12, [0, 0, 9.81], [0, 0, 0]), false, "older than the filter time");
+  });
+
+  it("a bit-flipped but valid fix 5,200 km away is refused and counted; the track holds", () => {
+    const d = drive({
+      durationS: 20,
+      tamper: {
+        gnss: (t, f) => (Math.abs(t - 12) < 1e-9 ? { ...f, latitudeDeg: f.latitudeDeg + 47 } : undefined),
+      },
+    });
+    assert.equal(d.ekf.gnssRejected, 1);
+    assert.equal(d.ekf.relocalisations, 0);
+    for (const t of [12, 13, 15, 20]) assert.ok(d.errAt(t) < 0.5, `error ${d.errAt(t)} m at ${t} s`);
+  });
+
+  it("an absurd GNSS velocity or IMU sample is refused by its innovation gate and counted", () => {
+    const d = drive({
+      durationS: 20,
+      tamper: {
+        gnss: (t, f) => (Math.abs(t - 10) < 1e-9 ? { ...f, velocityEN: [1e6, -3e5] } : undefined),
+        imu: (t) => (Math.abs(t - 14) < 1e-9 ? { accel: [5e4, 0, 9.81], gyro: [0, 0, 300] } : undefined),
+      },
+    });
+    assert.equal(d.ekf.gnssVelRejected, 1);
+    assert.equal(d.ekf.imuRejected, 1);
+    for (const t of [11, 15, 20]) assert.ok(d.errAt(t) < 0.5, `error ${d.errAt(t)} m at ${t} s`);
+  });
+
+  it("recovers from a real relocalisation (every fix 40 m off from 12 s) within a second", () => {
+    const d = drive({ durationS: 20, tamper: { shiftFromS: 12, shiftM: 40 } });
+    assert.equal(d.ekf.relocalisations, 1);
+    // Error against the shifted truth (the fixes are now right): small again by 13 s.
+    const o = geodeticToEnu(ORIGIN, d.ekf.origin!.latDeg, d.ekf.origin!.lonDeg, d.ekf.origin!.altM);
+    const st = d.ekf.stateAt(1e12 + 20e9);
+    const p = truth(20);
+    assert.ok(Math.abs(st.x + o.east - (p.x + 40)) < 1, `east ${st.x + o.east} vs ${p.x + 40}`);
+    assert.ok(d.errAt(13) > 35 && d.errAt(13) < 45, `off the old truth by the shift at 13 s: ${d.errAt(13)}`);
   });
 
   it("pose history: relative motion between two instants matches the drive", () => {

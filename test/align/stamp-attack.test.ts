@@ -149,3 +149,19 @@ describe("stamp attacks", () => {
     assert.ok(ticks.some((t) => t.reset));
   });
 });
+
+describe("stamp jumps forward", () => {
+  it("every sensor's stamps step 5 s ahead (a clock step): the consensus is rebuilt, no reset", () => {
+    const arr = [...honest(0, 2000), ...honest(2000, 1500, 5000)];
+    const { c, ticks } = run(arr);
+    assert.equal(c.diagnostics().resets, 0);
+    const tail = ticks.filter((t) => t.stampNs > STAMP0 + 7300 * MS && t.trigger === "reference");
+    assert.ok(tail.length >= 8, `${tail.length} ticks on the new time`);
+    for (const t of tail)
+      assert.ok(
+        t.inputs.every((i) => i.status === "present"),
+        `tick ${t.seq}`,
+      );
+    assert.deepEqual(tail.at(-1)!.diagnostics.clockSkew, []);
+  });
+});
