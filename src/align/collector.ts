@@ -445,13 +445,23 @@ export class Collector {
     const longRun =
       mine.count >= JUMP_RUN_COUNT &&
       mine.lastArrivalNs - mine.firstArrivalNs >= JUMP_RUN_PERIODS * s.periodNs;
-    let agree = 1;
+    // A sensor agrees when its run has lasted about a period (it skipped at least one slot of its
+    // old-time stream: an honest stream on the old time clears a forger's run within a period) and
+    // its latency matches. Live sensors that do not agree are on the old time.
+    const sustained = (o: SensorRt, j: JumpRun) => j.lastArrivalNs - j.firstArrivalNs >= 0.9 * o.periodNs;
+    let agree = sustained(s, mine) ? 1 : 0;
     let onOldTime = 0;
     for (const o of this.sensors) {
       if (o === s) continue;
       const j = o.jump;
-      if (j && arrivalNs - j.lastArrivalNs <= confirmNs && Math.abs(j.latencyNs - latency) <= tolNs) agree++;
-      else if (!j && this.isLive(o, nowNs)) onOldTime++;
+      if (
+        j &&
+        arrivalNs - j.lastArrivalNs <= confirmNs &&
+        Math.abs(j.latencyNs - latency) <= tolNs &&
+        sustained(o, j)
+      )
+        agree++;
+      else if (this.isLive(o, nowNs)) onOldTime++;
     }
     if ((agree >= 2 && agree > onOldTime) || (onOldTime === 0 && longRun)) {
       // Stamps moved forward against arrival (latency fell: a clock step, a replay skipping ahead):

@@ -181,6 +181,7 @@ export class EgoEkf {
    * (per component, around the latest): the filter is wrong, not the sensor.
    */
   private refusedRunAgrees(run: number[][], y: number[], n: number, tol: number): boolean {
+    if (!y.every(Number.isFinite)) return false;
     run.push(y);
     if (run.length > n) run.shift();
     if (run.length < n) return false;
@@ -258,6 +259,9 @@ export class EgoEkf {
    */
   private update(H: Float64Array, y: number[], Rm: number[], gate = Number.POSITIVE_INFINITY): boolean {
     const m = y.length;
+    // A non-finite innovation (overflowing hostile values: 1e308 + 1e308) is refused, never folded
+    // in: NaN compares false against any gate, and one NaN would poison the state for good.
+    for (let r = 0; r < m; r++) if (!Number.isFinite(y[r]!)) return false;
     const P = this.P;
     // PHt (N x m)
     const PHt = new Float64Array(N * m);
@@ -286,7 +290,7 @@ export class EgoEkf {
       // Mahalanobis distance of the innovation: reject outliers (multipath jumps).
       let d2 = 0;
       for (let r = 0; r < m; r++) for (let c = 0; c < m; c++) d2 += y[r]! * Si[r * m + c]! * y[c]!;
-      if (d2 > gate) return false;
+      if (!(d2 <= gate)) return false;
     }
     // K = PHt Si (N x m)
     const K = new Float64Array(N * m);
@@ -296,11 +300,14 @@ export class EgoEkf {
         for (let k = 0; k < m; k++) acc += PHt[i * m + k]! * Si[k * m + c]!;
         K[i * m + c] = acc;
       }
+    const dx = new Float64Array(N);
     for (let i = 0; i < N; i++) {
       let acc = 0;
       for (let r = 0; r < m; r++) acc += K[i * m + r]! * y[r]!;
-      this.x[i] = this.x[i]! + acc;
+      dx[i] = acc;
+      if (!Number.isFinite(this.x[i]! + acc)) return false; // never leave the state non-finite
     }
+    for (let i = 0; i < N; i++) this.x[i] = this.x[i]! + dx[i]!;
     this.x[YAW] = wrapAngle(this.x[YAW]!);
     // P = P - K (H P) ; H P = PHt^T
     const newP = new Float64Array(N * N);

@@ -20,6 +20,9 @@ import { hysteresis, WindowCounter } from "./window.ts";
 const NS_PER_MS = 1e6;
 const LATENCY_ALPHA = 1 / 8;
 const JITTER_GAIN = 1 / 16; // RFC 3550
+/** Content flags that mask a sensor and are taken only when 2 of its last 3 payloads carry them. */
+const CONFIRMED_FLAGS = new Set(["invalid_points", "black_frame"]);
+
 /** Messages in a row whose latency leaves the clock-sanity band around the smoothed latency before
  *  the monitor believes them (a restarted log, a real clock fault); fewer are forged or corrupt
  *  stamps and are only counted (the aligner drops them too: docs/align.md "Stamp jumps"). */
@@ -85,6 +88,8 @@ export class SensorMonitor {
 
   private readonly content: ContentState = newContentState();
   private contentFlags: string[] = [];
+  /** Content flags of the last 3 payloads. */
+  private recentFlags: string[][] = [];
   readonly drift = new Map<string, PsiTracker>();
 
   // state machine
@@ -203,8 +208,15 @@ export class SensorMonitor {
 
   private checkPayload(env: SensorEnvelope, corrected: number, t: number): void {
     const res = checkContent(env.msg.payload, corrected, this.content, this.hc, this.cfg, this.refMedian);
-    this.contentFlags = res.flags;
-    for (const f of res.flags) this.mark(f, t);
+    // A flag that masks the sensor from fusion counts when 2 of its last 3 payloads carry it: one
+    // forged or corrupt message on the topic cannot mask the real sensor. (frozen needs 3 repeats
+    // already; flags that only degrade, like a GNSS jump, are taken from one message.)
+    this.recentFlags.push(res.flags);
+    if (this.recentFlags.length > 3) this.recentFlags.shift();
+    this.contentFlags = res.flags.filter(
+      (f) => !CONFIRMED_FLAGS.has(f) || this.recentFlags.filter((fl) => fl.includes(f)).length >= 2,
+    );
+    for (const f of this.contentFlags) this.mark(f, t);
     for (const [stat, v] of res.stats) {
       let tr = this.drift.get(stat);
       if (!tr) {

@@ -254,22 +254,31 @@ describe("alignVehicle (marble): disorder, duplicates, resets, late data, clocks
     );
   });
 
-  it("backward time jump over 1 s (looped replay): resets and says so", () => {
+  it("backward time jump over 1 s (looped replay): resets and says so, once the sensors agree", () => {
     // Stamps 0..1200 (arrivals 5..1212), then the log loops: stamps 0.. again, 1.3 s later.
     const first = traffic(13);
-    const loop = traffic(2).map((a) => ({ ...a, atMs: a.atMs + 1300 }));
+    const loop = traffic(4).map((a) => ({ ...a, atMs: a.atMs + 1300 }));
     const expected: [number, string][] = [[10, "reference@0 lidar=P radar=P cam=M"]];
     for (let k = 1; k < 13; k++) expected.push([k * 100 + 12, `reference@${k * 100} lidar=P radar=P cam=P`]);
-    // The radar's looped stamp 0 (1305) comes before the LiDAR's and is dropped (backward_jump);
-    // the LiDAR's (1310) resets the aligner; the tick waits for the radar's timeout (30 ms).
-    expected.push([1340, "reference@0 lidar=P radar=M cam=P"], [1412, "reference@100 lidar=P radar=P cam=P"]);
-    expectTicks([...first, ...loop], expected, 1412, testRig(), (ticks) => {
-      assert.equal(ticks[13]!.reset, true);
-      assert.equal(ticks[14]!.reset, false);
-      assert.equal(ticks[13]!.diagnostics.resets, 1);
-      assert.equal(ticks[13]!.diagnostics.drops["radar"]?.["backward_jump"], 1);
-      assert.deepEqual(ticks[14]!.diagnostics.clockSkew, [], "the clock consensus is rebuilt");
-      assert.ok(ticks[14]!.seq > ticks[12]!.seq, "sequence numbers keep increasing");
+    // The looped stamps 0 (1305-1312) are each a lone jump: dropped (backward_jump), and the
+    // reference being overdue, a timer tick @1300 goes out at 1400. Radar (1405) and LiDAR (1410)
+    // then jump again: two sensors whose runs lasted a period agree and outnumber the camera, still
+    // on the old time: the LiDAR's sweep @100 resets the aligner; its tick waits for the radar's
+    // timeout (30 ms; the radar's @100 was one of the dropped ones).
+    expected.push(
+      [1400, "timer@1300 lidar=M radar=M cam=M"],
+      [1440, "reference@100 lidar=P radar=M cam=P"],
+      [1512, "reference@200 lidar=P radar=P cam=P"],
+      [1612, "reference@300 lidar=P radar=P cam=P"],
+    );
+    expectTicks([...first, ...loop], expected, 1612, testRig(), (ticks) => {
+      assert.equal(ticks[13]!.reset, false);
+      assert.equal(ticks[14]!.reset, true);
+      assert.equal(ticks[15]!.reset, false);
+      assert.equal(ticks[14]!.diagnostics.resets, 1);
+      assert.equal(ticks[14]!.diagnostics.drops["radar"]?.["backward_jump"], 2);
+      assert.deepEqual(ticks[15]!.diagnostics.clockSkew, [], "the clock consensus is rebuilt");
+      assert.ok(ticks[15]!.seq > ticks[12]!.seq, "sequence numbers keep increasing");
     });
   });
 
