@@ -11,7 +11,7 @@
 // `npm run dataset` (layout in train/data.py), run one by one and as one batch of 16.
 //
 // webgpu needs the Vulkan loader (libvulkan.so.1) and the GPU's Vulkan driver; cuda needs
-// onnxruntime-node installed with ONNXRUNTIME_NODE_INSTALL=cuda12 (CUDA 12 + cuDNN 9).
+// onnxruntime-node's CUDA provider installed (README "GPU inference"; CUDA 12 + cuDNN 9).
 // Exit code: 0 when the GPU provider ran and parity holds (max abs diff < --tol, default 1e-3),
 // 1 when parity fails, 2 when the provider is not available.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";

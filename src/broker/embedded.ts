@@ -186,7 +186,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
       reject(
         e.code === "EADDRINUSE"
           ? new PortInUseError(
-              `MQTT port ${host}:${port} is already in use (another broker? use --broker URL)`,
+              `MQTT port ${host}:${port} is already in use, probably by another broker (a system mosquitto?): use it with --broker mqtt://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}, or put the embedded broker on another port with --listen ${host}:${port + 1}`,
             )
           : e,
       );

@@ -37,8 +37,20 @@ export function parseFlags(
     options[k] = { type: s.type, ...(s.short ? { short: s.short } : {}) };
     // parseArgs has no --no-x form: accept it for boolean flags named "no-x" directly.
   }
+  // A negative number after a string flag ("--vehicles -1") is its value, not an option: join it
+  // so that the flag's own check reports it ("expected an integer >= 1, got '-1'").
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.startsWith("--") ? a.slice(2) : null;
+    const next = argv[i + 1];
+    if (name && specs[name]?.type === "string" && next !== undefined && /^-\d|^-\.\d/.test(next)) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else args.push(a);
+  }
   try {
-    const r = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    const r = parseArgs({ args, options, strict: true, allowPositionals });
     const values: Record<string, string | boolean | undefined> = {};
     for (const [k, s] of Object.entries(specs))
       values[k] = (r.values[k] as string | boolean | undefined) ?? s.default;

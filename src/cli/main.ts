@@ -1,5 +1,14 @@
 /** `fusion` CLI dispatcher: one module per command. */
+import { readFileSync } from "node:fs";
 import { UsageError } from "./args.ts";
+
+/** The package version (package.json), for `fusion --version`. */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -11,6 +20,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   sim: {
     summary: "run the simulator, publishing sensor streams over MQTT",
     load: async () => (await import("./sim.ts")).simCommand,
+  },
+  echo: {
+    summary: "print decoded messages of an MQTT topic filter as JSON lines",
+    load: async () => (await import("./echo.ts")).echoCommand,
   },
   eval: {
     summary: "evaluate fusion models on held-out simulated scenarios (npm run eval)",
@@ -39,13 +52,17 @@ ${Object.entries(COMMANDS)
   .map(([k, v]) => `  ${k.padEnd(8)} ${v.summary}`)
   .join("\n")}
 
-Run 'fusion <command> --help' for a command's options.
+Run 'fusion <command> --help' for a command's options; 'fusion --version' prints the version.
 `;
 
 export async function main(argv: string[]): Promise<void> {
   const [first, ...rest] = argv;
   if (first === "--help" || first === "-h" || first === "help") {
     process.stdout.write(TOP_HELP);
+    return;
+  }
+  if (first === "--version" || first === "-V" || first === "version") {
+    process.stdout.write(`fusion ${packageVersion()} (node ${process.versions.node})\n`);
     return;
   }
   const name = first === undefined || first.startsWith("-") ? "serve" : first;

@@ -1,4 +1,5 @@
 /** `fusion serve`: run the service. Default of `npm start`: embedded broker + simulator + dashboard. */
+import { checkFaultTargets, parseFaults } from "../../sim/faults.ts";
 import { EP_CHOICES, type EpChoice, FUSION_MODES } from "../fusion/index.ts";
 import type { FusionMode } from "../fusion/types.ts";
 import { loadRig } from "../rig/load.ts";
@@ -95,6 +96,16 @@ export interface ParsedServe {
   instance?: string;
 }
 
+function parseFaultFlag(v: unknown): string {
+  const faults = (v as string | undefined) ?? "";
+  try {
+    parseFaults(faults);
+  } catch (e) {
+    throw new UsageError(`--faults: ${(e as Error).message}`);
+  }
+  return faults;
+}
+
 export function parseServeArgs(argv: string[]): ParsedServe | "help" {
   const { values, help } = parseFlags(argv, SERVE_FLAGS);
   if (help) return "help";
@@ -130,7 +141,7 @@ export function parseServeArgs(argv: string[]): ParsedServe | "help" {
           conditions: oneOf("conditions", values.conditions, ["clear", "rain", "fog", "night"] as const),
           seed: numFlag("seed", values.seed, { int: true, min: 0 }),
           vehicles: numFlag("vehicles", values.vehicles, { int: true, min: 1, max: 1000 }),
-          faults: (values.faults as string | undefined) ?? "",
+          faults: parseFaultFlag(values.faults),
           cameraFrames: Boolean(values["camera-frames"]),
         },
     fusion: oneOf("fusion", values.fusion, FUSION_MODES),
@@ -154,6 +165,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const rig = loadRig(p.rigName);
+  // Everything is checked before anything connects: a bad flag exits 2 at once.
+  if (p.sim && p.sim.faults !== undefined && p.sim.faults !== "") {
+    try {
+      checkFaultTargets(parseFaults(p.sim.faults), rig.sensors);
+    } catch (e) {
+      throw new UsageError(`--faults: ${(e as Error).message}`);
+    }
+  }
   const logger = createLogger();
   // Signal handlers go in before anything starts: a signal during start-up (or right after the
   // "running" line) must lead to a clean stop, never to Node's default kill.

@@ -65,7 +65,7 @@ const SPECS: FlagSpecs = {
   "start-ns": {
     type: "string",
     arg: "NS",
-    help: "true time at t = 0, ns (default: 1.7e18; 'now' = wall clock)",
+    help: "true time at t = 0, ns, or 'now' (the wall clock, so a live service sees current stamps); default: 'now' in real time (--rate > 0), 1.7e18 with --rate 0 (reproducible bytes)",
   },
 };
 
@@ -98,7 +98,9 @@ export async function simCommand(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`--faults: ${(e as Error).message}`);
   }
-  const startRaw = values["start-ns"];
+  // Real time defaults to the wall clock: a live service judges stamps against its own clock, and a
+  // fixed 2023 start would read as clock skew for ever. As fast as possible keeps the fixed start.
+  const startRaw = values["start-ns"] ?? (rate > 0 ? "now" : undefined);
   const startNs =
     startRaw === undefined
       ? DEFAULT_SIM_OPTIONS.startNs

@@ -17,11 +17,15 @@ export class ConfigError extends Error {
   readonly code = "E_CONFIG";
 }
 
+/** Every problem of the file on one line: `source: a.b: msg; c: msg` (at most 20, then a count). */
 function formatIssues(source: string, err: z.ZodError): string {
-  const first = err.issues[0]!;
-  const path = first.path.length ? first.path.join(".") : "(root)";
-  const more = err.issues.length > 1 ? ` (+${err.issues.length - 1} more)` : "";
-  return `${source}: ${path}: ${first.message}${more}`;
+  const shown = err.issues.slice(0, 20).map((i) => {
+    const path = i.path.length ? i.path.join(".") : "(root)";
+    return `${path}: ${i.message.replace(/\s+/g, " ")}`;
+  });
+  const rest = err.issues.length - shown.length;
+  if (err.issues.length === 1) return `${source}: ${shown[0]}`;
+  return `${source}: ${err.issues.length} problems: ${shown.join("; ")}${rest > 0 ? `; and ${rest} more` : ""}`;
 }
 
 /** Validate an already-parsed object as a rig; throws ConfigError naming the field. */

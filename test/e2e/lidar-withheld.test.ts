@@ -6,9 +6,12 @@ import { topics } from "../../src/msg/topics.ts";
 import type { FusedFrame } from "../../src/msg/types.ts";
 import { spawnFusion } from "../helpers/cli.ts";
 import { startMosquitto } from "../helpers/mosquitto.ts";
+import { needs } from "../helpers/programs.ts";
 import { Collector } from "../helpers/mqtt-collect.ts";
 
-test("ticks continue from the timer while LiDAR is dropped, and LiDAR-triggered ticks resume after", async () => {
+test("ticks continue from the timer while LiDAR is dropped, and LiDAR-triggered ticks resume after", {
+  skip: needs("mosquitto"),
+}, async () => {
   const broker = await startMosquitto();
   const col = await Collector.connect(broker.url, ["fusion/sim-1/fused", "fusion/sim-1/truth"]);
   const svc = spawnFusion(["serve", "--broker", broker.url, "--http", "off", "--faults", "lidar:drop@2s+4s"]);

@@ -19,6 +19,7 @@ import { loadRig } from "../../src/rig/load.ts";
 import { type Running, spawnFusion } from "../helpers/cli.ts";
 import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
 import { Collector } from "../helpers/mqtt-collect.ts";
+import { needs } from "../helpers/programs.ts";
 
 const rig = loadRig("sim");
 const lidarHz = rig.sensors.find((s) => s.id === rig.reference)!.rate_hz;
@@ -49,7 +50,7 @@ function truthInVehicle(t: GroundTruth) {
   });
 }
 
-describe("serve against a real mosquitto with the simulator", () => {
+describe("serve against a real mosquitto with the simulator", { skip: needs("mosquitto") }, () => {
   let broker: Mosquitto;
   let svc: Running;
   let col: Collector;

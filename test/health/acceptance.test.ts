@@ -31,6 +31,7 @@ import { wallNs } from "../../src/util/clock.ts";
 import { createLogger } from "../../src/util/log.ts";
 import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
 import { Collector } from "../helpers/mqtt-collect.ts";
+import { needs } from "../helpers/programs.ts";
 
 const S = 1e9;
 const MS = 1e6;
@@ -64,7 +65,9 @@ interface Seen<T> {
   atNs: number;
 }
 
-describe("health acceptance: simulator faults through the service on a real mosquitto", () => {
+describe("health acceptance: simulator faults through the service on a real mosquitto", {
+  skip: needs("mosquitto"),
+}, () => {
   let broker: Mosquitto;
   let svc: Service;
   let col: Collector;

@@ -1,12 +1,10 @@
 /** Real headless (playwright gives each launch a fresh temporary profile) Chromium (Debian package `chromium`) driven by playwright-core. */
-import { existsSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
+import { requireProgram } from "./programs.ts";
 
+/** Chromium on PATH (or CHROMIUM_BIN); tests pass `{ skip: needs("chromium") }`. */
 export function chromiumPath(): string {
-  const p = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
-  if (!existsSync(p))
-    throw new Error(`chromium not found at ${p} (apt-get install chromium, or set CHROMIUM_BIN)`);
-  return p;
+  return requireProgram("chromium");
 }
 
 export async function launchChromium(): Promise<Browser> {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./mosquitto.ts";
+import { requireProgram } from "./programs.ts";
 
 export interface Influxd {
   url: string;
@@ -34,10 +35,13 @@ bind-address = "127.0.0.1:${rpc}"
   store-enabled = false
 `,
   );
-  const proc = spawn(process.env.INFLUXD_BIN ?? "/usr/bin/influxd", ["-config", conf], {
+  const proc = spawn(requireProgram("influxd"), ["-config", conf], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let err = "";
+  proc.once("error", (e) => {
+    err += e.message;
+  });
   proc.stderr?.on("data", (d) => {
     err = (err + d).slice(-4000);
   });

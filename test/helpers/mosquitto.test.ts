@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import mqtt from "mqtt";
 import { startMosquitto } from "./mosquitto.ts";
+import { needs } from "./programs.ts";
 
-test("harness: a real mosquitto starts on a free port and relays a message", async () => {
+test("harness: a real mosquitto starts on a free port and relays a message", {
+  skip: needs("mosquitto"),
+}, async () => {
   const broker = await startMosquitto();
   try {
     const c = await mqtt.connectAsync(broker.url);

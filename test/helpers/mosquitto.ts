@@ -1,12 +1,14 @@
 /**
  * Starts a real mosquitto broker on a free loopback port for a test, and stops it after.
- * Requires the Debian package `mosquitto` (installed by .ci/run).
+ * Needs `mosquitto` on PATH (Debian package `mosquitto`, installed by .ci/run): tests pass
+ * `{ skip: needs("mosquitto") }` (test/helpers/programs.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { requireProgram } from "./programs.ts";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -27,7 +29,7 @@ export interface Mosquitto {
 }
 
 export async function startMosquitto(): Promise<Mosquitto> {
-  const bin = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
+  const bin = requireProgram("mosquitto");
   const dir = mkdtempSync(join(tmpdir(), "mosq-"));
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
@@ -44,6 +46,9 @@ export async function startMosquitto(): Promise<Mosquitto> {
     );
     const proc = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
+    proc.once("error", (e) => {
+      stderr += e.message;
+    });
     proc.stderr?.on("data", (d) => {
       stderr += d;
     });
@@ -65,7 +70,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
       };
     }
     proc.kill("SIGKILL");
-    if (attempt === 4) throw new Error(`mosquitto did not start: ${stderr}`);
+    if (attempt === 4) throw new Error(`mosquitto (${bin}) did not start: ${stderr.trim() || "no output"}`);
   }
   throw new Error("unreachable");
 }

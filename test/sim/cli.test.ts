@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import { decodeGroundTruth } from "../../src/msg/codec.ts";
 import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
+import { needs } from "../helpers/programs.ts";
 import { decodeOk, runFor, simOptions } from "./_helpers.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/fusion.js", import.meta.url));
@@ -25,7 +26,7 @@ function fusion(args: string[]): Promise<{ code: number | null; stdout: string; 
   });
 }
 
-describe("fusion sim (CLI) against a real mosquitto", () => {
+describe("fusion sim (CLI) against a real mosquitto", { skip: needs("mosquitto") }, () => {
   let broker: Mosquitto;
   before(async () => {
     broker = await startMosquitto();

@@ -7,6 +7,9 @@ import { EMPTY_EGO, type FusedFrame } from "../../src/msg/types.ts";
 import { InfluxTelemetry } from "../../src/telemetry/influx.ts";
 import { silentLogger } from "../../src/util/log.ts";
 import { startInfluxd } from "../helpers/influxd.ts";
+import { needs } from "../helpers/programs.ts";
+
+const skip = needs("influxd");
 
 const frame = (seq: number): FusedFrame => ({
   vehicle: "v1",
@@ -28,7 +31,9 @@ async function count(url: string): Promise<number> {
   return j.results[0]?.series?.[0]?.values[0]?.[1] ?? 0;
 }
 
-test("telemetry: frames reach a real influxd, and survive an influxd outage (buffered, then written)", async () => {
+test("telemetry: frames reach a real influxd, and survive an influxd outage (buffered, then written)", {
+  skip,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), "influx-"));
   let influx = await startInfluxd({ dir });
   const port = influx.port;

@@ -34,7 +34,7 @@ export interface RunOutputs {
 const HINT: Record<"webgpu" | "cuda", string> = {
   webgpu:
     "the webgpu provider needs the Vulkan loader (libvulkan.so.1) and the GPU's Vulkan driver (software lavapipe is not enough)",
-  cuda: "the cuda provider is not bundled: install with ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci, on a machine with CUDA 12 and cuDNN 9",
+  cuda: "the cuda provider is not bundled: install with ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js (README, GPU inference), on a machine with CUDA 12 and cuDNN 9",
 };
 
 function ortBinDir(): string | null {

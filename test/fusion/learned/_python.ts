@@ -1,16 +1,22 @@
 /** Shared helpers of the learned-fusion tests: the Python that runs train/ (PyTorch), repo paths. */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { noteSkip } from "../../helpers/programs.ts";
 
 export const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 export const PYTHON = process.env.PYTHON ?? "/usr/bin/python3";
 
-/** null when PyTorch + onnx are importable, else the reason (the test is then skipped). */
+/**
+ * null when PyTorch + onnx are importable, else the one-line reason (the test is then skipped and the
+ * skip listed in the run's summary). Under CI=true nothing is skipped: the test fails instead.
+ */
 export function torchMissing(): string | null {
   const r = spawnSync(PYTHON, ["-c", "import torch, onnx"], { encoding: "utf8" });
-  return r.status === 0
-    ? null
-    : `${PYTHON} cannot import torch/onnx: ${(r.stderr || r.error?.message || "").trim().split("\n").pop()}`;
+  if (r.status === 0 || process.env.CI === "true") return null;
+  const why = (r.stderr || r.error?.message || "").trim().split("\n").pop();
+  const msg = `python: ${PYTHON} cannot import torch/onnx (${why}); training tests skipped; install: apt-get install python3-torch python3-onnx, or set PYTHON`;
+  noteSkip(msg);
+  return msg;
 }
 
 export function runPython(args: string[], timeoutMs = 120_000): { stdout: string; stderr: string } {
