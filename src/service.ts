@@ -15,7 +15,6 @@ import type { HealthSnapshot } from "./health/types.ts";
 import { topics } from "./msg/topics.ts";
 import type { FusedFrame, HealthReport } from "./msg/types.ts";
 import { Publisher, serviceWill } from "./outputs/publisher.ts";
-import { frameView, healthView } from "./pipeline/dashboard-view.ts";
 import { lastInputStampNs } from "./pipeline/frame.ts";
 import { vehiclePipeline } from "./pipeline/vehicle.ts";
 import type { RigConfig } from "./rig/schema.ts";
@@ -55,8 +54,8 @@ export interface ServiceOptions {
   sim: SimEmbedOptions | false;
   fusion: FusionMode;
   ep?: EpChoice;
-  /** Dashboard address; null = no dashboard. Default 127.0.0.1:8080. */
-  http?: { host: string; port: number } | null;
+  /** Dashboard address (and its access token, required beyond loopback); null = no dashboard. Default 127.0.0.1:8080. */
+  http?: { host: string; port: number; token?: string | null } | null;
   /** InfluxDB 1.x URL for telemetry; undefined = off. */
   influx?: string;
   /** Service instance id (status topic). Default `fusion-<pid>`. */
@@ -186,7 +185,6 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       publisher.health(report);
       telemetry?.health(report);
       health$.next(report);
-      dashboard?.broadcast(healthView(report));
     };
     const healthTimers = new Subscription();
     cleanups.push(() => healthTimers.unsubscribe());
@@ -273,7 +271,6 @@ export async function startService(o: ServiceOptions): Promise<Service> {
           frames$.next(frame);
           telemetry?.frame(frame);
           telemetry?.align(frame.vehicle, tick.stampNs, tick.diagnostics);
-          dashboard?.broadcast(frameView(frame, e2eMs));
           onHealth(frame.vehicle, health, false);
         },
         error: (e) => logger.log("error", `pipeline failed: ${(e as Error).stack ?? e}`),
@@ -290,9 +287,17 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     });
 
     if (http) {
+      const dashClient = () =>
+        connectClient(brokerUrl, {
+          clientId: `${instance}-dash-${Math.random().toString(16).slice(2, 8)}`,
+          queueQoSZero: false,
+        });
       dashboard = await startDashboard({
         host: http.host,
         port: http.port,
+        token: http.token ?? null,
+        // The dashboard's whole view of the service: its outputs, its raw input, a client for truth.
+        source: { rig: o.rig, frames$, health$, raw$, connectMqtt: dashClient },
         status: () => ({
           instance,
           version: VERSION,

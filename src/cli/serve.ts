@@ -2,6 +2,7 @@
 import { checkFaultTargets, parseFaults } from "../../sim/faults.ts";
 import { EP_CHOICES, type EpChoice, FUSION_MODES } from "../fusion/index.ts";
 import type { FusionMode } from "../fusion/types.ts";
+import { isLoopbackHost, readTokenFile, TOKEN_ENV } from "../dashboard/access.ts";
 import { loadRig } from "../rig/load.ts";
 import { type SimEmbedOptions, startService } from "../service.ts";
 import { parseInfluxUrl } from "../telemetry/influx.ts";
@@ -51,8 +52,13 @@ export const SERVE_FLAGS: FlagSpecs = {
   http: {
     type: "string",
     arg: "HOST:PORT",
-    help: "dashboard address ('off' disables it)",
+    help: "dashboard and Foxglove endpoint address ('off' disables it); beyond loopback it needs --token-file",
     default: "127.0.0.1:8080",
+  },
+  "token-file": {
+    type: "string",
+    arg: "FILE",
+    help: `dashboard access token (first line, >= 16 characters; or env ${TOKEN_ENV}); required when --http is not loopback`,
   },
   influx: {
     type: "string",
@@ -91,7 +97,7 @@ export interface ParsedServe {
   sim: SimEmbedOptions | false;
   fusion: FusionMode;
   ep: EpChoice;
-  http: { host: string; port: number } | null;
+  http: { host: string; port: number; token: string | null } | null;
   influx?: string;
   instance?: string;
 }
@@ -128,6 +134,24 @@ export function parseServeArgs(argv: string[]): ParsedServe | "help" {
       throw new UsageError((e as Error).message);
     }
   }
+  let http: ParsedServe["http"] = null;
+  if (httpArg !== "off") {
+    const hp = hostPort("http", httpArg);
+    const tokenFile = values["token-file"] as string | undefined;
+    const envToken = process.env[TOKEN_ENV]?.trim();
+    let token: string | null = null;
+    if (tokenFile !== undefined) token = readTokenFile(tokenFile);
+    else if (envToken) {
+      if (envToken.length < 16)
+        throw new UsageError(`${TOKEN_ENV}: the token must have at least 16 characters`);
+      token = envToken;
+    }
+    if (token === null && !isLoopbackHost(hp.host))
+      throw new UsageError(
+        `--http ${httpArg} is beyond loopback: give the dashboard a token with --token-file FILE (or ${TOKEN_ENV})`,
+      );
+    http = { ...hp, token };
+  }
   return {
     brokerUrl,
     mqtt: conn.security,
@@ -146,7 +170,7 @@ export function parseServeArgs(argv: string[]): ParsedServe | "help" {
         },
     fusion: oneOf("fusion", values.fusion, FUSION_MODES),
     ep: oneOf("ep", values.ep, EP_CHOICES),
-    http: httpArg === "off" ? null : hostPort("http", httpArg),
+    http,
     influx: values.influx as string | undefined,
     instance: values.instance as string | undefined,
   };

@@ -1,6 +1,7 @@
 /** JSON views of frames and health reports for the dashboard (names instead of enum numbers). */
 import {
   type FusedFrame,
+  type GroundTruth,
   type HealthReport,
   Modality,
   OBJECT_CLASS_NAMES,
@@ -35,6 +36,8 @@ export function frameView(f: FusedFrame, e2eMs: number | null) {
       cls: OBJECT_CLASS_NAMES[o.cls],
       x: r2(o.x),
       y: r2(o.y),
+      z: r2(o.z),
+      age: o.age,
       length: r2(o.length),
       width: r2(o.width),
       yaw: r2(o.yaw),
@@ -45,12 +48,35 @@ export function frameView(f: FusedFrame, e2eMs: number | null) {
     })),
     sensors: f.sensors.map((s) => ({
       sensorId: s.sensorId,
+      modality: MOD_NAMES[s.modality] ?? "?",
       state: SENSOR_STATE_NAMES[s.state],
       gateWeight: s.gateWeight,
       used: s.used,
       reason: s.reason,
     })),
     latency: f.latency,
+  };
+}
+
+/** Ground truth for the overlay: world-frame objects and the true ego pose. */
+export function truthView(t: GroundTruth) {
+  return {
+    type: "truth",
+    vehicle: t.vehicle,
+    stampNs: t.stampNs,
+    ego: { x: r2(t.ego.x), y: r2(t.ego.y), yaw: t.ego.yaw },
+    scenario: t.scenario,
+    conditions: t.conditions,
+    activeFaults: t.activeFaults,
+    objects: t.objects.map((o) => ({
+      id: o.id,
+      cls: OBJECT_CLASS_NAMES[o.cls],
+      x: r2(o.x),
+      y: r2(o.y),
+      length: r2(o.length),
+      width: r2(o.width),
+      yaw: r2(o.yaw),
+    })),
   };
 }
 
@@ -66,6 +92,7 @@ export function healthView(h: HealthReport) {
       reasons: s.reasons,
       rateHz: s.rateHz,
       nominalRateHz: s.nominalRateHz,
+      latencyMs: s.latencyMs,
       ageMs: s.ageMs,
       decodeErrors: s.decodeErrors,
       drops: s.drops,

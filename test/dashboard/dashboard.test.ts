@@ -1,65 +1,129 @@
-/** The dashboard in a real headless Chromium: fused objects and sensor states arrive live over websocket. */
+/**
+ * The dashboard in a real headless Chromium: layers draw (points, radar, objects, truth), a sensor
+ * tile turns STALE when the simulator drops that sensor, and the page says "disconnected" within
+ * 3 s of the service stopping. Screenshots go to test-artifacts/ (git-ignored).
+ */
 import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "../helpers/browser.ts";
-import { type Running, spawnFusion } from "../helpers/cli.ts";
+import { REPO, type Running, spawnFusion } from "../helpers/cli.ts";
 import { needs } from "../helpers/programs.ts";
 
 const skip = needs("chromium");
+const ARTIFACTS = join(REPO, "test-artifacts");
+
+interface Drawn {
+  points: number;
+  radar: number;
+  rays: number;
+  objects: number;
+  truth: number;
+}
 
 describe("dashboard in a real headless Chromium", { skip }, () => {
   let svc: Running;
   let browser: Browser;
+  let page: Page;
   let url: string;
+  const errors: string[] = [];
 
   before(async () => {
-    svc = spawnFusion(["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--seed", "2"]);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    // radar_front goes silent 8 s into the run, for good.
+    svc = spawnFusion([
+      "serve",
+      "--listen",
+      "127.0.0.1:0",
+      "--http",
+      "127.0.0.1:0",
+      "--seed",
+      "2",
+      "--faults",
+      "radar_front:drop@8s+600s",
+    ]);
     url = (await svc.waitFor(/dashboard on (http:\/\/[\d.:]+)/))[1]!;
     browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(m.text());
+    });
   });
   after(async () => {
     await browser?.close();
     await svc?.stop();
   });
 
-  test("dashboard: draws fused objects and per-sensor states live", async () => {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
+  const drawn = async (): Promise<Drawn> =>
+    JSON.parse((await page.evaluate(() => document.body.dataset.drawn)) ?? "{}") as Drawn;
+
+  test("points, radar, camera rays, objects and truth layers draw; tiles and plots fill", async () => {
     await page.goto(url);
-    // Frames stream in over the websocket: the counter grows.
-    await page.waitForFunction(() => Number(document.body.dataset.frames ?? 0) >= 5, undefined, {
+    await page.waitForFunction(() => Number(document.body.dataset.frames ?? 0) >= 10, undefined, {
       timeout: 20_000,
     });
-    const first = Number(await page.evaluate(() => document.body.dataset.frames));
-    await page.waitForFunction((n) => Number(document.body.dataset.frames ?? 0) >= n + 5, first, {
-      timeout: 10_000,
-    });
     await page.waitForFunction(
-      () => Number(document.getElementById("objects-count")?.textContent ?? 0) > 0,
+      () => {
+        const d = JSON.parse(document.body.dataset.drawn ?? "{}");
+        return d.points > 1000 && d.objects > 0 && d.truth > 0 && d.radar > 0;
+      },
+      undefined,
+      { timeout: 15_000 },
+    );
+    const d = await drawn();
+    assert.ok(d.points > 1000, `points ${d.points}`);
+    assert.ok(d.objects > 0 && d.truth > 0 && d.radar > 0, JSON.stringify(d));
+    assert.equal(await page.evaluate(() => document.body.dataset.conn), "live");
+    const tiles = await page.$$eval("#tiles .tile", (els) =>
+      els.map((e) => [(e as HTMLElement).dataset.sensor, (e as HTMLElement).dataset.state]),
+    );
+    assert.deepEqual(tiles.map((t) => t[0]).sort(), ["cam_front", "gnss", "imu", "lidar", "radar_front"]);
+    for (const [, st] of tiles) assert.match(String(st), /^(OK|DEGRADED|STALE|FAILED|UNSPECIFIED)$/);
+    assert.match((await page.textContent("#mode")) ?? "", /NOMINAL|DEGRADED|MINIMAL|SAFE_STOP/);
+    // uPlot drew its charts.
+    assert.equal(await page.$$eval(".plot .uplot canvas", (c) => c.length), 4);
+    // Zoomed in far, objects outside the view are counted, not silently lost.
+    for (let i = 0; i < 6; i++) await page.click("#zin");
+    await page.waitForTimeout(300);
+    const z = await page.evaluate(() => JSON.parse(document.body.dataset.drawn ?? "{}"));
+    const total = Number(await page.textContent("#objects-count"));
+    assert.ok(z.objects + z.offscreen >= total - 1, `drawn ${z.objects} + off ${z.offscreen} vs ${total}`);
+    for (let i = 0; i < 6; i++) await page.click("#zout");
+    // Switching a layer off stops drawing it.
+    await page.click('#layers input[data-layer="points"]');
+    await page.waitForFunction(
+      () => JSON.parse(document.body.dataset.drawn ?? "{}").points === 0,
       undefined,
       {
-        timeout: 15_000,
+        timeout: 5000,
       },
     );
-    const sensors = await page.$$eval("#sensors tbody tr", (rows) =>
-      rows.map((r) => [(r as HTMLElement).dataset.sensor, (r as HTMLElement).dataset.state]),
-    );
-    assert.deepEqual(sensors.map((s) => s[0]).sort(), ["cam_front", "gnss", "imu", "lidar", "radar_front"]);
-    for (const [, st] of sensors) assert.match(String(st), /^(OK|DEGRADED|STALE|FAILED|UNSPECIFIED)$/);
-    assert.match((await page.textContent("#mode")) ?? "", /NOMINAL|DEGRADED|MINIMAL|SAFE_STOP/);
-    // The canvas shows something beyond the background: count non-background pixels.
-    const drawn = await page.evaluate(() => {
-      const c = document.getElementById("bev") as HTMLCanvasElement;
-      const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 0; i < d.length; i += 4) if (d[i]! > 0x40 || d[i + 1]! > 0x40 || d[i + 2]! > 0x40) n++;
-      return n;
-    });
-    assert.ok(drawn > 500, `drawn pixels ${drawn}`);
-    if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT });
+    await page.click('#layers input[data-layer="points"]');
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-live.png") });
     assert.deepEqual(errors, []);
-    await page.close();
+  });
+
+  test("the radar tile turns STALE when the simulator drops it", async () => {
+    await page.waitForSelector('#tiles .tile[data-sensor="radar_front"][data-state="STALE"]', {
+      timeout: 30_000,
+    });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-radar-stale.png") });
+  });
+
+  test('the page says "disconnected" and greys out within 3 s of the service stopping', async () => {
+    const t0 = Date.now();
+    await svc.stop();
+    await page.waitForFunction(() => document.body.dataset.conn === "disconnected", undefined, {
+      timeout: 3000,
+    });
+    const ms = Date.now() - t0;
+    assert.ok(ms <= 3000, `${ms} ms`);
+    assert.match((await page.textContent("#banner")) ?? "", /Disconnected/);
+    assert.equal(await page.evaluate(() => document.body.classList.contains("greyed")), true);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-disconnected.png") });
   });
 });
