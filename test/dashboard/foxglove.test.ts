@@ -83,7 +83,9 @@ test("foxglove: the ws-protocol client gets serverInfo, advertised Foxglove sche
   });
   try {
     const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && wanted.some((t) => (got.get(t)?.length ?? 0) < 2))
+    const hasObjects = () =>
+      (got.get("/sim-1/objects") ?? []).some((s) => (s as { entities: unknown[] }).entities.length > 0);
+    while (Date.now() < deadline && (wanted.some((t) => (got.get(t)?.length ?? 0) < 2) || !hasObjects()))
       await new Promise((r) => setTimeout(r, 100));
     assert.ok(serverInfo, "serverInfo first");
     assert.equal((serverInfo as { name: string }).name, "sensor-fusion-service");

@@ -53,7 +53,7 @@ function connect() {
   };
   ws.onclose = () => {
     S.ws = null;
-    setConn("disconnected");
+    checkLiveness();
     setTimeout(connect, 1000);
   };
   ws.onmessage = (ev) => {
@@ -106,7 +106,7 @@ function onJson(m) {
       break;
     case "camera":
       if (m.vehicle !== S.selected || S.paused) return;
-      S.cameras.set(m.sensorId, m.rays);
+      S.cameras.set(m.sensorId, { rays: m.rays, stampNs: m.stampNs });
       S.dirty = true;
       break;
   }

@@ -108,6 +108,9 @@ const BEV = (() => {
     const ego = s.ego ?? { x: 0, y: 0, yaw: 0 };
     const A = vehicleToScreen(t, ego);
     const L = s.layers;
+    // Sensor data older than 1.5 s against the frame on screen is not drawn (a silent sensor's last
+    // scan must not linger as if current).
+    const fresh = (x) => !s.frame || x.stampNs === undefined || x.stampNs >= s.frame.stampNs - 1.5e9;
 
     // Grid and range rings around the ego.
     if (L.rings) {
@@ -157,8 +160,9 @@ const BEV = (() => {
         ctx.stroke();
       }
       ctx.lineWidth = 1.5 * dpr;
-      for (const rays of s.cameras.values())
-        for (const ray of rays) {
+      for (const cam of s.cameras.values()) {
+        if (!fresh(cam)) continue;
+        for (const ray of cam.rays) {
           const x1 = ray.ox + ray.dx * 70;
           const y1 = ray.oy + ray.dy * 70;
           ctx.strokeStyle = CLASS_COLORS[ray.cls] ?? CLASS_COLORS.unknown;
@@ -169,6 +173,7 @@ const BEV = (() => {
           ctx.stroke();
           drawn.rays++;
         }
+      }
       ctx.globalAlpha = 1;
     }
 
@@ -176,6 +181,7 @@ const BEV = (() => {
     if (L.points) {
       const size = Math.max(1.5, Math.min(3, view.scale / 6)) * dpr;
       for (const cloud of s.lidar.values()) {
+        if (!fresh(cloud)) continue;
         const d = cloud.data;
         const n = d.length / 4;
         if (!cloud.bins || cloud.bins.length < n) cloud.bins = new Uint8Array(n);
@@ -238,6 +244,7 @@ const BEV = (() => {
     if (L.radar) {
       const r = Math.max(2, Math.min(4, view.scale / 5)) * dpr;
       for (const scan of s.radar.values()) {
+        if (!fresh(scan)) continue;
         const d = scan.data;
         for (let i = 0; i + 4 < d.length; i += 5) {
           const x = d[i];
