@@ -288,9 +288,10 @@ export async function startService(o: ServiceOptions): Promise<Service> {
 
     if (http) {
       const dashClient = () =>
-        connectClient(brokerUrl, {
-          clientId: `${instance}-dash-${Math.random().toString(16).slice(2, 8)}`,
-          queueQoSZero: false,
+        connectMqtt(brokerUrl as string, {
+          security,
+          client: { clientId: `${instance}-dash-${Math.random().toString(16).slice(2, 8)}` },
+          giveUpAfterMs: 5000,
         });
       dashboard = await startDashboard({
         host: http.host,

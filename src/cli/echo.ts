@@ -3,16 +3,19 @@
  * (`{"topic", "type", "message"}`), like `ros2 topic echo`. int64 stamps print as strings (exact),
  * enums by name, and bulk bytes (points, pixels, radar returns) as a summary `{"bytes": N}`.
  */
-import mqtt from "mqtt";
+import type mqtt from "mqtt";
 import type protobuf from "protobufjs";
 import { PB } from "../msg/codec.ts";
+import { connectMqtt } from "../mqtt/connect.ts";
 import { ROOT } from "../msg/topics.ts";
 import { type FlagSpecs, helpText, numFlag, parseFlags, UsageError } from "./args.ts";
+import { MQTT_FLAGS, mqttFromFlags } from "./mqtt-options.ts";
 
 const SPECS: FlagSpecs = {
   broker: { type: "string", arg: "URL", help: "MQTT broker", default: "mqtt://127.0.0.1:1883" },
   count: { type: "string", short: "n", arg: "N", help: "exit after N messages (default: until Ctrl-C)" },
   timeout: { type: "string", arg: "SECONDS", help: "exit after this long even if fewer messages came" },
+  ...MQTT_FLAGS,
 };
 
 const SUMMARY = `Print the messages on an MQTT topic filter as JSON lines, decoded by topic:
@@ -72,19 +75,14 @@ export async function echoCommand(argv: string[]): Promise<number> {
   const filter = positionals[0]!;
   const count = values.count === undefined ? Infinity : numFlag("count", values.count, { int: true, min: 1 });
   const timeoutS = values.timeout === undefined ? undefined : numFlag("timeout", values.timeout, { min: 0 });
-  const url = String(values.broker);
-  let client: mqtt.MqttClient;
-  try {
-    client = await mqtt.connectAsync(url, { reconnectPeriod: 1000, connectTimeout: 5000 }, false);
-  } catch (e) {
-    const err = e as Error & { code?: string };
-    throw Object.assign(
-      new Error(
-        `cannot connect to ${url} (${err.code ?? err.message}); start the service or pass --broker URL`,
-      ),
-      { code: "E_BROKER" },
-    );
-  }
+  const { url, security } = mqttFromFlags(values, String(values.broker));
+  // Waits for the broker with backoff (10 s at most), one line per failed attempt, no secrets.
+  const client: mqtt.MqttClient = await connectMqtt(url, {
+    security,
+    client: { clientId: `fusion-echo-${process.pid}` },
+    giveUpAfterMs: 10_000,
+    onRetry: (line) => process.stderr.write(`fusion echo: ${line}\n`),
+  });
   let seen = 0;
   return new Promise<number>((resolve) => {
     const finish = () => {

@@ -6,7 +6,7 @@
  *    fused frames and truth come out (skipped with one line where ../shared is absent).
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,17 +15,11 @@ import { decodeFusedFrame, decodeGroundTruth, decodeSensorMessage } from "../../
 import { type Running, runSync, spawnFusion } from "../helpers/cli.ts";
 import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
 import { Collector } from "../helpers/mqtt-collect.ts";
+import { needs } from "../helpers/programs.ts";
 import { NUSC_ROOT, NUSC_TABLES, realdataSkip } from "../helpers/realdata.ts";
 
 const NS_FIX = fileURLToPath(new URL("../fixtures/nuscenes", import.meta.url));
-const MOSQ = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
-function mosquittoSkip(): false | string {
-  if (existsSync(MOSQ)) return false;
-  if (process.env.CI === "true") throw new Error(`mosquitto not found at ${MOSQ} under CI=true`);
-  return "mosquitto not installed: replay e2e skipped";
-}
-
-describe("replay and record over a real mosquitto", { skip: mosquittoSkip() }, () => {
+describe("replay and record over a real mosquitto", { skip: needs("mosquitto") }, () => {
   let broker: Mosquitto;
   const dir = mkdtempSync(join(tmpdir(), "replay-e2e-"));
   const running: Running[] = [];

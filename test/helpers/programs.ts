@@ -42,6 +42,12 @@ export const PROGRAMS = {
     install: "apt-get install influxdb (InfluxDB 1.x)",
     usedBy: "telemetry tests",
   },
+  mosquitto_passwd: {
+    names: ["mosquitto_passwd"],
+    env: "MOSQUITTO_PASSWD_BIN",
+    install: "apt-get install mosquitto",
+    usedBy: "MQTT password-file tests",
+  },
   etcd: {
     names: ["etcd"],
     env: "ETCD_BIN",

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -15,18 +15,14 @@ import { decodeFusedFrame } from "../../src/msg/codec.ts";
 import { topics } from "../../src/msg/topics.ts";
 import { spawnFusion } from "../helpers/cli.ts";
 import { freePort } from "../helpers/mosquitto.ts";
+import { needs, requireProgram } from "../helpers/programs.ts";
 
-const MOSQUITTO = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
-const PASSWD = "/usr/bin/mosquitto_passwd";
-function which(bin: string): string | null {
-  if (bin.includes("/")) return existsSync(bin) ? bin : null;
-  for (const d of (process.env.PATH ?? "").split(":")) if (existsSync(join(d, bin))) return join(d, bin);
-  return null;
-}
-const missing = [MOSQUITTO, PASSWD, "openssl"].filter((b) => !which(b));
-if (missing.length && process.env.CI === "true") throw new Error(`CI: missing ${missing.join(", ")}`);
-const skip = missing.length ? `needs ${missing.join(", ")} (not installed)` : false;
-if (skip) console.log(`# skipped mqtt-tls: ${skip}`);
+// Found on PATH (test/helpers/programs.ts); absent: one skip line (a failure under CI=true).
+const skip = needs("mosquitto", "mosquitto_passwd", "openssl");
+const bin = (name: "mosquitto" | "mosquitto_passwd" | "openssl") => (skip ? name : requireProgram(name));
+const MOSQUITTO = bin("mosquitto");
+const PASSWD = bin("mosquitto_passwd");
+const OPENSSL = bin("openssl");
 
 const PASSWORD = "s3cret-Pa55word-xyz";
 const WRONG = "wr0ng-Pa55word-abc";
@@ -39,7 +35,7 @@ describe("MQTT over TLS with a password file and an ACL (real mosquitto)", { ski
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "mqtt-tls-"));
-    const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+    const ssl = (...args: string[]) => execFileSync(OPENSSL, args, { cwd: dir, stdio: "pipe" });
     ssl(
       "req",
       "-x509",
