@@ -61,6 +61,16 @@ describe("dashboard in a real headless Chromium", { skip }, () => {
     JSON.parse((await page.evaluate(() => document.body.dataset.drawn)) ?? "{}") as Drawn;
 
   test("points, radar, camera rays, objects and truth layers draw; tiles and plots fill", async () => {
+    // Points and radar arrive as binary websocket frames, not JSON.
+    const kinds = { binary: 0, text: 0, textWithPoints: 0 };
+    page.on("websocket", (w) =>
+      w.on("framereceived", (f) => {
+        if (typeof f.payload === "string") {
+          kinds.text++;
+          if (/"type":"points"/.test(f.payload)) kinds.textWithPoints++;
+        } else kinds.binary++;
+      }),
+    );
     await page.goto(url);
     await page.waitForFunction(() => Number(document.body.dataset.frames ?? 0) >= 10, undefined, {
       timeout: 20_000,
@@ -76,6 +86,7 @@ describe("dashboard in a real headless Chromium", { skip }, () => {
     const d = await drawn();
     assert.ok(d.points > 1000, `points ${d.points}`);
     assert.ok(d.objects > 0 && d.truth > 0 && d.radar > 0, JSON.stringify(d));
+    assert.ok(kinds.binary > 0 && kinds.textWithPoints === 0, JSON.stringify(kinds));
     assert.equal(await page.evaluate(() => document.body.dataset.conn), "live");
     const tiles = await page.$$eval("#tiles .tile", (els) =>
       els.map((e) => [(e as HTMLElement).dataset.sensor, (e as HTMLElement).dataset.state]),

@@ -296,7 +296,7 @@ function pushSeries(f) {
   const se = S.series;
   se.t.push(ts - t0);
   const gate = MODS.map((m) => {
-    const g = f.sensors.filter((s) => s.modality === m && s.used);
+    const g = f.sensors.filter((s) => s.modality === m);
     return g.length ? g.reduce((a, s) => a + s.gateWeight, 0) / g.length : null;
   });
   gate.forEach((g, i) => {
