@@ -8,6 +8,7 @@ import type mqtt from "mqtt";
 import { connectMqtt } from "../mqtt/connect.ts";
 import { KittiSource } from "../replay/kitti-source.ts";
 import { McapFileSource } from "../replay/mcap.ts";
+import type { DerivedDetectionOptions } from "../replay/nuscenes.ts";
 import { type CameraMode, NuScenesSource } from "../replay/nuscenes-source.ts";
 import { play } from "../replay/player.ts";
 import type { ReplaySource } from "../replay/types.ts";
@@ -44,6 +45,25 @@ const SPECS: FlagSpecs = {
     help: "camera input: derived (2D boxes projected from the 3D annotations, marked derived), images (the JPEG/PNG frames), none",
     default: "derived",
   },
+  "derived-noise": {
+    type: "string",
+    arg: "FRAC",
+    help: "derived camera boxes: corner noise, fraction of the box size (1 sigma)",
+    default: "0",
+  },
+  "derived-miss": {
+    type: "string",
+    arg: "P",
+    help: "derived camera boxes: probability of a miss",
+    default: "0",
+  },
+  "derived-fp": {
+    type: "string",
+    arg: "N",
+    help: "derived camera boxes: mean false positives per frame",
+    default: "0",
+  },
+  seed: { type: "string", arg: "N", help: "seed of the derived boxes' noise", default: "1" },
   "radar-filter": {
     type: "boolean",
     help: "nuScenes: apply the nuscenes-devkit's default radar state filters",
@@ -86,6 +106,7 @@ export function openSource(
     camera?: CameraMode;
     radarFilter?: boolean;
     sweeps?: boolean;
+    derived?: Partial<DerivedDetectionOptions>;
     calib?: string;
     topics?: string[];
     warn?: (l: string) => void;
@@ -100,6 +121,7 @@ export function openSource(
         camera: o.camera,
         radarFilter: o.radarFilter,
         sweeps: o.sweeps,
+        derived: o.derived,
         warn: o.warn,
       });
     case "kitti":
@@ -107,6 +129,16 @@ export function openSource(
     case "mcap":
       return new McapFileSource(path, { vehicle: o.vehicle, topics: o.topics, warn: o.warn });
   }
+}
+
+/** The derived camera boxes' noise options from the flags (shared with fusion eval --data). */
+export function derivedFlags(values: Record<string, unknown>): Partial<DerivedDetectionOptions> {
+  return {
+    noiseFrac: numFlag("derived-noise", values["derived-noise"] ?? "0", { min: 0, max: 1 }),
+    pMiss: numFlag("derived-miss", values["derived-miss"] ?? "0", { min: 0, max: 1 }),
+    falsePositives: numFlag("derived-fp", values["derived-fp"] ?? "0", { min: 0, max: 50 }),
+    seed: numFlag("seed", values.seed ?? "1", { min: 0, max: 2 ** 32 - 1, int: true }),
+  };
 }
 
 export async function replayCommand(argv: string[]): Promise<number> {
@@ -144,6 +176,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     camera,
     radarFilter: Boolean(values["radar-filter"]),
     sweeps: !values["no-sweeps"],
+    derived: derivedFlags(values),
     calib: values.calib as string | undefined,
     topics: typeof values.topics === "string" ? values.topics.split(",").filter(Boolean) : undefined,
     warn,

@@ -12,6 +12,7 @@ import { createLearnedEngine, defaultModelPath } from "../fusion/learned/index.t
 import type { ExecutionProvider } from "../fusion/learned/session.ts";
 import type { FusionEngine } from "../fusion/types.ts";
 import { KittiSource } from "../replay/kitti-source.ts";
+import type { DerivedDetectionOptions } from "../replay/nuscenes.ts";
 import { findVersionDir, type CameraMode, NuScenesSource } from "../replay/nuscenes-source.ts";
 import type { ReplayItem } from "../replay/types.ts";
 import { loadNuScenesRig } from "../rig/nuscenes.ts";
@@ -41,6 +42,9 @@ Options:
   --models m,...        ${EVAL_MODELS.join(",")} (default all; a learned model without its file is skipped)
   --conditions c,...    ${REAL_CONDITIONS.join(",")} (default all of them; weather cannot be applied to a log)
   --camera MODE         derived (2D boxes projected from the annotations, default) or none
+  --derived-noise FRAC, --derived-miss P, --derived-fp N, --seed N
+                        derived camera boxes: corner noise (fraction of size), miss probability,
+                        false positives per frame, noise seed (defaults 0, 0, 0, 1)
   --kitti-calib DIR     KITTI raw: folder with calib_*.txt (default: beside the drive)
   --range M             scoring range around the ego, m (default 50)
   --ep auto|cpu|webgpu|cuda   execution provider of the learned engines (default cpu)
@@ -76,7 +80,12 @@ function list<T extends string>(v: string | undefined, allowed: readonly T[], wh
 }
 
 /** The logs of a --data spec, each with the rig from its own data. */
-export function openLogs(spec: string, camera: CameraMode, kittiCalib?: string): LogRun[] {
+export function openLogs(
+  spec: string,
+  camera: CameraMode,
+  kittiCalib?: string,
+  derived: Partial<DerivedDetectionOptions> = {},
+): LogRun[] {
   const warn = () => {};
   const unmodelledOf = (items: ReplayItem[]) =>
     new Set(
@@ -87,10 +96,10 @@ export function openLogs(spec: string, camera: CameraMode, kittiCalib?: string):
   if (spec.startsWith("nuscenes:")) {
     const [root, scene] = spec.slice(9).split("#");
     if (!root) throw new UsageError("--data nuscenes:<dataroot>[#scene]: dataroot missing");
-    const all = new NuScenesSource(root, { vehicle: "eval", scene: scene || "all", camera, warn });
+    const all = new NuScenesSource(root, { vehicle: "eval", scene: scene || "all", camera, derived, warn });
     const dir = findVersionDir(root);
     return all.scenes.map((name) => {
-      const src = new NuScenesSource(root, { vehicle: "eval", scene: name, camera, warn });
+      const src = new NuScenesSource(root, { vehicle: "eval", scene: name, camera, derived, warn });
       const items = [...src.items()];
       return {
         name,
@@ -127,6 +136,10 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
     conditions: { type: "string" },
     camera: { type: "string", default: "derived" },
     "kitti-calib": { type: "string" },
+    "derived-noise": { type: "string", default: "0" },
+    "derived-miss": { type: "string", default: "0" },
+    "derived-fp": { type: "string", default: "0" },
+    seed: { type: "string", default: "1" },
     range: { type: "string", default: "50" },
     ep: { type: "string", default: "cpu" },
     "models-dir": { type: "string" },
@@ -160,12 +173,24 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
     process.stderr.write(`eval: skipping ${m}: no model file ${pathOf(m)} (run npm run train)\n`);
   models = models.filter((m) => !missing.includes(m));
   const t0 = performance.now();
-  const logs = openLogs(values.data, camera, values["kitti-calib"]);
+  const num = (flag: string, v: string | undefined, max: number) => {
+    const n = Number(v);
+    if (v === undefined || v.trim() === "" || !(n >= 0 && n <= max))
+      throw new UsageError(`--${flag}: a number in [0, ${max}], got '${v}'`);
+    return n;
+  };
+  const derived: Partial<DerivedDetectionOptions> = {
+    noiseFrac: num("derived-noise", values["derived-noise"], 1),
+    pMiss: num("derived-miss", values["derived-miss"], 1),
+    falsePositives: num("derived-fp", values["derived-fp"], 50),
+    seed: Math.round(num("seed", values.seed, 2 ** 32 - 1)),
+  };
+  const logs = openLogs(values.data, camera, values["kitti-calib"], derived);
   const cameraInput = [...new Set(logs.map((l) => l.cameraInput))].join(", ");
   const unmodelled = [...new Set(logs.flatMap((l) => [...l.unmodelled]))].sort();
   process.stdout.write(
     `eval: ${values.data}: ${logs.map((l) => `${l.name} (${l.items.filter((i) => i.kind === "truth").length} annotated frames, ${l.skipped} files skipped)`).join(", ")}\n` +
-      `eval: camera input: ${cameraInput === "derived:annotations" ? "derived:annotations (2D boxes projected from the 3D annotations, not a detector)" : cameraInput}\n`,
+      `eval: camera input: ${cameraInput.startsWith("derived:annotations") ? `${cameraInput}: 2D boxes projected from the 3D annotations, not a detector` : cameraInput}\n`,
   );
   const res: Record<string, Record<string, RealConditionResult>> = {};
   for (const model of models) {
@@ -221,10 +246,9 @@ export function formatRealTable(
   rangeM: number,
 ): string {
   const L: string[] = [];
-  const cam =
-    cameraInput === "derived:annotations"
-      ? "camera boxes DERIVED from the annotations (not a detector)"
-      : `camera input ${cameraInput}`;
+  const cam = cameraInput.startsWith("derived:annotations")
+    ? `camera boxes DERIVED from the annotations (not a detector; ${cameraInput})`
+    : `camera input ${cameraInput}`;
   L.push(
     `\nReal-data evaluation, ${cam}; range ${rangeM} m; ignore regions (classes not modelled): ${unmodelled.join(", ") || "none"}`,
   );

@@ -118,8 +118,13 @@ export class NuScenesSource implements ReplaySource {
     this.scenes = scene === "all" ? this.db.t.scene.map((s) => s.name) : [this.db.sceneByName(scene).name];
     this.skipped = new SkipLog(opts.warn);
     const cam = opts.camera ?? "derived";
-    this.cameraInput = cam === "derived" ? DERIVED_SOURCE : cam;
     this.derived = { ...DEFAULT_DERIVED, ...opts.derived };
+    const d = this.derived;
+    const noisy = d.noiseFrac > 0 || d.pMiss > 0 || d.falsePositives > 0;
+    this.cameraInput =
+      cam === "derived"
+        ? `${DERIVED_SOURCE}${noisy ? ` (noise ${d.noiseFrac}, miss ${d.pMiss}, false positives ${d.falsePositives}/frame, seed ${d.seed})` : ""}`
+        : cam;
     this.description = `nuScenes ${dir} scene ${this.scenes.join(",")} (camera: ${this.cameraInput})`;
   }
 

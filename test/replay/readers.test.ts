@@ -137,6 +137,32 @@ describe("replay readers on fixtures", () => {
     for (const m of msgs) assert.ok(decodeSensorMessage(encodeSensorMessage(m)).ok);
   });
 
+  it("derived camera boxes: misses, false positives and noise on request, named in the camera input", () => {
+    const dets = (derived: object) => {
+      const src = new NuScenesSource(NS_FIX, { vehicle: "fx", derived, warn: () => {} });
+      const cams = sensors([...src.items()]).filter((m) => m.payload.kind === "camera_detections");
+      return {
+        src,
+        d: cams.flatMap((m) => (m.payload.kind === "camera_detections" ? m.payload.detections : [])),
+      };
+    };
+    const clean = dets({});
+    assert.equal(clean.src.cameraInput, "derived:annotations");
+    assert.equal(dets({ pMiss: 1 }).d.length, 0);
+    const fp = dets({ falsePositives: 20, seed: 3 });
+    assert.ok(fp.d.length > clean.d.length + 10, `${fp.d.length} boxes with ~20 false positives per frame`);
+    assert.match(
+      fp.src.cameraInput,
+      /^derived:annotations \(noise 0, miss 0, false positives 20\/frame, seed 3\)$/,
+    );
+    const noisy = dets({ noiseFrac: 0.1 }).d;
+    assert.equal(noisy.length, clean.d.length);
+    assert.ok(
+      noisy.some((b, i) => Math.abs(b.xMin - clean.d[i]!.xMin) > 0.01),
+      "boxes moved by the noise",
+    );
+  });
+
   it("a directory that is not a nuScenes dataroot fails at once, saying what was expected", () => {
     assert.throws(() => new NuScenesSource(FIX, { vehicle: "v" }), /expected e\.g\. .*scene\.json/);
     assert.throws(
