@@ -196,8 +196,22 @@ describe("replay readers on fixtures", () => {
     const g = msgs.find((m) => m.header.sensorId === "oxts_gnss")!;
     assert.ok(g.payload.kind === "gnss_fix" && g.payload.fixType === 5 && g.payload.velocityEN?.[0] === 10);
     assert.equal(g.header.stampNs, parseKittiTime("2011-01-01 10:00:00.000000000"));
-    // Frame 1 absent, frame 2 truncated: named and counted.
-    assert.equal(src.skipped.count, 2);
+    // Velodyne frame 1 absent, frame 2 truncated, image 2 truncated: named and counted.
+    assert.equal(src.skipped.count, 3, [...src.skipped.files.keys()].join(", "));
+    // Camera 2: the PNG frames' sizes, the car's tracklet projected as a derived box.
+    const cams = msgs.filter((m) => m.header.sensorId === "cam2");
+    assert.equal(cams.length, 2);
+    for (const c of cams) {
+      assert.ok(c.payload.kind === "camera_detections");
+      if (c.payload.kind !== "camera_detections") continue;
+      assert.equal(c.payload.source, "derived:annotations");
+      assert.deepEqual([c.payload.width, c.payload.height], [1242, 375]);
+      const cars = c.payload.detections.filter((d) => d.cls === 1);
+      assert.equal(cars.length, 1, "the car; Misc is not modelled");
+      // 13 m ahead, centred: around the principal point (600, 180).
+      const u = (cars[0]!.xMin + cars[0]!.xMax) / 2;
+      assert.ok(Math.abs(u - 600) < 40, `u ${u}`);
+    }
     const truths = items.filter((i) => i.kind === "truth");
     assert.equal(truths.length, 3);
     const t1 = truths[1]!;
