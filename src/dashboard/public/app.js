@@ -71,8 +71,9 @@ function onBinary(buf) {
   const off = 4 + hl + ((4 - ((4 + hl) % 4)) % 4);
   const data = new Float32Array(buf, off, (buf.byteLength - off) / 4);
   if (h.vehicle !== S.selected || S.paused) return;
-  if (h.type === "points") S.lidar.set(h.sensorId, { data, total: h.total, stampNs: h.stampNs });
-  else if (h.type === "radar") S.radar.set(h.sensorId, { data, stampNs: h.stampNs });
+  const rx = Date.now();
+  if (h.type === "points") S.lidar.set(h.sensorId, { data, total: h.total, stampNs: h.stampNs, rx });
+  else if (h.type === "radar") S.radar.set(h.sensorId, { data, stampNs: h.stampNs, rx });
   S.dirty = true;
 }
 
@@ -106,7 +107,7 @@ function onJson(m) {
       break;
     case "camera":
       if (m.vehicle !== S.selected || S.paused) return;
-      S.cameras.set(m.sensorId, { rays: m.rays, stampNs: m.stampNs });
+      S.cameras.set(m.sensorId, { rays: m.rays, stampNs: m.stampNs, rx: Date.now() });
       S.dirty = true;
       break;
   }
@@ -366,6 +367,7 @@ function checkLiveness() {
     msg = `No data from ${S.selected} for ${age}: what you see is old.`;
     cls = "stale";
   } else setConn("live");
+  if (msg !== null) S.dirty = true; // old sensor layers fade out even when nothing arrives
   const greyed = msg !== null && !S.paused;
   document.body.classList.toggle("greyed", greyed);
   document.body.classList.toggle("has-banner", msg !== null);

@@ -108,9 +108,10 @@ const BEV = (() => {
     const ego = s.ego ?? { x: 0, y: 0, yaw: 0 };
     const A = vehicleToScreen(t, ego);
     const L = s.layers;
-    // Sensor data older than 1.5 s against the frame on screen is not drawn (a silent sensor's last
-    // scan must not linger as if current).
-    const fresh = (x) => !s.frame || x.stampNs === undefined || x.stampNs >= s.frame.stampNs - 1.5e9;
+    // Sensor data received more than 1.5 s ago is not drawn while live (a silent sensor's last scan
+    // must not linger as if current); judged by receipt, so a lagging service still shows its data.
+    const now = Date.now();
+    const fresh = (x) => s.paused || x.rx === undefined || now - x.rx <= 1500;
 
     // Grid and range rings around the ego.
     if (L.rings) {
