@@ -55,6 +55,8 @@ export function frameView(f: FusedFrame, e2eMs: number | null) {
       reason: s.reason,
     })),
     latency: f.latency,
+    // The out-of-distribution guard's state, once FusedFrame carries one (shown in the page's slot).
+    guard: (f as { guard?: unknown }).guard ?? null,
   };
 }
 

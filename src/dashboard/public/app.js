@@ -201,7 +201,9 @@ function show(f, live) {
   $("reasons").textContent = (f.modeReasons ?? []).join(" · ");
   $("reasons").title = (f.modeReasons ?? []).join("\n");
   $("fusion").textContent = `fusion: ${f.fusion}`;
-  if (f.guard) $("guard").textContent = `OOD guard: ${f.guard}`;
+  if (f.guard != null)
+    $("guard").textContent =
+      `OOD guard: ${typeof f.guard === "object" ? (f.guard.state ?? JSON.stringify(f.guard)) : f.guard}`;
   renderTiles();
   updateTimeline();
   S.dirty = true;
