@@ -57,10 +57,12 @@ export interface EgoParams {
   gnssVelGateChi2: number;
   /** Innovation gate of IMU samples (yaw rate and forward acceleration, chi-square, 2 dof). */
   imuGateChi2: number;
-  /** Relocalisation: this many consecutive refused GNSS fixes whose innovations agree (within
-   *  `agreeSigmas` of the fix noise, plus 1 m) mean the filter, not the receiver, is wrong: the
-   *  filter jumps to them. One forged or corrupt fix never agrees with the next real one. */
+  /** Relocalisation: at least this many consecutive refused GNSS fixes whose innovations agree
+   *  (within `agreeSigmas` of the fix noise, plus 1 m) over at least `gnssRelocaliseS` mean the
+   *  filter, not the receiver, is wrong: the filter jumps to them. One forged or corrupt fix never
+   *  agrees with the next real one; a multipath episode (a constant offset for 1-4 s) ends first. */
   gnssRelocaliseAfter: number;
+  gnssRelocaliseS: number;
   /** The same for IMU samples (within `agreeSigmas` of the sensor noise). */
   imuRecoverAfter: number;
   agreeSigmas: number;
@@ -84,9 +86,10 @@ export const DEFAULT_EGO_PARAMS: EgoParams = {
   gyroBiasWalk: 1e-5,
   accelBiasWalk: 1e-3,
   gnssGateChi2: 16,
-  gnssVelGateChi2: 16,
-  imuGateChi2: 100,
+  gnssVelGateChi2: 100,
+  imuGateChi2: 10_000,
   gnssRelocaliseAfter: 5,
+  gnssRelocaliseS: 5,
   imuRecoverAfter: 20,
   agreeSigmas: 4,
   historyLen: 400,
@@ -180,13 +183,18 @@ export class EgoEkf {
    * A refused innovation `y` joins its run; true when the last `n` of the run agree within `tol`
    * (per component, around the latest): the filter is wrong, not the sensor.
    */
-  private refusedRunAgrees(run: number[][], y: number[], n: number, tol: number): boolean {
+  private refusedRunAgrees(run: number[][], y: number[], n: number, tol: number, spanNs = 0): boolean {
     if (!y.every(Number.isFinite)) return false;
-    run.push(y);
-    if (run.length > n) run.shift();
+    // Only the agreeing tail counts: a disagreeing innovation starts the run again.
+    for (const r of run)
+      for (let i = 0; i < y.length; i++)
+        if (Math.abs(r[i]! - y[i]!) > tol) {
+          run.length = 0;
+          break;
+        }
+    run.push([...y, this.t ?? 0]);
     if (run.length < n) return false;
-    for (const r of run) for (let i = 0; i < y.length; i++) if (Math.abs(r[i]! - y[i]!) > tol) return false;
-    return true;
+    return this.t !== null && this.t - run[0]![y.length]! >= spanNs;
   }
 
   /** Forget what the filter knew about the states `idx` and set them (relocalisation). */
@@ -477,7 +485,7 @@ export class EgoEkf {
     else {
       this.gnssRejected++;
       const tol = p.agreeSigmas * Math.sqrt(varPos) + 1;
-      if (this.refusedRunAgrees(this.runs.pos, yPos, p.gnssRelocaliseAfter, tol)) {
+      if (this.refusedRunAgrees(this.runs.pos, yPos, p.gnssRelocaliseAfter, tol, p.gnssRelocaliseS * 1e9)) {
         this.reseed([PX, PY], [this.x[PX]! + yPos[0]!, this.x[PY]! + yPos[1]!], [varPos, varPos]);
         this.runs.pos = [];
       }
@@ -506,7 +514,7 @@ export class EgoEkf {
       else {
         this.gnssVelRejected++;
         const tol = p.agreeSigmas * Math.sqrt(rv) + 0.5;
-        if (this.refusedRunAgrees(this.runs.vel, yVel, p.gnssRelocaliseAfter, tol)) {
+        if (this.refusedRunAgrees(this.runs.vel, yVel, p.gnssRelocaliseAfter, tol, p.gnssRelocaliseS * 1e9)) {
           const moving = sp > 0.5;
           this.reseed(
             moving ? [V, YAW] : [V],

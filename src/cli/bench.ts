@@ -6,7 +6,7 @@
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { EP_CHOICES, type EpChoice } from "../fusion/index.ts";
-import { helpText, oneOf, parseFlags, UsageError } from "./args.ts";
+import { helpText, numFlag, oneOf, parseFlags, UsageError } from "./args.ts";
 
 const BENCH_DIR = fileURLToPath(new URL("../../bench/", import.meta.url));
 
@@ -15,6 +15,10 @@ export interface BenchOptions {
   quick: boolean;
   /** Execution provider for the inference suite. Default cpu (the figures the targets are about). */
   ep: EpChoice;
+  /** Run length of a duration-based suite (soak), s; undefined: the suite's default. */
+  durationS?: number;
+  /** Vehicles for a load suite (soak; capacity starts its search there). */
+  vehicles?: number;
 }
 
 export type BenchSuite = (opts: BenchOptions) => Promise<Record<string, unknown>>;
@@ -34,6 +38,16 @@ const SPECS = {
     help: `provider for the inference suite: ${EP_CHOICES.join("|")}; other than cpu, results go to <suite>-<ep>.json`,
     default: "cpu",
   },
+  duration: {
+    type: "string" as const,
+    arg: "SECONDS",
+    help: "run length of the soak suite (default 600; --quick 60)",
+  },
+  vehicles: {
+    type: "string" as const,
+    arg: "N",
+    help: "vehicles for soak (default: half of bench/results/capacity.json); capacity starts its search at N",
+  },
 };
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -51,6 +65,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const ep = oneOf("ep", values.ep, EP_CHOICES);
+  const durationS =
+    values.duration === undefined ? undefined : numFlag("duration", values.duration, { min: 1, max: 86_400 });
+  const vehicles =
+    values.vehicles === undefined
+      ? undefined
+      : numFlag("vehicles", values.vehicles, { min: 1, max: 1000, int: true });
   const suites = positionals.length ? positionals : all;
   for (const s of suites)
     if (!all.includes(s)) throw new UsageError(`unknown suite '${s}' (suites: ${all.join(", ")})`);
@@ -59,7 +79,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const mod = (await import(pathToFileURL(`${BENCH_DIR}${s}.ts`).href)) as { run: BenchSuite };
     process.stdout.write(`\n== bench ${s} ==\n`);
     const t0 = performance.now();
-    const result = await mod.run({ quick: Boolean(values.quick), ep });
+    const result = await mod.run({ quick: Boolean(values.quick), ep, durationS, vehicles });
     const out = {
       suite: s,
       date: new Date().toISOString(),
