@@ -165,7 +165,11 @@ export async function replayCommand(argv: string[]): Promise<number> {
   let bar: cliProgress.SingleBar | null = null;
   const warn = (l: string) => {
     if (quiet) return;
-    if (bar) bar.stop();
+    // A line while the bar is drawn: take the bar down, print, and let the next update redraw it.
+    if (bar) {
+      bar.stop();
+      bar = null;
+    }
     process.stderr.write(`fusion replay: ${l}\n`);
   };
   if (format === "mcap") await McapFileSource.ready();
@@ -202,6 +206,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     rate,
     loop: Boolean(values.loop),
     stamps,
+    spanS: source.logSpanS?.() ?? null,
     startS,
     durationS,
     signal: ac.signal,
@@ -219,7 +224,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
       });
     },
     onProgress: tty
-      ? (played, total) => {
+      ? (played, total, msgs) => {
           const t = performance.now();
           if (t - lastBar < 100) return;
           lastBar = t;
@@ -235,7 +240,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
             bar.start(Math.round(total ?? 0), 0, { msgs: 0 });
           }
           if (total !== null) bar.setTotal(Math.round(total));
-          bar.update(Math.round(played), { msgs: 0 });
+          bar.update(Math.round(played), { msgs });
         }
       : undefined,
   });

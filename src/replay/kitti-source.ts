@@ -267,6 +267,12 @@ export class KittiSource implements ReplaySource {
     return rigFromKitti(calib, { name: "kitti-object", rate_hz: 10, cameras: [2] });
   }
 
+  logSpanS(): number | null {
+    if (this.layout === "object") return (this.objectIds.length - 1) * 0.1;
+    const all = Object.values(this.ts).flat();
+    return all.length > 1 ? (Math.max(...all) - Math.min(...all)) / 1e9 : null;
+  }
+
   *items(): Iterable<ReplayItem> {
     if (this.layout === "object") yield* this.objectItems();
     else yield* this.rawItems();

@@ -133,6 +133,11 @@ export class NuScenesSource implements ReplaySource {
     return this.scenes.flatMap((s) => scenePlan(this.db, s, { sweeps: this.o.sweeps ?? true }));
   }
 
+  logSpanS(): number | null {
+    const p = this.plan();
+    return p.length > 1 ? (p[p.length - 1]!.tNs - p[0]!.tNs) / 1e9 : null;
+  }
+
   *items(): Iterable<ReplayItem> {
     const seq = new Map<string, number>();
     const next = (id: string) => {

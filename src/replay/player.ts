@@ -23,8 +23,10 @@ export interface PlayOptions {
   /** Wall clock, ms (default performance.now). */
   nowMs?: () => number;
   sleepMs?: (ms: number) => Promise<void>;
-  /** Called after every message with the log time played so far (s) and the pass length (s, or null). */
-  onProgress?: (playedS: number, totalS: number | null) => void;
+  /** Called after every message: log time played in this pass (s), the pass length (s, or null), messages sent. */
+  onProgress?: (playedS: number, totalS: number | null, messages: number) => void;
+  /** Log time of one pass when known before playing (s); the progress total until a pass ends. */
+  spanS?: number | null;
   /** Stops at the next item. */
   signal?: AbortSignal;
   /**
@@ -89,7 +91,11 @@ export async function play(items: () => Iterable<ReplayItem>, o: PlayOptions): P
   const wall0 = now();
   // Pacing anchor: wall time at which log time `anchorNs` is due (moves on at each pass).
   let anchorWall = wall0;
-  let total: number | null = o.durationS ?? null;
+  let total: number | null =
+    o.durationS !== undefined
+      ? Math.min(o.durationS, o.spanS ?? Number.POSITIVE_INFINITY)
+      : (o.spanS ?? null);
+  if (total !== null && o.spanS && o.startS) total = Math.min(total, Math.max(0, o.spanS - o.startS));
   do {
     let firstNs: number | null = null;
     let passStartNs: number | null = null;
@@ -118,7 +124,7 @@ export async function play(items: () => Iterable<ReplayItem>, o: PlayOptions): P
       stats.bytes += payload.byteLength;
       lastNs = it.tNs;
       any = true;
-      o.onProgress?.(stats.logS + (it.tNs - passStartNs) / 1e9, total);
+      o.onProgress?.((it.tNs - passStartNs) / 1e9, total, stats.messages);
     }
     if (!any) break;
     const passS = (lastNs - passStartNs!) / 1e9;

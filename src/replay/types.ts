@@ -47,6 +47,8 @@ export interface ReplaySource {
   /** Camera input: "derived:annotations", "images", or "none". */
   readonly cameraInput: string;
   readonly skipped: SkipLog;
+  /** Log time covered by one pass, s, when known before playing (progress bar total). */
+  logSpanS?(): number | null;
   /** Items in time order; files are read lazily as the iterator advances. */
   items(): Iterable<ReplayItem>;
 }
