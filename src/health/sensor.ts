@@ -185,7 +185,12 @@ export class SensorMonitor {
       }
       // RFC 3550 inter-arrival jitter: spacing of arrivals vs. spacing of stamps
       const d = gap - (corrected - this.lastCorrectedNs);
-      if (gap <= this.staleNs && !resync) this.jitterNs += (Math.abs(d) - this.jitterNs) * JITTER_GAIN;
+      // Each sample is capped at 4 x max_jitter_ms: a burst (a broker backlog, a flood of forged
+      // stamps) then raises the estimate at most that far, and it falls back under the threshold
+      // within ~25 messages instead of tens of seconds (issue 18, defect 8).
+      const cap = 4 * this.hc.max_jitter_ms * NS_PER_MS;
+      if (gap <= this.staleNs && !resync)
+        this.jitterNs += (Math.min(Math.abs(d), cap) - this.jitterNs) * JITTER_GAIN;
     } else {
       this.resumeNs = t;
       // first data ends the start-up "no_data" condition at once (no hysteresis to leave it)

@@ -158,6 +158,9 @@ export class InfluxTelemetry {
       this.stats.written += batch.length;
     } catch (e) {
       this.stats.failedWrites++;
+      // InfluxDB may come back without the database (a fresh data directory, a DROP): create it
+      // again before the next write (CREATE DATABASE of an existing one is a no-op).
+      this.dbReady = false;
       // Put the batch back in front (still bounded: drop the oldest beyond the limit).
       this.buf = batch.concat(this.buf);
       const over = this.buf.length - this.max;

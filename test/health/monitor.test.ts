@@ -287,6 +287,21 @@ describe("HealthMonitor", () => {
     }
   });
 
+  test("after a 2 s burst of wildly varying latency, jitter clears within 3 s (capped samples)", () => {
+    const { mon, rig } = newMonitor();
+    let k = 0;
+    const { snaps } = drive(mon, rig, 0, 30 * S, (_id, t) =>
+      t >= 10 * S && t < 12 * S ? { latencyNs: (k++ % 2) * 1.5 * S + 5 * MS } : undefined,
+    );
+    assert.ok(
+      snaps.some((sn) => sn.sensors.some((x) => x.reasons.includes("jitter"))),
+      "the burst is noticed",
+    );
+    let lastNotOk = 0;
+    for (const sn of snaps) if (sn.sensors.some((x) => x.state !== SensorState.OK)) lastNotOk = sn.nowNs - T0;
+    assert.ok(lastNotOk <= 15 * S, `a sensor not OK until ${lastNotOk / S} s (burst ended at 12 s)`);
+  });
+
   test("high latency (within clock tolerance) gives reason latency", () => {
     const { mon, rig } = newMonitor();
     const { snaps } = drive(mon, rig, 0, 4 * S, (id, t) =>

@@ -83,3 +83,26 @@ test("telemetry: the buffer is bounded and counts what it drops", async () => {
   assert.equal(t.stats.dropped, 7);
   await t.close();
 });
+
+test("telemetry: InfluxDB coming back without its database gets it re-created", { skip }, async () => {
+  const influx = await startInfluxd({ dir: mkdtempSync(join(tmpdir(), "influx-")) });
+  const t = new InfluxTelemetry({ url: `${influx.url}/fusion`, flushMs: 60_000, logger: silentLogger });
+  try {
+    for (let i = 0; i < 5; i++) t.frame(frame(i));
+    await t.flush();
+    assert.equal(await count(influx.url), 5);
+    const q = (s: string) => fetch(`${influx.url}/query?q=${encodeURIComponent(s)}`, { method: "POST" });
+    await q("DROP DATABASE fusion"); // as after a restart on an empty data directory
+    for (let i = 5; i < 10; i++) t.frame(frame(i));
+    // The client backs off after a failure; flushes retry until it takes writes again (bounded).
+    for (let i = 0; i < 40 && (await count(influx.url)) < 5; i++) {
+      await t.flush();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(await count(influx.url), 5, "the five later points are in the re-created database");
+    assert.ok(t.stats.failedWrites >= 1, "one write failed first");
+  } finally {
+    await t.close();
+    await influx.stop();
+  }
+});
