@@ -58,7 +58,10 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
   const e2e: number[] = [];
   /** The service's own part: last input arrival to publish (align wait after it, health, fusion, publish). */
   const service: number[] = [];
+  /** Where the time goes: each frame.latency stage (align wait, health, fusion, publish, e2e). */
+  const stages: Record<string, number[]> = {};
   const sub = svc.frames$.subscribe((f) => {
+    for (const x of f.latency) (stages[x.stage] ??= []).push(x.ms);
     const l = f.latency.find((x) => x.stage === "e2e");
     if (l) e2e.push(l.ms);
     let own = 0;
@@ -68,6 +71,7 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
   await new Promise((r) => setTimeout(r, 3000)); // start-up and warm-up, discarded
   e2e.length = 0;
   service.length = 0;
+  for (const k of Object.keys(stages)) delete stages[k];
   const since = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const recv: number[] = [];
@@ -87,7 +91,7 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
   await new Promise((r) => sim.once("exit", r));
   await col.close();
   await svc.stop();
-  return { e2e, service, recv, ticks: stats.ticks, fusionDrops: stats.fusionDrops };
+  return { e2e, service, recv, stages, ticks: stats.ticks, fusionDrops: stats.fusionDrops };
 }
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -114,8 +118,14 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
         const serviceP50: number[] = [];
         const serviceP99: number[] = [];
         let drops = 0;
+        const stageP50: Record<string, number[]> = {};
+        const stageP99: Record<string, number[]> = {};
         for (let i = 0; i < reps; i++) {
           const r = await once(rigFile, mode, url, seconds);
+          for (const [k, v] of Object.entries(r.stages)) {
+            (stageP50[k] ??= []).push(median(v));
+            (stageP99[k] ??= []).push(p99(v));
+          }
           p50s.push(median(r.e2e));
           p99s.push(p99(r.e2e));
           maxes.push(Math.max(...r.e2e));
@@ -136,6 +146,15 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
           service_p50_ms: median(serviceP50),
           service_p99_ms: median(serviceP99),
           fusion_drops: drops,
+          // e2e = (last input stamp -> its arrival: transport + broker + decode) + align wait + health
+          // + fusion + publish; the first part is e2e minus the service's stages.
+          ...Object.fromEntries(
+            Object.keys(stageP50).flatMap((k) => [
+              [`stage_${k}_p50_ms`, median(stageP50[k]!)],
+              [`stage_${k}_p99_ms`, median(stageP99[k]!)],
+            ]),
+          ),
+          stage_transport_p50_ms: median(p50s) - median(serviceP50),
         };
         if (mode === "classical") for (const [k, v] of Object.entries(res)) out[`${prefix}${k}`] = v;
         else for (const [k, v] of Object.entries(res)) out[`${mode}_${prefix}${k}`] = v;
