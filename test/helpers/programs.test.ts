@@ -1,7 +1,7 @@
 /** The discovery of system programs: found on PATH (and sbin siblings), skip lines when absent, CI fails. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -79,4 +79,17 @@ test("programs: a run with an empty PATH skips the broker test with one line and
   });
   assert.notEqual(ci.status, 0);
   assert.match(ci.stdout + ci.stderr, /mosquitto: mosquitto not found on PATH/);
+});
+
+test("programs: every test file that starts a system program declares it with needs() (skip or CI failure)", () => {
+  const dir = join(REPO, "test");
+  const files = readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith(".test.ts"));
+  const starters = /\b(startMosquitto|startInfluxd|launchChromium|requireProgram)\(/;
+  const offenders = files.filter((f) => {
+    const src = readFileSync(join(dir, f), "utf8");
+    return starters.test(src) && !/\bneeds\(/.test(src);
+  });
+  assert.deepEqual(offenders, [], "test files starting a program without { skip: needs(...) }");
 });
