@@ -17,7 +17,7 @@ export class ConfigError extends Error {
   readonly code = "E_CONFIG";
 }
 
-/** Every problem of the file on one line: `source: a.b: msg; c: msg` (at most 20, then a count). */
+/** Every problem of the file on one line: `source: a.b: msg; c: msg (2 problems)` (at most 20 shown). */
 function formatIssues(source: string, err: z.ZodError): string {
   const shown = err.issues.slice(0, 20).map((i) => {
     const path = i.path.length ? i.path.join(".") : "(root)";
@@ -25,7 +25,7 @@ function formatIssues(source: string, err: z.ZodError): string {
   });
   const rest = err.issues.length - shown.length;
   if (err.issues.length === 1) return `${source}: ${shown[0]}`;
-  return `${source}: ${err.issues.length} problems: ${shown.join("; ")}${rest > 0 ? `; and ${rest} more` : ""}`;
+  return `${source}: ${shown.join("; ")}${rest > 0 ? `; and ${rest} more` : ""} (${err.issues.length} problems)`;
 }
 
 /** Validate an already-parsed object as a rig; throws ConfigError naming the field. */

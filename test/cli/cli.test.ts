@@ -47,7 +47,7 @@ test("cli: a missing or invalid rig file names the file and the field", () => {
   writeFileSync(bad, "name: x\nreference: l\nsensors:\n  - { id: l, kind: lidar, rate_hz: -5 }\n");
   const r1 = runSync(["serve", "--rig", bad]);
   assert.equal(r1.code, 2);
-  assert.match(r1.stderr, /bad\.yaml: (\d+ problems: .*)?sensors\.0\.rate_hz/);
+  assert.match(r1.stderr, /bad\.yaml: sensors\.0\.rate_hz/);
   assert.ok(oneLine(r1.stderr));
   const r2 = runSync(["serve", "--rig", join(dir, "missing.yaml")]);
   assert.equal(r2.code, 2);

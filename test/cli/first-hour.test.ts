@@ -41,7 +41,7 @@ test("first hour: a bad rig file lists all of its problems on one line", () => {
   const r = runSync(["serve", "--rig", f]);
   assert.equal(r.code, 2);
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
-  assert.match(r.stderr, /2 problems: .*reference: .*; sensors: /);
+  assert.match(r.stderr, /bad\.yaml: reference: .*; sensors: .*\(2 problems\)$/m);
   assert.doesNotMatch(r.stderr, /more\)/);
 });
 
