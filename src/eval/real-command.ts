@@ -199,6 +199,7 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
       const frames: FrameEval[] = [];
       let ignored = 0;
       let ticks = 0;
+      let unscored = 0;
       for (const [k, log] of logs.entries()) {
         const engine: FusionEngine =
           model === "classical"
@@ -220,15 +221,21 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
           frames.push(...r.frames);
           ignored += r.ignored;
           ticks += r.ticks;
+          unscored += r.unscored;
         } finally {
           await engine.close();
         }
       }
-      res[model]![cond] = summarise(frames, ignored, ticks, cameraInput);
+      res[model]![cond] = summarise(frames, ignored, ticks, cameraInput, unscored);
     }
     process.stdout.write(`eval: ${model} done (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
   }
   process.stdout.write(formatRealTable(res, conditions, cameraInput, unmodelled, rangeM));
+  const first = Object.values(res)[0]?.[conditions[0]!];
+  if (first)
+    process.stdout.write(
+      `scored ${first.frames} annotated frames; ${first.unscored_frames} annotated frames without LiDAR data in the log (absent files) not scored\n`,
+    );
   const out = values.out ?? `${RESULTS}eval-real.json`;
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(res, null, 2)}\n`);

@@ -47,6 +47,8 @@ export interface RealConditionResult extends DetectionMetrics {
   /** Where the camera detections came from ("derived:annotations" = projected from the truth). */
   camera_input: string;
   ticks: number;
+  /** Annotated instants without reference-sensor data in the log (absent files): not scored. */
+  unscored_frames: number;
 }
 
 /** One log's frames: ticks through the engine, scored where the log has truth. */
@@ -57,7 +59,7 @@ export async function evaluateLog(
   condition: RealCondition,
   vehicle: string,
   opts: RealEvalOptions = {},
-): Promise<{ frames: FrameEval[]; ignored: number; ticks: number }> {
+): Promise<{ frames: FrameEval[]; ignored: number; ticks: number; unscored: number }> {
   const rangeM = opts.rangeM ?? 50;
   const removed = REMOVED[condition];
   const kindOf = new Map(rig.sensors.map((s) => [s.id, s.kind]));
@@ -96,6 +98,7 @@ export async function evaluateLog(
   const frames: FrameEval[] = [];
   let ignored = 0;
   let ticks = 0;
+  let unscored = 0;
   const onTick = async (tick: AlignedTick) => {
     ticks++;
     health.onTick(tick);
@@ -138,9 +141,18 @@ export async function evaluateLog(
     sub.unsubscribe();
     core.dispose();
   }
-  // An annotated instant without any tick near it is scored with no predictions: its boxes are
-  // misses (the service gave no output then), never silently left out.
+  // An annotated instant whose log has the reference sensor's data (whatever the condition removes)
+  // but no tick near it is scored with no predictions: its boxes are misses (the service gave no
+  // output then). Instants where the log itself has no reference data (absent files) are not
+  // scored, and counted.
+  const refStamps = items
+    .filter((it) => it.kind === "sensor" && it.msg.header.sensorId === rig.reference)
+    .map((it) => it.tNs);
   for (const t of truths) {
+    if (!refStamps.some((r) => Math.abs(r - t.tNs) <= windowNs)) {
+      unscored++;
+      continue;
+    }
     const b = best.get(t.tNs) ?? {
       dt: 0,
       ...scoreFrame({ lidar: null } as AlignedTick, t.truth, t.extra, [], rangeM),
@@ -148,7 +160,7 @@ export async function evaluateLog(
     frames.push(b.frame);
     ignored += b.ignored;
   }
-  return { frames, ignored, ticks };
+  return { frames, ignored, ticks, unscored };
 }
 
 /** Rotate world -> vehicle frame of an ego pose (identity when the pose is unknown). */
@@ -278,6 +290,7 @@ export function summarise(
   ignored: number,
   ticks: number,
   cameraInput: string,
+  unscored = 0,
 ): RealConditionResult {
   const m = detectionMetrics(frames);
   const a = agnosticMetrics(frames);
@@ -289,5 +302,6 @@ export function summarise(
     ignored_predictions: ignored,
     camera_input: cameraInput,
     ticks,
+    unscored_frames: unscored,
   };
 }

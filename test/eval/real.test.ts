@@ -107,10 +107,13 @@ describe("real-log scoring", () => {
         assert.ok(k in c, k);
       assert.equal(c.camera_input, "derived:annotations");
     }
-    // 3 samples annotated; the car (1 modelled box with points) in each; sample 2's LiDAR file is
-    // truncated, so no tick there: its car counts as a miss.
-    assert.equal(j.classical.all.frames, 3);
-    assert.equal(j.classical.all.truths, 3);
+    // 3 samples annotated, the car (1 modelled box with points) in each; sample 2's LiDAR file is
+    // truncated, so the log has no reference data there: not scored, counted.
+    assert.equal(j.classical.all.frames, 2);
+    assert.equal(j.classical.all.truths, 2);
+    assert.equal(j.classical.all.unscored_frames, 1);
+    // Without LiDAR the same instants are scored (timer ticks), whatever the engine finds.
+    assert.equal(j.classical.no_lidar.frames, 2);
     const bad = runSync(["eval", "--data", `nuscenes:${NS_FIX}`, "--conditions", "fog"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /unknown condition 'fog'/);
