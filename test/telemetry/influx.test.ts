@@ -93,6 +93,15 @@ test("telemetry: InfluxDB coming back without its database gets it re-created", 
     assert.equal(await count(influx.url), 5);
     const q = (s: string) => fetch(`${influx.url}/query?q=${encodeURIComponent(s)}`, { method: "POST" });
     await q("DROP DATABASE fusion"); // as after a restart on an empty data directory
+    // influxd finishes a drop a moment after answering it: wait until the database is gone.
+    for (let i = 0; i < 50; i++) {
+      const r = (await (await q("SHOW DATABASES")).json()) as {
+        results: { series?: { values: string[][] }[] }[];
+      };
+      if (!r.results[0]?.series?.[0]?.values?.some((v) => v[0] === "fusion")) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    await new Promise((res) => setTimeout(res, 200));
     for (let i = 5; i < 10; i++) t.frame(frame(i));
     // The client backs off after a failure; flushes retry until it takes writes again (bounded).
     for (let i = 0; i < 40 && (await count(influx.url)) < 5; i++) {
