@@ -198,7 +198,14 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       decodeSensors({
         kindOf: (id) => kindOf.get(id),
         onFailure: (f) => {
-          const key = `${f.vehicle ?? "?"}/${f.sensorId ?? "?"}/${f.code}`;
+          // Counters and log keys are attacker-chosen only after admission: traffic of vehicles not
+          // served shares one bucket, unknown sensors of a served vehicle another (bounded status).
+          const served = f.vehicle !== null && monitors.has(f.vehicle);
+          const key = !served
+            ? `_unadmitted/${f.code}`
+            : f.sensorId !== null && kindOf.has(f.sensorId)
+              ? `${f.vehicle}/${f.sensorId}/${f.code}`
+              : `${f.vehicle}/_unknown_sensor/${f.code}`;
           stats.decodeErrors[key] = (stats.decodeErrors[key] ?? 0) + 1;
           logger.limited(`decode:${key}`, "warn", `rejected payload on ${f.topic}: ${f.code}: ${f.message}`);
           if (f.vehicle && f.sensorId)
