@@ -157,6 +157,25 @@ export class FoxgloveEndpoint {
     for (const c of this.clients) if (c.ws.readyState === 1) c.ws.send(msg);
   }
 
+  /** Unadvertise a vehicle's channels (it went quiet); its subscriptions end. */
+  removeVehicle(vehicle: string): void {
+    const ids: number[] = [];
+    for (const [kind] of KINDS) {
+      const key = `${vehicle}/${kind}`;
+      const id = this.byKey.get(key);
+      if (id === undefined) continue;
+      ids.push(id);
+      this.byKey.delete(key);
+      this.channels.delete(id);
+    }
+    if (ids.length === 0) return;
+    const msg = JSON.stringify({ op: "unadvertise", channelIds: ids });
+    for (const c of this.clients) {
+      for (const [sub, ch] of c.subs) if (ids.includes(ch)) c.subs.delete(sub);
+      if (c.ws.readyState === 1) c.ws.send(msg);
+    }
+  }
+
   /** Whether any client subscribes to a channel of this vehicle. */
   watches(vehicle: string): boolean {
     for (const c of this.clients)

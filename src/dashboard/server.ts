@@ -41,6 +41,8 @@ export interface DashboardOptions {
   maxBufferedBytes?: number;
   /** Largest number of LiDAR points sent per sweep. Default 8000. */
   maxPoints?: number;
+  /** A vehicle silent this long leaves the list and the Foxglove channels, ms. Default 300000 (5 min). */
+  forgetAfterMs?: number;
   /** JSON for GET /api/status. */
   status?: () => unknown;
   /** The service's streams; without it the page only shows what is broadcast. */
@@ -398,6 +400,15 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
       dropped += c.q.stats.dropped;
     }
     foxglove.tick();
+    // Vehicles that went quiet leave the list (and their Foxglove channels): the maps stay bounded
+    // by the vehicles of the last few minutes, whatever ids came and went.
+    const forget = opts.forgetAfterMs ?? 300_000;
+    for (const [id, v] of vehicles)
+      if (Date.now() - v.lastMs > forget) {
+        vehicles.delete(id);
+        lastHealth.delete(id);
+        foxglove.removeVehicle(id);
+      }
     stats.sent = closed.sent + sent + foxglove.stats.sent + foxglove.liveStats.sent;
     stats.dropped = closed.dropped + dropped + foxglove.stats.dropped + foxglove.liveStats.dropped;
     scheduleFlush();

@@ -89,3 +89,42 @@ test("dashboard: a client that stops reading gets fewer, newer frames; replaced 
     await d.close();
   }
 });
+
+test("dashboard: a vehicle silent for forgetAfterMs leaves the list and its Foxglove channels are unadvertised", async () => {
+  const frames$ = new Subject<FusedFrame>();
+  const health$ = new Subject<HealthReport>();
+  const d = await startDashboard({
+    host: "127.0.0.1",
+    port: 0,
+    forgetAfterMs: 300,
+    source: { rig: loadRig("sim"), frames$, health$ },
+  });
+  const fox = new WebSocket(`ws://127.0.0.1:${d.port}/`, ["foxglove.websocket.v1"]);
+  const page = new WebSocket(`ws://127.0.0.1:${d.port}/ws`);
+  const ops: { op: string; channels?: { id: number; topic: string }[]; channelIds?: number[] }[] = [];
+  const lists: string[][] = [];
+  fox.on("message", (m) => ops.push(JSON.parse(String(m))));
+  page.on("message", (m, bin) => {
+    if (bin) return;
+    const j = JSON.parse(String(m));
+    if (j.type === "vehicles") lists.push(j.list.map((v: { id: string }) => v.id));
+  });
+  try {
+    await Promise.all([new Promise((r) => fox.once("open", r)), new Promise((r) => page.once("open", r))]);
+    frames$.next(frame(1));
+    const deadline = Date.now() + 5000;
+    while (!ops.some((o) => o.op === "unadvertise") && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    const adv = ops.filter((o) => o.op === "advertise").flatMap((o) => o.channels ?? []);
+    const v1 = adv.filter((c) => c.topic.startsWith("/v1/")).map((c) => c.id);
+    assert.equal(v1.length, 6);
+    const un = ops.find((o) => o.op === "unadvertise");
+    assert.deepEqual([...(un?.channelIds ?? [])].sort(), [...v1].sort());
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.ok(lists.some((l) => l.includes("v1")) && !lists.at(-1)!.includes("v1"), JSON.stringify(lists));
+  } finally {
+    fox.close();
+    page.close();
+    await d.close();
+  }
+});
