@@ -11,7 +11,7 @@ import { type Observable, Subscription } from "rxjs";
 import { extrinsicToRigid } from "../align/geometry.ts";
 import { cameraModelOf, type CameraModel, pixelRay } from "../fusion/camera.ts";
 import { decodeGroundTruth, decodeSensorMessage } from "../msg/codec.ts";
-import { parseSensorTopic } from "../msg/topics.ts";
+import { parseSensorTopic, topics } from "../msg/topics.ts";
 import type { FusedFrame, GroundTruth, HealthReport, ObjectClass } from "../msg/types.ts";
 import type { RigConfig, SensorConfig } from "../rig/schema.ts";
 import type { RawMessage } from "../streams/types.ts";
@@ -77,6 +77,8 @@ export interface FeedOptions {
   maxPoints?: number;
   /** Whether anybody watches this vehicle's sensor data (decode only then). */
   watched: (vehicle: string) => boolean;
+  /** The vehicles watched now; ground truth is subscribed for these only (checked twice a second). */
+  watchedList: () => Iterable<string>;
 }
 
 interface SensorGeom {
@@ -211,17 +213,35 @@ export async function startFeed(
   if (src.raw$) subs.add(src.raw$.subscribe(onRaw));
 
   let truthClient: MqttClient | null = null;
+  let truthTimer: NodeJS.Timeout | null = null;
   if (src.connectMqtt) {
     try {
-      truthClient = await src.connectMqtt();
-      truthClient.on("message", (topic, payload) => {
+      const client = await src.connectMqtt();
+      truthClient = client;
+      client.on("message", (topic, payload) => {
         const p = topic.split("/");
         if (p.length !== 3 || p[2] !== "truth" || !o.watched(p[1]!)) return;
         const r = decodeGroundTruth(payload);
         if (r.ok) emit({ kind: "truth", vehicle: p[1]!, truth: r.value });
         else stats.decodeErrors++;
       });
-      await truthClient.subscribeAsync("fusion/+/truth", { qos: 0 });
+      // Ground truth of watched vehicles only: nobody watching, no truth traffic.
+      const subscribed = new Set<string>();
+      const sync = () => {
+        const want = new Set(o.watchedList());
+        for (const v of want)
+          if (!subscribed.has(v) && /^[\x21-\x7e]{1,64}$/.test(v) && !/[/+#]/.test(v)) {
+            subscribed.add(v);
+            client.subscribe(topics.truth(v), { qos: 0 });
+          }
+        for (const v of subscribed)
+          if (!want.has(v)) {
+            subscribed.delete(v);
+            client.unsubscribe(topics.truth(v));
+          }
+      };
+      truthTimer = setInterval(sync, 500);
+      truthTimer.unref();
     } catch {
       // Truth is an overlay: without it the views still work.
       truthClient?.end(true);
@@ -232,6 +252,7 @@ export async function startFeed(
     stats,
     async close() {
       subs.unsubscribe();
+      if (truthTimer) clearInterval(truthTimer);
       await truthClient?.endAsync(true).catch(() => undefined);
     },
   };

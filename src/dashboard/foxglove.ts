@@ -176,6 +176,17 @@ export class FoxgloveEndpoint {
     }
   }
 
+  /** The vehicles some client subscribes to. */
+  watchedVehicles(): Set<string> {
+    const s = new Set<string>();
+    for (const c of this.clients)
+      for (const chId of c.subs.values()) {
+        const v = this.channels.get(chId)?.vehicle;
+        if (v) s.add(v);
+      }
+    return s;
+  }
+
   /** Whether any client subscribes to a channel of this vehicle. */
   watches(vehicle: string): boolean {
     for (const c of this.clients)

@@ -368,7 +368,20 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
 
   let feed: Feed | null = null;
   if (opts.source)
-    feed = await startFeed(opts.source, { watched, maxPoints: opts.maxPoints ?? 8000 }, onEvent);
+    feed = await startFeed(
+      opts.source,
+      {
+        watched,
+        watchedList: () => {
+          const s = new Set<string>();
+          for (const c of pages) if (c.vehicle) s.add(c.vehicle);
+          for (const v of foxglove.watchedVehicles()) s.add(v);
+          return s;
+        },
+        maxPoints: opts.maxPoints ?? 8000,
+      },
+      onEvent,
+    );
 
   // Once a second: the vehicle list, and the server's own figures (event-loop lag, drops).
   const lag = monitorEventLoopDelay({ resolution: 10 });
