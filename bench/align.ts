@@ -19,7 +19,7 @@
  *    calibration, ego motion, the measured radial velocity), which cannot see a target's motion
  *    across the line of sight.
  *  - radar_err_m_p99_compensated (headline, and the `_track_feedback` extras): compensated as the live
- *    service does it, with the world-state feedback it wires (src/pipeline/vehicle.ts): the
+ *    service does it, with the world-state feedback it wires (src/runtime/vehicle.ts): the
  *    classical engine (real detector and tracker) fuses
  *    every tick in the loop and its tracked objects go back to the aligner, which then also moves a
  *    return of a tracked target by the track's velocity across the line of sight. Full-resolution
@@ -412,7 +412,7 @@ async function radarRun(
     scenario,
     seed,
     durationS,
-    // World-state feedback as in src/pipeline/vehicle.ts: every tracked object of the frame
+    // World-state feedback as in src/runtime/vehicle.ts: every tracked object of the frame
     // (coasting ones too; the aligner's radial-velocity gate refuses returns that disagree).
     onEmit: engine
       ? (t, collector) => {
@@ -564,7 +564,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     tick_ratio_min_over_runs: Math.min(...ratios),
     time_residual_ms_p99: median(residual),
     ...Object.fromEntries(Object.entries(matchDt).map(([k, v]) => [`match_dt_ms_p99_${k}`, median(v)])),
-    // As the service runs: aligner compensation plus the tracker's feedback (src/pipeline/vehicle.ts).
+    // As the service runs: aligner compensation plus the tracker's feedback (src/runtime/vehicle.ts).
     radar_err_m_p99_compensated: p99(band(rFb)),
     radar_err_m_p50_compensated: median(band(rFb)),
     radar_err_m_p99_uncompensated: p99(band(rUnc)),

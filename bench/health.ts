@@ -105,15 +105,16 @@ function staleAges(
 // ------------------------------------------------------------------------------------------------
 
 async function liveRun(rig: RigConfig, drops: Drop[], endS: number) {
-  const [{ startService }, mqtt, { createLogger }] = await Promise.all([
+  const [{ startService }, { embeddedSim }, mqtt, { createLogger }] = await Promise.all([
     import("../src/service.ts"),
+    import("../src/cli/embedded-sim.ts"),
     import("mqtt"),
     import("../src/util/log.ts"),
   ]);
   const svc = await startService({
     mqttPort: 0,
     rig,
-    sim: { faults: faultString(drops), seed: 11, rate: 1 },
+    sim: embeddedSim({ faults: faultString(drops), seed: 11, rate: 1 }),
     fusion: "classical",
     http: null,
     instance: "bench-health",

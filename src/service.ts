@@ -1,41 +1,50 @@
 /**
- * The service wiring: broker connection, decode, per-vehicle pipelines, outputs, dashboard and the
- * embedded simulator. This module only joins stages; each stage lives in its own folder.
+ * The service wiring: broker connection, decode, the fleet runtime (src/runtime), outputs, dashboard
+ * and an optional in-process sensor source (the CLI passes the built-in simulator). This module only
+ * joins parts; admission, eviction, isolation, clocks and the per-vehicle pipeline live in the runtime.
  */
-import { filter, groupBy, mergeMap, Subject, Subscription, share, tap } from "rxjs";
+import { map, merge, type Observable, Subject, type Subscription, share, tap } from "rxjs";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded.ts";
 import { connectMqtt, DEFAULT_MAX_PACKET_BYTES } from "./mqtt/connect.ts";
 import { type MqttSecurity, redact, redactUrl } from "./mqtt/security.ts";
 import { type Dashboard, startDashboard } from "./dashboard/server.ts";
 import { createEngine, type EpChoice } from "./fusion/index.ts";
 import type { FusionEngine, FusionMode } from "./fusion/types.ts";
-import { HealthMonitor } from "./health/index.ts";
-import { healthTimer } from "./health/timer.ts";
-import type { HealthSnapshot } from "./health/types.ts";
+import { toReport } from "./health/index.ts";
 import { topics } from "./msg/topics.ts";
 import type { FusedFrame, HealthReport } from "./msg/types.ts";
 import { Publisher, serviceWill } from "./outputs/publisher.ts";
-import { lastInputStampNs } from "./pipeline/frame.ts";
-import { vehiclePipeline } from "./pipeline/vehicle.ts";
 import type { RigConfig } from "./rig/schema.ts";
+import {
+  type Fleet,
+  type FleetInput,
+  type FleetStats,
+  fleetPipeline,
+  type RigResolver,
+} from "./runtime/fleet.ts";
+import { lastInputStampNs } from "./runtime/frame.ts";
+import { StallMonitor, type StallStats } from "./runtime/stall.ts";
 import { decodeSensors } from "./streams/decode-sensors.ts";
 import { fromMqttMessages } from "./streams/mqtt-source.ts";
+import type { DecodeFailure } from "./streams/types.ts";
 import { type NowNs, wallNs, wallScheduler } from "./util/clock.ts";
 import { createLogger, type Logger } from "./util/log.ts";
 import { InfluxTelemetry } from "./telemetry/influx.ts";
 
 export const VERSION = "0.1.0";
 
-export interface SimEmbedOptions {
-  scenario?: "urban" | "highway" | "intersection";
-  conditions?: "clear" | "rain" | "fog" | "night";
-  seed?: number;
-  vehicles?: number;
-  faults?: string;
-  cameraFrames?: boolean;
-  /** Multiple of real time. Default 1. */
-  rate?: number;
-}
+/**
+ * An in-process sensor source started with the service (publishing through the broker like an
+ * external gateway). The CLI passes the built-in simulator (src/cli/embedded-sim.ts).
+ */
+export type SimStarter = (o: {
+  brokerUrl: string;
+  /** Credentials of the broker the service uses (the embedded broker's per-start ones). */
+  security?: MqttSecurity;
+  rig: RigConfig;
+  logger: Logger;
+  now: NowNs;
+}) => Promise<{ stop(): Promise<void> }>;
 
 export interface ServiceOptions {
   /** External broker URL; when absent an embedded broker listens on `mqttHost:mqttPort`. */
@@ -49,9 +58,12 @@ export interface ServiceOptions {
   mqtt?: MqttSecurity;
   /** Give up waiting for an external broker after this long, ms. Default: wait (with backoff). */
   brokerWaitMs?: number;
+  /** The default rig (every vehicle, unless `rigFor` says otherwise; also the simulator's). */
   rig: RigConfig;
-  /** Run the built-in simulator in-process (publishing through the broker). false = no simulator. */
-  sim: SimEmbedOptions | false;
+  /** Rig per vehicle (a rig map, src/rig/map.ts); null = not admitted. Default: `rig` for all. */
+  rigFor?: RigResolver;
+  /** An in-process sensor source (publishing through the broker). false = none. */
+  sim: SimStarter | false;
   fusion: FusionMode;
   ep?: EpChoice;
   /** Dashboard address (and its access token, required beyond loopback); null = no dashboard. Default 127.0.0.1:8080. */
@@ -62,17 +74,24 @@ export interface ServiceOptions {
   instance?: string;
   /** Largest number of vehicles served; messages of further vehicles are dropped and counted. Default 64. */
   maxVehicles?: number;
+  /** A vehicle silent this long is released and its retained health cleared, ms. Default 30000. */
+  idleEvictMs?: number;
   logger?: Logger;
   now?: NowNs;
 }
 
 export interface ServiceStats {
   received: number;
+  /** Decode failures by code, all traffic (per vehicle and sensor: `fleet.vehicles[v].decodeErrors`). */
   decodeErrors: Record<string, number>;
   vehicles: string[];
+  /** Messages of vehicles that were not admitted (details in `fleet.unadmitted`). */
   rejectedVehicles: number;
   ticks: number;
   fusionDrops: number;
+  fleet: FleetStats;
+  /** The service's own stalls (event loop blocked or process stopped). */
+  stalls: StallStats;
   published: Publisher["stats"] | null;
   dashboard: Dashboard["stats"] | null;
   telemetry: InfluxTelemetry["stats"] | null;
@@ -90,11 +109,31 @@ export interface Service {
   stop(): Promise<void>;
 }
 
+/**
+ * Decode failures for the status: `<vehicle>/<sensor>/<code>` for admitted vehicles (a sensor not in
+ * the vehicle's rig counts as `_unknown_sensor`), `_unadmitted/<code>` for all other traffic: keys
+ * an attacker chooses never grow the map.
+ */
+function decodeErrorsOf(fs: FleetStats | null, byCode: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  const admitted: Record<string, number> = {};
+  for (const [v, c] of Object.entries(fs?.vehicles ?? {}))
+    for (const [k, n] of Object.entries(c.decodeErrors)) {
+      out[`${v}/${k}`] = n;
+      const code = k.slice(k.lastIndexOf("/") + 1);
+      admitted[code] = (admitted[code] ?? 0) + n;
+    }
+  for (const [code, n] of Object.entries(byCode)) {
+    const rest = n - (admitted[code] ?? 0);
+    if (rest > 0) out[`_unadmitted/${code}`] = rest;
+  }
+  return out;
+}
+
 export async function startService(o: ServiceOptions): Promise<Service> {
   const logger = o.logger ?? createLogger();
   const now = o.now ?? wallNs;
   const instance = o.instance ?? `fusion-${process.pid}`;
-  const maxVehicles = o.maxVehicles ?? 64;
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async () => {
     for (const c of cleanups.reverse()) {
@@ -164,133 +203,144 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     }
 
     let dashboard: Dashboard | null = null;
+    const serviceStats = (): ServiceStats => {
+      const fs = fleet?.stats() ?? null;
+      const u = fs?.unadmitted;
+      return {
+        ...stats,
+        decodeErrors: decodeErrorsOf(fs, stats.decodeErrors),
+        vehicles: fleet?.vehicles() ?? [],
+        rejectedVehicles: u ? u.messages : 0,
+        ticks: fs?.ticks ?? 0,
+        fusionDrops: fs?.fusionDrops ?? 0,
+        fleet: fs as FleetStats,
+        stalls: { ...stalls.stats },
+        published: publisher.stats,
+        dashboard: dashboard?.stats ?? null,
+        telemetry: telemetry?.stats ?? null,
+      };
+    };
     const http = o.http === undefined ? { host: "127.0.0.1", port: 8080 } : o.http;
 
     const frames$ = new Subject<FusedFrame>();
     const health$ = new Subject<HealthReport>();
-    const monitors = new Map<string, HealthMonitor>();
-    const stats = {
-      received: 0,
-      decodeErrors: {} as Record<string, number>,
-      rejectedVehicles: 0,
-      ticks: 0,
-      fusionDrops: 0,
-    };
-    /** Every health evaluation (tick path and timer path) goes through here: transitions are
-     *  logged once each, the report is published on change and periodically. */
-    const onHealth = (vehicle: string, snap: HealthSnapshot, periodic: boolean) => {
-      for (const t of snap.transitions ?? []) logger.log("info", `health ${vehicle}: ${t}`);
-      if (!snap.changed && !periodic) return;
-      const report = monitors.get(vehicle)!.toReport(snap);
-      publisher.health(report);
-      telemetry?.health(report);
-      health$.next(report);
-    };
-    const healthTimers = new Subscription();
-    cleanups.push(() => healthTimers.unsubscribe());
+    const stalls = new StallMonitor({
+      now,
+      scheduler: wallScheduler,
+      onStall: (s) =>
+        logger.limited(
+          "service-stall",
+          "warn",
+          `SERVICE_OVERLOADED: the process stalled ${Math.round((s.endNs - s.startNs) / 1e6)} ms (event loop blocked or process stopped); sensors are not blamed for it`,
+        ),
+    }).start();
+    cleanups.push(() => stalls.stop());
+    const stats = { received: 0, decodeErrors: {} as Record<string, number> };
 
     const kindOf = new Map(o.rig.sensors.map((s) => [s.id, s.kind] as const));
+    const failures$ = new Subject<DecodeFailure>();
     const raw$ = fromMqttMessages(client, now).pipe(share());
     const envelopes$ = raw$.pipe(
       tap(() => {
         stats.received++;
       }),
       decodeSensors({
-        kindOf: (id) => kindOf.get(id),
+        kindOf: o.rigFor ? undefined : (id) => kindOf.get(id),
         onFailure: (f) => {
-          // Counters and log keys are attacker-chosen only after admission: traffic of vehicles not
-          // served shares one bucket, unknown sensors of a served vehicle another (bounded status).
-          const served = f.vehicle !== null && monitors.has(f.vehicle);
-          const key = !served
-            ? `_unadmitted/${f.code}`
-            : f.sensorId !== null && kindOf.has(f.sensorId)
-              ? `${f.vehicle}/${f.sensorId}/${f.code}`
-              : `${f.vehicle}/_unknown_sensor/${f.code}`;
-          stats.decodeErrors[key] = (stats.decodeErrors[key] ?? 0) + 1;
-          logger.limited(`decode:${key}`, "warn", `rejected payload on ${f.topic}: ${f.code}: ${f.message}`);
-          if (f.vehicle && f.sensorId)
-            monitors.get(f.vehicle)?.onDecodeError(f.sensorId, f.code, f.arrivalNs);
+          // keyed by code only: vehicle and sensor ids of unadmitted traffic are untrusted
+          stats.decodeErrors[f.code] = (stats.decodeErrors[f.code] ?? 0) + 1;
+          logger.limited(
+            `decode:${f.code}`,
+            "warn",
+            `rejected payload on ${f.topic.slice(0, 160)}: ${f.code}: ${f.message}`,
+          );
+          failures$.next(f);
         },
       }),
+      share(),
+    );
+    const inputs$: Observable<FleetInput> = merge(
+      envelopes$,
+      failures$.pipe(map((failure) => ({ failure }))),
     );
 
-    const pipelineSub: Subscription = envelopes$
-      .pipe(
-        filter((env) => {
-          const v = env.msg.header.vehicle;
-          if (monitors.has(v)) return true;
-          if (monitors.size >= maxVehicles) {
-            stats.rejectedVehicles++;
-            logger.limited(
-              "max-vehicles",
-              "warn",
-              `vehicle ${v} rejected: ${maxVehicles} vehicles already served`,
-            );
-            return false;
-          }
-          const monitor = new HealthMonitor(v, o.rig);
-          monitors.set(v, monitor);
-          // Evaluate between ticks too: at each sensor's stale deadline and every report period.
-          healthTimers.add(
-            healthTimer(monitor, {
-              now,
-              scheduler: wallScheduler,
-              periodMs: o.rig.health.report_period_ms,
-            }).subscribe(({ snapshot, periodic }) => onHealth(v, snapshot, periodic)),
-          );
-          logger.log("info", `serving vehicle ${v} (rig ${o.rig.name}, fusion ${engine.mode})`);
-          return true;
-        }),
-        groupBy((env) => env.msg.header.vehicle),
-        mergeMap((group) =>
-          group.pipe(
-            vehiclePipeline({
-              vehicle: group.key,
-              rig: o.rig,
-              engine,
-              health: monitors.get(group.key)!,
-              scheduler: wallScheduler,
-              now,
-              logger,
-              onFusionDrop: () => {
-                stats.fusionDrops++;
-                logger.limited(
-                  `fusion-drop:${group.key}`,
-                  "warn",
-                  `fusion busy: shed a tick of ${group.key}`,
-                );
-              },
-            }),
-          ),
-        ),
-      )
-      .subscribe({
-        next: ({ frame, health, tick }) => {
-          stats.ticks++;
-          // e2e ends just before encoding and publishing; the "publish" stage (encode + client
-          // publish call) can only be known afterwards, so it is in frames$ and telemetry, not in
-          // the published message.
-          const t0 = now();
-          const e2eMs = (t0 - lastInputStampNs(tick)) / 1e6;
-          frame.latency.push({ stage: "e2e", ms: e2eMs });
-          publisher.fused(frame);
-          frame.latency.push({ stage: "publish", ms: (now() - t0) / 1e6 });
-          frames$.next(frame);
-          telemetry?.frame(frame);
-          telemetry?.align(frame.vehicle, tick.stampNs, tick.diagnostics);
-          onHealth(frame.vehicle, health, false);
-        },
-        error: (e) => logger.log("error", `pipeline failed: ${(e as Error).stack ?? e}`),
-      });
+    let fleet: Fleet | null = null;
+    let vehicles: string[] = [];
+    const publishStatus = () =>
+      publisher.status({ instance, online: true, stampNs: now(), version: VERSION, vehicles });
+    const guarded = (what: string, f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        logger.limited(`output:${what}`, "error", `${what} failed: ${(e as Error).stack ?? e}`);
+      }
+    };
+    const pipelineSub: Subscription = fleetPipeline(
+      inputs$,
+      {
+        mode: "live",
+        rig: o.rigFor ?? o.rig,
+        engine,
+        scheduler: wallScheduler,
+        now,
+        logger,
+        maxVehicles: o.maxVehicles,
+        idleEvictMs: o.idleEvictMs,
+        stalls,
+      },
+      (f) => {
+        fleet = f;
+      },
+    ).subscribe({
+      next: (ev) => {
+        switch (ev.type) {
+          case "frame":
+            return guarded("frame output", () => {
+              const { frame, tick } = ev;
+              // e2e ends just before encoding and publishing; the "publish" stage (encode + client
+              // publish call) can only be known afterwards, so it is in frames$ and telemetry, not in
+              // the published message.
+              const t0 = now();
+              const e2eMs = (t0 - lastInputStampNs(tick)) / 1e6;
+              frame.latency.push({ stage: "e2e", ms: e2eMs });
+              publisher.fused(frame);
+              frame.latency.push({ stage: "publish", ms: (now() - t0) / 1e6 });
+              frames$.next(frame);
+              telemetry?.frame(frame);
+              telemetry?.align(frame.vehicle, tick.stampNs, tick.diagnostics);
+            });
+          case "health":
+            return guarded("health output", () => {
+              const snap = ev.snapshot;
+              for (const t of snap.transitions ?? []) logger.log("info", `health ${ev.vehicle}: ${t}`);
+              if (!snap.changed && !ev.periodic) return;
+              const report = toReport(snap);
+              publisher.health(report);
+              telemetry?.health(report);
+              health$.next(report);
+            });
+          case "admitted":
+          case "evicted":
+            vehicles = fleet?.vehicles() ?? [];
+            // an evicted vehicle's retained health would describe it forever: clear it
+            if (ev.type === "evicted") publisher.clearHealth(ev.vehicle);
+            publishStatus();
+            return;
+          case "restarted":
+            return;
+        }
+      },
+      error: (e) => logger.log("error", `fleet runtime failed: ${(e as Error).stack ?? e}`),
+    });
     cleanups.push(() => pipelineSub.unsubscribe());
 
     await client.subscribeAsync(topics.allSensors, { qos: 0 });
-    publisher.status({ instance, online: true, stampNs: now(), version: VERSION, vehicles: [] });
+    publishStatus();
     // After a broker restart the retained `online` (and any session) is gone: say it again on every
     // reconnect (mqtt.js resubscribes by itself). The last will covers the other direction.
     client.on("connect", () => {
       logger.log("info", "MQTT reconnected; status republished");
-      publisher.status({ instance, online: true, stampNs: now(), version: VERSION, vehicles: [] });
+      publishStatus();
     });
 
     if (http) {
@@ -310,8 +360,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
           instance,
           version: VERSION,
           fusion: engine.mode,
-          vehicles: [...monitors.keys()],
-          ...stats,
+          ...serviceStats(),
         }),
       });
       const d = dashboard;
@@ -320,8 +369,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     }
 
     if (o.sim) {
-      const { startEmbeddedSim } = await import("./pipeline/embedded-sim.ts");
-      const sim = await startEmbeddedSim({ brokerUrl, security, rig: o.rig, sim: o.sim, logger, now });
+      const sim = await o.sim({ brokerUrl, security, rig: o.rig, logger, now });
       cleanups.push(() => sim.stop());
     }
 
@@ -331,13 +379,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       instance,
       frames$,
       health$,
-      stats: () => ({
-        ...stats,
-        vehicles: [...monitors.keys()],
-        published: publisher.stats,
-        dashboard: dashboard?.stats ?? null,
-        telemetry: telemetry?.stats ?? null,
-      }),
+      stats: serviceStats,
       async stop() {
         await cleanup();
         frames$.complete();

@@ -4,11 +4,12 @@ import { EP_CHOICES, type EpChoice, FUSION_MODES } from "../fusion/index.ts";
 import type { FusionMode } from "../fusion/types.ts";
 import { isLoopbackHost, readTokenFile, TOKEN_ENV } from "../dashboard/access.ts";
 import { loadRig } from "../rig/load.ts";
-import { type SimEmbedOptions, startService } from "../service.ts";
+import { startService } from "../service.ts";
 import { parseInfluxUrl } from "../telemetry/influx.ts";
 import { createLogger } from "../util/log.ts";
 import { isLoopback } from "../broker/embedded.ts";
 import { type MqttSecurity, redactUrl } from "../mqtt/security.ts";
+import { embeddedSim, type SimEmbedOptions } from "./embedded-sim.ts";
 import { type FlagSpecs, helpText, hostPort, numFlag, oneOf, parseFlags, UsageError } from "./args.ts";
 import { MQTT_FLAGS, mqttFromFlags } from "./mqtt-options.ts";
 
@@ -216,7 +217,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       mqttPort: p.listen.port,
       mqttPasswordFile: p.brokerPasswordFile,
       rig,
-      sim: p.sim,
+      sim: p.sim ? embeddedSim(p.sim) : false,
       fusion: p.fusion,
       ep: p.ep,
       http: p.http,

@@ -16,5 +16,7 @@ export interface FusionEngine {
   readonly mode: FusionMode;
   /** Fuse one tick. Engines keep per-vehicle tracker state keyed by tick.vehicle. */
   fuse(tick: AlignedTick, health: HealthSnapshot): Promise<FusionResult>;
+  /** Forget a vehicle's per-vehicle state (tracks, previous sweep): it was evicted or restarted. */
+  release?(vehicle: string): void;
   close(): Promise<void>;
 }

@@ -24,10 +24,21 @@ import {
   type HealthSnapshot,
   PERCEPTION_MODALITIES,
   type PerceptionModality,
+  type StallSource,
 } from "./types.ts";
 
 export type { DriftStatus, HealthSnapshot, PerceptionModality } from "./types.ts";
 export { PERCEPTION_MODALITIES } from "./types.ts";
+
+/** Reason code of a stall of the service itself (event loop blocked, process starved or stopped). */
+export const SERVICE_OVERLOADED = "SERVICE_OVERLOADED";
+/** A stall stays in the reasons for this long after it ended (at least one report period), ms. */
+export const SERVICE_STALL_HOLD_MS = 5000;
+
+export interface HealthMonitorOptions {
+  /** The service's stall monitor (live); absent offline, where there is no processing-time stall. */
+  stalls?: StallSource;
+}
 
 export class HealthMonitor {
   readonly vehicle: string;
@@ -46,10 +57,13 @@ export class HealthMonitor {
   /** Messages of another vehicle (ignored). */
   wrongVehicle = 0;
 
-  constructor(vehicle: string, rig: RigConfig) {
+  private readonly stalls: StallSource | undefined;
+
+  constructor(vehicle: string, rig: RigConfig, opts: HealthMonitorOptions = {}) {
     this.vehicle = vehicle;
     this.hc = rig.health;
-    this.sensors = rig.sensors.map((s) => new SensorMonitor(s, rig.health, rig.align));
+    this.stalls = opts.stalls;
+    this.sensors = rig.sensors.map((s) => new SensorMonitor(s, rig.health, rig.align, opts.stalls));
     for (const s of this.sensors) this.byId.set(s.id, s);
     const of = (k: SensorKind) => this.sensors.filter((s) => s.kind === k);
     const byKind = Object.fromEntries(SENSOR_KIND_NAMES.map((k) => [k, of(k)])) as Record<
@@ -75,6 +89,7 @@ export class HealthMonitor {
 
   /** Every decoded message of this vehicle. */
   onMessage(env: SensorEnvelope): void {
+    this.stalls?.probe(env.arrivalNs);
     if (env.msg.header.vehicle !== this.vehicle) {
       this.wrongVehicle++;
       return;
@@ -155,6 +170,8 @@ export class HealthMonitor {
     const now = Math.max(nowNs, this.lastNs);
     this.lastNs = now;
     const transitions: string[] = [];
+    // The service's own stall is found before any age is judged (src/runtime/stall.ts).
+    this.stalls?.probe(now);
     for (const s of this.sensors) {
       const t = s.evaluate(now);
       if (t) transitions.push(t);
@@ -163,7 +180,7 @@ export class HealthMonitor {
     for (const s of this.sensors) usableById[s.id] = s.usable(this.maskReasons);
     const usable = (s: SensorMonitor) => usableById[s.id]!;
     const cache = new Map<string, boolean>();
-    const { mode, reasons } = evaluateRules(this.hc.mode_rules, (a) => {
+    const { mode, reasons: ruleReasons } = evaluateRules(this.hc.mode_rules, (a) => {
       let v = cache.get(a);
       if (v === undefined) {
         const dot = a.indexOf(".");
@@ -172,6 +189,12 @@ export class HealthMonitor {
       }
       return v;
     });
+    const reasons = ruleReasons;
+    const stall = this.serviceStall(now);
+    if (stall) {
+      // Its own condition, not a sensor fault: reported with its duration, never changes the mode.
+      reasons.push(`${SERVICE_OVERLOADED}: process stalled ${Math.round(stall.ms)} ms`);
+    }
     if (mode !== this.mode) {
       transitions.push(
         `mode ${SYSTEM_MODE_NAMES[this.mode]} -> ${SYSTEM_MODE_NAMES[mode]}${reasons.length ? ` (${reasons.join("; ")})` : ""}`,
@@ -222,7 +245,17 @@ export class HealthMonitor {
       usable: usableById,
       transitions,
       drift,
+      serviceStall: stall,
     };
+  }
+
+  /** The latest stall of the service while it is recent (within the hold time), or null. */
+  private serviceStall(now: number): HealthSnapshot["serviceStall"] {
+    const s = this.stalls?.lastStall();
+    if (!s) return null;
+    const holdNs = Math.max(this.hc.report_period_ms, SERVICE_STALL_HOLD_MS) * 1e6;
+    if (now - s.endNs > holdNs) return null;
+    return { startNs: s.startNs, endNs: s.endNs, ms: (s.endNs - s.startNs) / 1e6 };
   }
 
   toReport(snapshot: HealthSnapshot): HealthReport {

@@ -15,6 +15,7 @@ import type { SensorConfig } from "../rig/schema.ts";
 import type { HealthConfig } from "./config.ts";
 import { type ContentState, checkContent, newContentState } from "./content.ts";
 import { PsiTracker } from "./drift.ts";
+import type { StallSource } from "./types.ts";
 import { hysteresis, WindowCounter } from "./window.ts";
 
 const NS_PER_MS = 1e6;
@@ -57,6 +58,8 @@ export class SensorMonitor {
 
   // arrivals
   private lastArrivalNs = -1;
+  /** Processing time the last message was read (its raw arrival), ns. */
+  private lastReadNs = -1;
   private lastStampNs = 0;
   private lastCorrectedNs = 0;
   /** Start of the current uninterrupted run of data (first arrival, or first after a stale gap). */
@@ -107,6 +110,8 @@ export class SensorMonitor {
     private readonly cfg: SensorConfig,
     private readonly hc: HealthConfig,
     private readonly ac: AlignConfig,
+    /** The service's own stalls: silence the process caused is not held against the sensor. */
+    private readonly stalls?: StallSource,
   ) {
     this.id = cfg.id;
     this.kind = cfg.kind;
@@ -143,10 +148,11 @@ export class SensorMonitor {
   private refMedian = (stat: string): number => this.drift.get(stat)?.referenceMedian ?? Number.NaN;
 
   onMessage(env: SensorEnvelope): void {
-    const t = env.arrivalNs;
-    this.start(t);
     const stamp = env.msg.header.stampNs;
     const corrected = stamp - this.offsetNs;
+    const t = this.arrivalOf(env.arrivalNs, corrected);
+    this.lastReadNs = env.arrivalNs;
+    this.start(t);
     let resync = false;
     // A lone stamp far off this sensor's latency does not move its timing (latency, jitter, rate,
     // staleness): one forged message must not flag the real sensor clock_skew or jitter.
@@ -208,6 +214,24 @@ export class SensorMonitor {
     this.checkPayload(env, corrected, t);
   }
 
+  /**
+   * When the service stalled since the last message, a message it reads now may have waited in the
+   * socket or the broker: it counts from its estimated arrival (stamp + the sensor's usual latency,
+   * within [last arrival, now]), not from when the process got to it.
+   */
+  private arrivalOf(t: number, corrected: number): number {
+    if (!this.stalls || this.lastArrivalNs < 0) return t;
+    if (this.stalls.overlapNs(this.lastArrivalNs, t) <= 0) return t;
+    const lat = Number.isNaN(this.latencyNs) ? 0 : this.latencyNs;
+    return Math.min(t, Math.max(this.lastArrivalNs, corrected + lat));
+  }
+
+  /** Silence since the last message at `now`, without the time the service itself was stalled. */
+  private silenceNs(now: number): number {
+    const raw = now - this.lastArrivalNs;
+    return this.stalls ? raw - this.stalls.overlapNs(this.lastArrivalNs, now) : raw;
+  }
+
   /** Arrival of the last camera_detections message, ns (-1: none yet). */
   private lastDetectionsNs = -1;
 
@@ -265,7 +289,7 @@ export class SensorMonitor {
       this.mark("no_data", now);
       if (now - this.startNs >= this.failedNs) this.mark("failed_timeout", now);
     } else {
-      const age = now - this.lastArrivalNs;
+      const age = this.silenceNs(now);
       if (age > this.staleNs) {
         this.mark("stale", now);
         if (age >= this.failedNs) this.mark("failed_timeout", now);
@@ -280,11 +304,16 @@ export class SensorMonitor {
       hc.max_decode_error_ratio / 2,
     );
     if (this.decodeHigh && errs > 0) this.mark("decode_errors", now);
-    if (this.lastArrivalNs < 0 || now - this.lastArrivalNs > this.staleNs) return;
+    if (this.lastArrivalNs < 0 || this.silenceNs(now) > this.staleNs) return;
 
-    // rate over the current uninterrupted run, once it covers half a window
+    // rate over the current uninterrupted run, once it covers half a window. Right after a stall of
+    // the service, before its waiting messages were read, the window has a hole that is not the
+    // sensor's: the rate verdict is held until they are (they then count at their estimated arrival).
     const span = Math.min(this.msgs.spanNs(now), now - this.resumeNs);
-    if (span >= (hc.rate_window_ms * NS_PER_MS) / 2) {
+    const stall = this.stalls?.lastStall();
+    if (stall && stall.endNs > this.lastReadNs) {
+      // held
+    } else if (span >= (hc.rate_window_ms * NS_PER_MS) / 2) {
       const ratio = msgs / (span / 1e9) / this.nominalRateHz;
       this.rateLow = this.rateLow ? ratio < hc.recover_rate_ratio : ratio < hc.degraded_rate_ratio;
       this.rateHigh = hysteresis(this.rateHigh, ratio, hc.max_rate_ratio, 1 + (hc.max_rate_ratio - 1) / 2);
@@ -371,14 +400,15 @@ export class SensorMonitor {
   }
 
   ageNs(now: number): number {
-    return this.lastArrivalNs >= 0 ? now - this.lastArrivalNs : now - this.startNs;
+    return this.lastArrivalNs >= 0 ? this.silenceNs(now) : now - this.startNs;
   }
 
   /** Next time at which this sensor would go STALE if nothing arrives (Infinity when already stale). */
   staleDeadlineNs(): number {
     if (this.state >= SensorState.STALE || this.lastArrivalNs < 0) return Number.POSITIVE_INFINITY;
     // 1 us after the timeout: float64 ns near the epoch resolve 256 ns, so "+1" would be lost
-    return this.lastArrivalNs + this.staleNs + 1000;
+    const stalled = this.stalls ? this.stalls.overlapNs(this.lastArrivalNs, Number.POSITIVE_INFINITY) : 0;
+    return this.lastArrivalNs + this.staleNs + stalled + 1000;
   }
 
   rateHz(now: number): number {

@@ -44,4 +44,20 @@ export interface HealthSnapshot {
   transitions: string[];
   /** Every drift statistic with a complete reference (sensors, then model token norms). */
   drift: DriftStatus[];
+  /** The service's latest stall while recent (reported as SERVICE_OVERLOADED), else null/absent. */
+  serviceStall?: { startNs: number; endNs: number; ms: number } | null;
+}
+
+/**
+ * Where the service measures its own stalls (src/runtime/stall.ts). The health stage subtracts the
+ * stalled time from a sensor's silence (a gap the process caused is not the sensor's) and reports
+ * the stall as `SERVICE_OVERLOADED`.
+ */
+export interface StallSource {
+  /** Find a stall that is still going on at `nowNs` (call before judging ages). */
+  probe(nowNs: number): void;
+  /** Stalled processing time inside [a, b], ns. */
+  overlapNs(a: number, b: number): number;
+  /** The latest stall, or null. */
+  lastStall(): { startNs: number; endNs: number } | null;
 }

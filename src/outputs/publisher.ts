@@ -65,6 +65,11 @@ export class Publisher {
     return ok;
   }
 
+  /** Clear the retained health report of a vehicle (an empty retained payload deletes it). */
+  clearHealth(vehicle: string): boolean {
+    return this.send(topics.health(vehicle), new Uint8Array(0), 1, true);
+  }
+
   status(s: ServiceStatus): boolean {
     return this.send(topics.serviceStatus(s.instance), encodeServiceStatus(s), 1, true);
   }

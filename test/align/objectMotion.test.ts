@@ -53,7 +53,7 @@ function run(feedback: boolean, rigAlign: Record<string, unknown> = {}) {
     )
     .subscribe((t) => {
       ticks.push(t);
-      // The fused frame of this tick goes back to the aligner, as src/pipeline/vehicle.ts does.
+      // The fused frame of this tick goes back to the aligner, as src/runtime/vehicle.ts does.
       if (feedback) hints.next(crossing(t.stampNs));
     });
   return { ticks, hints, sub };

@@ -25,6 +25,7 @@ import {
   SensorState,
   SystemMode,
 } from "../../src/msg/types.ts";
+import { embeddedSim } from "../../src/cli/embedded-sim.ts";
 import { loadRig } from "../../src/rig/load.ts";
 import { type Service, startService } from "../../src/service.ts";
 import { wallNs } from "../../src/util/clock.ts";
@@ -87,7 +88,7 @@ describe("health acceptance: simulator faults through the service on a real mosq
     svc = await startService({
       brokerUrl: broker.url,
       rig,
-      sim: { faults: FAULTS, seed: 5, rate: 1 },
+      sim: embeddedSim({ faults: FAULTS, seed: 5, rate: 1 }),
       fusion: "classical",
       http: null,
       instance: "health-acceptance",

@@ -105,6 +105,11 @@ export class BevRasterizer {
   private readonly mx: Float32Array;
   private readonly mn: Float32Array;
   private readonly history = new Map<string, SweepMemory>();
+
+  /** Forget a vehicle's previous sweep (the vehicle was evicted or its pipeline restarted). */
+  forget(vehicle: string): void {
+    this.history.delete(vehicle);
+  }
   /** LiDAR plane that observe() rasterizes into and discards. */
   private scratch: Float32Array | null = null;
 

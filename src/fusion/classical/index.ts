@@ -59,6 +59,9 @@ export function createClassicalEngine(rig: RigConfig, opts: ClassicalConfigInput
       if (closed) throw new Error("classical engine is closed");
       return fuseSync(tick, health);
     },
+    release(vehicle) {
+      tracker.drop(vehicle);
+    },
     async close() {
       closed = true;
     },

@@ -264,6 +264,11 @@ export async function createLearnedEngine(
         schedule();
       });
     },
+    release(vehicle) {
+      tracker.drop(vehicle);
+      lastDets.delete(vehicle);
+      raster.forget(vehicle);
+    },
     async close() {
       closed = true;
       for (const j of queue.splice(0)) j.reject(new Error("engine closed"));

@@ -1,6 +1,7 @@
 /**
  * The built-in simulator of `npm start`: runs in-process but publishes through the broker with its
  * own MQTT client, exactly as an external sensor gateway would. Stamps follow the wall clock.
+ * Wired by the CLI (runtime code under src/ never imports sim/): `startService({ sim: embeddedSim(o) })`.
  */
 import { connectMqtt } from "../mqtt/connect.ts";
 import type { MqttSecurity } from "../mqtt/security.ts";
@@ -8,7 +9,23 @@ import type { RigConfig } from "../rig/schema.ts";
 import type { NowNs } from "../util/clock.ts";
 import type { Logger } from "../util/log.ts";
 import { DEFAULT_SIM_OPTIONS, runSimulation } from "../../sim/index.ts";
-import type { SimEmbedOptions } from "../service.ts";
+import type { SimStarter } from "../service.ts";
+
+export interface SimEmbedOptions {
+  scenario?: "urban" | "highway" | "intersection";
+  conditions?: "clear" | "rain" | "fog" | "night";
+  seed?: number;
+  vehicles?: number;
+  faults?: string;
+  cameraFrames?: boolean;
+  /** Multiple of real time. Default 1. */
+  rate?: number;
+}
+
+/** The simulator as the service's in-process sensor source. */
+export function embeddedSim(sim: SimEmbedOptions): SimStarter {
+  return (o) => startEmbeddedSim({ ...o, sim });
+}
 
 export async function startEmbeddedSim(o: {
   brokerUrl: string;

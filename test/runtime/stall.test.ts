@@ -1,0 +1,137 @@
+/**
+ * The service knows when it is the problem: StallMonitor finds its own stalls, and the health
+ * monitor neither sends a sensor STALE nor the vehicle to SAFE_STOP for a gap the process caused,
+ * while a sensor that really stops still goes STALE on time. Time is driven by hand (ns).
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { HealthMonitor, SERVICE_OVERLOADED } from "../../src/health/index.ts";
+import { SensorState, SystemMode } from "../../src/msg/types.ts";
+import { type Stall, StallMonitor } from "../../src/runtime/stall.ts";
+import { MS, STAMP0, testRig } from "../align/fixtures.ts";
+import { envelope, payloadFor, rng } from "../health/fixtures.ts";
+
+/** Processing and sensor clocks start here (ns). */
+const T0 = STAMP0;
+
+describe("stall monitor", () => {
+  test("a heartbeat late by more than the threshold is a stall; overlap is measured inside any window", () => {
+    let t = 0;
+    const seen: Stall[] = [];
+    const m = new StallMonitor({
+      now: () => t,
+      intervalMs: 20,
+      thresholdMs: 50,
+      onStall: (s) => seen.push(s),
+    });
+    for (t = 0; t <= 200 * MS; t += 20 * MS) m.beat(t);
+    t = 230 * MS; // 30 ms late after the beat at 200: lag, not a stall
+    m.beat(t);
+    assert.equal(m.stats.stalls, 0);
+    // frozen from the beat at 230 ms until 1.25 s: the loop was due at 250 ms
+    t = 1250 * MS;
+    m.probe(t); // found by a probe (a health timer ran first) ...
+    m.probe(1300 * MS); // ... still blocked ...
+    assert.equal(seen.length, 0, "announced when the heartbeat runs again");
+    m.beat(1300 * MS);
+    assert.deepEqual(m.lastStall(), { startNs: 250 * MS, endNs: 1300 * MS });
+    assert.equal(seen.length, 1);
+    assert.equal(Math.round(seen[0]!.endNs - seen[0]!.startNs) / MS, 1050);
+    assert.equal(m.stats.stalls, 1);
+    assert.equal(Math.round(m.stats.maxMs), 1050);
+    assert.equal(m.overlapNs(0, 250 * MS), 0);
+    assert.equal(m.overlapNs(200 * MS, 400 * MS), 150 * MS);
+    assert.equal(m.overlapNs(1000 * MS, Number.POSITIVE_INFINITY), 300 * MS);
+    m.beat(1320 * MS);
+    assert.equal(seen.length, 1, "one announcement per stall");
+  });
+});
+
+describe("health does not blame sensors for the service's stalls", () => {
+  // LiDAR 10 Hz, stale after 300 ms; the rig's default mode rules send a vehicle without perception
+  // to SAFE_STOP.
+  const rig = testRig({ sensors: [{ id: "lidar", kind: "lidar", rate_hz: 10, stale_ms: 300 }] });
+  const lidar = rig.sensors[0]!;
+  const r = rng(7);
+  let seq = 0;
+  /** A realistic sweep stamped `stampNs`, arriving at `atNs`. */
+  const sweepAt = (stampNs: number, atNs: number) =>
+    envelope("v1", "lidar", payloadFor(lidar, r), stampNs, atNs, seq++);
+
+  function run(freeze: { fromMs: number; toMs: number } | null, stopAtMs = Number.POSITIVE_INFINITY) {
+    let beatAt = T0;
+    const stalls = new StallMonitor({ now: () => beatAt, intervalMs: 20, thresholdMs: 50 });
+    const h = new HealthMonitor("v1", rig, { stalls });
+    const states: { tMs: number; state: SensorState; mode: SystemMode; reasons: string[] }[] = [];
+    const evaluate = (tMs: number) => {
+      const snap = h.evaluate(T0 + tMs * MS);
+      states.push({
+        tMs,
+        state: snap.sensors[0]!.state,
+        mode: snap.mode,
+        reasons: [
+          ...snap.reasons,
+          ...snap.sensors[0]!.reasons.map((x) => `lidar:${x}`),
+          `hz=${snap.sensors[0]!.rateHz.toFixed(1)}`,
+        ],
+      });
+    };
+    const frozen = (tMs: number) => freeze !== null && tMs >= freeze.fromMs && tMs < freeze.toMs;
+    const backlog: number[] = [];
+    for (let tMs = 0; tMs <= 4000; tMs += 10) {
+      const sent = tMs % 100 === 0 && tMs < stopAtMs; // the sensor publishes every 100 ms
+      if (frozen(tMs)) {
+        if (sent) backlog.push(tMs); // waits in the broker / socket
+        continue;
+      }
+      beatAt = T0 + tMs * MS;
+      stalls.beat(beatAt);
+      // after a freeze the expired health timer runs first, then the queued messages
+      if (tMs % 50 === 0) evaluate(tMs);
+      // sensor clock = processing clock here, plus 5 ms of transport
+      const at = T0 + tMs * MS;
+      for (const k of backlog.splice(0)) h.onMessage(sweepAt(T0 + k * MS - 5 * MS, at));
+      if (sent) h.onMessage(sweepAt(at - 5 * MS, at));
+    }
+    return states;
+  }
+
+  test("a 1 s freeze of the process: no STALE, no SAFE_STOP, the stall reported with its duration", () => {
+    const states = run({ fromMs: 1500, toMs: 2500 }).filter((s) => s.tMs >= 1000);
+    assert.ok(
+      states.every((s) => s.state === SensorState.OK),
+      states.map((s) => `${s.tMs}:${s.state}(${s.reasons})`).join(" "),
+    );
+    assert.ok(states.every((s) => s.mode !== SystemMode.SAFE_STOP));
+    const reported = states.filter((s) => s.reasons.some((r) => r.startsWith(SERVICE_OVERLOADED)));
+    assert.ok(reported.length > 0, "stall reported");
+    assert.match(
+      reported[0]!.reasons.find((r) => r.startsWith(SERVICE_OVERLOADED))!,
+      /stalled (9[89]\d|10\d\d) ms/,
+    );
+    assert.equal(reported[0]!.tMs, 2500, "reported at the first evaluation after the freeze");
+  });
+
+  test("without the stall monitor the same freeze reads as a sensor outage (the old behaviour)", () => {
+    const h = new HealthMonitor("v1", rig);
+    for (let tMs = 0; tMs <= 1500; tMs += 100) h.onMessage(sweepAt(T0 + tMs * MS, T0 + tMs * MS));
+    assert.equal(h.evaluate(T0 + 1500 * MS).sensors[0]!.state, SensorState.OK);
+    assert.equal(h.evaluate(T0 + 2500 * MS).sensors[0]!.state, SensorState.STALE);
+  });
+
+  test("a sensor that really stops goes STALE within its timeout (no stall: nothing excused)", () => {
+    const states = run(null, 2000);
+    const first = states.find((s) => s.tMs > 1000 && s.state === SensorState.STALE)!;
+    // last message at 1900 ms, stale after 300 ms of silence: the first evaluation after 2200 ms
+    assert.equal(first.tMs, 2250);
+    assert.ok(states.filter((s) => s.tMs >= 1000 && s.tMs < 2200).every((s) => s.state === SensorState.OK));
+  });
+
+  test("a sensor that stops during a freeze still goes STALE, one timeout after the freeze", () => {
+    const states = run({ fromMs: 1500, toMs: 2500 }, 1800);
+    const first = states.find((s) => s.tMs > 1000 && s.state === SensorState.STALE)!;
+    // last message 1700 ms (read from the backlog at 2500); the freeze is excused, so the sensor
+    // has its 300 ms from the end of the freeze: STALE at the first evaluation after 2800 ms
+    assert.equal(first.tMs, 2850, `STALE at ${first.tMs}`);
+  });
+});
