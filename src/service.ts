@@ -227,12 +227,13 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     const stalls = new StallMonitor({
       now,
       scheduler: wallScheduler,
-      onStall: (s) =>
-        logger.limited(
-          "service-stall",
-          "warn",
-          `SERVICE_OVERLOADED: the process stalled ${Math.round((s.endNs - s.startNs) / 1e6)} ms (event loop blocked or process stopped); sensors are not blamed for it`,
-        ),
+      onStall: (s) => {
+        const ms = Math.round((s.endNs - s.startNs) / 1e6);
+        const line = `SERVICE_OVERLOADED: the process stalled ${ms} ms (event loop blocked or process stopped); sensors are not blamed for it`;
+        // every long stall gets its line; short ones (load) are rate-limited
+        if (ms >= 500) logger.log("warn", line);
+        else logger.limited("service-stall", "warn", line);
+      },
     }).start();
     cleanups.push(() => stalls.stop());
     const stats = { received: 0, decodeErrors: {} as Record<string, number> };

@@ -58,8 +58,6 @@ export class SensorMonitor {
 
   // arrivals
   private lastArrivalNs = -1;
-  /** Processing time the last message was read (its raw arrival), ns. */
-  private lastReadNs = -1;
   private lastStampNs = 0;
   private lastCorrectedNs = 0;
   /** Start of the current uninterrupted run of data (first arrival, or first after a stale gap). */
@@ -151,7 +149,6 @@ export class SensorMonitor {
     const stamp = env.msg.header.stampNs;
     const corrected = stamp - this.offsetNs;
     const t = this.arrivalOf(env.arrivalNs, corrected);
-    this.lastReadNs = env.arrivalNs;
     this.start(t);
     let resync = false;
     // A lone stamp far off this sensor's latency does not move its timing (latency, jitter, rate,
@@ -224,6 +221,16 @@ export class SensorMonitor {
     if (this.stalls.overlapNs(this.lastArrivalNs, t) <= 0) return t;
     const lat = Number.isNaN(this.latencyNs) ? 0 : this.latencyNs;
     return Math.min(t, Math.max(this.lastArrivalNs, corrected + lat));
+  }
+
+  /**
+   * Right after a stall of the service the rate window has a hole that is not the sensor's, and the
+   * messages that waited are read over a few turns of the loop: the rate verdict is held from the
+   * stall until one stale time after it ended.
+   */
+  private rateHeld(now: number): boolean {
+    const s = this.stalls?.lastStall();
+    return s !== null && s !== undefined && now < s.endNs + this.staleNs;
   }
 
   /** Silence since the last message at `now`, without the time the service itself was stalled. */
@@ -310,8 +317,7 @@ export class SensorMonitor {
     // the service, before its waiting messages were read, the window has a hole that is not the
     // sensor's: the rate verdict is held until they are (they then count at their estimated arrival).
     const span = Math.min(this.msgs.spanNs(now), now - this.resumeNs);
-    const stall = this.stalls?.lastStall();
-    if (stall && stall.endNs > this.lastReadNs) {
+    if (this.rateHeld(now)) {
       // held
     } else if (span >= (hc.rate_window_ms * NS_PER_MS) / 2) {
       const ratio = msgs / (span / 1e9) / this.nominalRateHz;

@@ -25,15 +25,24 @@ export interface StallMonitorOptions {
   scheduler?: SchedulerLike;
   /** Heartbeat period, ms. Default 20. */
   intervalMs?: number;
-  /** A heartbeat later than its due time by more than this is a stall, ms. Default 50. */
+  /** A heartbeat later than its due time by more than this is recorded (excused to sensors), ms.
+   *  Default 20. */
   thresholdMs?: number;
+  /** Stalls at least this long are reported (SERVICE_OVERLOADED, `onStall`, `lastStall`), ms.
+   *  Default 100. Shorter ones (load) are still excused, and counted in `stats.lagMs`. */
+  reportMs?: number;
   /** Stalls remembered (for overlap queries and the report). Default 256. */
   maxStalls?: number;
   /** Called once per stall when it is over (the next heartbeat ran), with its duration. */
   onStall?: (stall: Stall) => void;
 }
 
-export const DEFAULT_STALL_OPTIONS = { intervalMs: 20, thresholdMs: 50, maxStalls: 256 } as const;
+export const DEFAULT_STALL_OPTIONS = {
+  intervalMs: 20,
+  thresholdMs: 20,
+  reportMs: 100,
+  maxStalls: 1024,
+} as const;
 
 export interface Stall {
   /** Processing time the loop stopped turning (last heartbeat + period), ns. */
@@ -43,6 +52,7 @@ export interface Stall {
 }
 
 export interface StallStats {
+  /** Reported stalls (at least `reportMs`). */
   stalls: number;
   /** Sum of stall durations, ms. */
   totalMs: number;
@@ -50,6 +60,8 @@ export interface StallStats {
   maxMs: number;
   /** Largest lateness of a heartbeat that was not a stall (below the threshold), ms. */
   maxLagMs: number;
+  /** Time in recorded stalls shorter than `reportMs` (load, not reported), ms. */
+  lagMs: number;
 }
 
 export class StallMonitor implements StallSource {
@@ -62,14 +74,18 @@ export class StallMonitor implements StallSource {
   private lastBeatNs: number;
   private timer: Subscription | null = null;
   private announced = true;
+  private accounted = true;
   private readonly onStall: ((s: Stall) => void) | undefined;
-  readonly stats: StallStats = { stalls: 0, totalMs: 0, maxMs: 0, maxLagMs: 0 };
+  readonly stats: StallStats = { stalls: 0, totalMs: 0, maxMs: 0, maxLagMs: 0, lagMs: 0 };
+  private readonly reportNs: number;
+  private lastReported: Stall | null = null;
 
   constructor(o: StallMonitorOptions) {
     this.now = o.now;
     this.scheduler = o.scheduler ?? asyncScheduler;
     this.intervalNs = (o.intervalMs ?? DEFAULT_STALL_OPTIONS.intervalMs) * 1e6;
     this.thresholdNs = (o.thresholdMs ?? DEFAULT_STALL_OPTIONS.thresholdMs) * 1e6;
+    this.reportNs = (o.reportMs ?? DEFAULT_STALL_OPTIONS.reportMs) * 1e6;
     this.maxStalls = o.maxStalls ?? DEFAULT_STALL_OPTIONS.maxStalls;
     this.onStall = o.onStall;
     this.lastBeatNs = this.now();
@@ -91,16 +107,29 @@ export class StallMonitor implements StallSource {
   beat(nowNs: number): void {
     this.probe(nowNs);
     const last = this.stalls.at(-1);
-    if (last && !this.announced) {
+    if (last && last.endNs - last.startNs >= this.reportNs && !this.announced) {
       this.announced = true;
       this.onStall?.({ ...last });
     }
+    if (last && !this.accounted && last.endNs <= nowNs) this.account(last);
     this.lastBeatNs = nowNs;
   }
 
   stop(): void {
     this.timer?.unsubscribe();
     this.timer = null;
+  }
+
+  /** A stall is over (the heartbeat ran): add it to the statistics once. */
+  private account(s: Stall): void {
+    this.accounted = true;
+    const ms = (s.endNs - s.startNs) / 1e6;
+    if (ms * 1e6 >= this.reportNs) {
+      this.stats.stalls++;
+      this.stats.totalMs += ms;
+      this.stats.maxMs = Math.max(this.stats.maxMs, ms);
+      this.lastReported = { ...s };
+    } else this.stats.lagMs += ms;
   }
 
   /** Record a stall if the loop has not turned since the last heartbeat for too long. */
@@ -114,19 +143,14 @@ export class StallMonitor implements StallSource {
     const last = this.stalls.at(-1);
     if (last && due <= last.endNs) {
       // the same stall, still going (probes while the loop is still blocked)
-      if (nowNs > last.endNs) {
-        this.stats.totalMs += (nowNs - last.endNs) / 1e6;
-        last.endNs = nowNs;
-        this.stats.maxMs = Math.max(this.stats.maxMs, (last.endNs - last.startNs) / 1e6);
-      }
+      if (nowNs > last.endNs) last.endNs = nowNs;
       return;
     }
+    if (last && !this.accounted) this.account(last);
     this.stalls.push({ startNs: due, endNs: nowNs });
-    this.announced = false;
     if (this.stalls.length > this.maxStalls) this.stalls.shift();
-    this.stats.stalls++;
-    this.stats.totalMs += late / 1e6;
-    this.stats.maxMs = Math.max(this.stats.maxMs, late / 1e6);
+    this.announced = false;
+    this.accounted = false;
   }
 
   /** Stalled time inside [a, b], ns (b may be Infinity). */
@@ -142,9 +166,10 @@ export class StallMonitor implements StallSource {
     return s;
   }
 
-  /** The latest stall, or null. */
+  /** The latest stall long enough to report (at least `reportMs`), or null; one still going counts. */
   lastStall(): Stall | null {
     const l = this.stalls.at(-1);
-    return l ? { ...l } : null;
+    if (l && l.endNs - l.startNs >= this.reportNs) return { ...l };
+    return this.lastReported ? { ...this.lastReported } : null;
   }
 }
