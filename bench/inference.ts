@@ -9,24 +9,20 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { BenchOptions } from "../src/cli/bench.ts";
 import { createLearnedEngine, defaultModelPath } from "../src/fusion/learned/index.ts";
 import { loadRig } from "../src/rig/load.ts";
-import { simulateRun } from "../src/eval/simdata.ts";
-import { ALL_ON } from "../src/fusion/bev/rasterize.ts";
-import { healthFor } from "../src/eval/run.ts";
+import { simulateEnvelopes } from "../sim/runs.ts";
+import { replayTicks } from "../src/runtime/offline.ts";
 import { median, p99, quantile } from "./_stats.ts";
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
   const rig = loadRig("sim");
   const modelPath = defaultModelPath("intermediate");
   if (!existsSync(modelPath)) throw new Error(`no model at ${modelPath} (run npm run train)`);
-  const frames = await simulateRun(rig, {
-    seed: 9001,
-    scenario: "urban",
-    conditions: "clear",
-    faults: "",
-    durationS: 4,
-  });
-  const ticks = frames.slice(10).map((f) => f.tick);
-  const health = (t: (typeof ticks)[number]) => healthFor(t, ALL_ON);
+  // real ticks and the live health snapshots: a few seconds of simulator through the runtime
+  const { envs } = simulateEnvelopes(rig, { seed: 9001, scenario: "urban", conditions: "clear" }, 4);
+  const frames = (await replayTicks(rig, envs)).slice(10);
+  const ticks = frames.map((f) => f.tick);
+  const snaps = new Map(frames.map((f) => [f.tick, f.health]));
+  const health = (t: (typeof ticks)[number]) => snaps.get(t)!;
   const eng = await createLearnedEngine(rig, { mode: "intermediate", modelPath, ep: opts.ep });
   const repeats = opts.quick ? 1 : 3;
   const n1 = opts.quick ? 60 : 300;

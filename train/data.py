@@ -1,4 +1,4 @@
-"""Dataset written by train/export-dataset.ts (src/fusion/learned/dataset.ts), and CenterPoint targets.
+"""Dataset written by train/export-dataset.ts (train/dataset.ts), and CenterPoint targets.
 
 Layout of data/bev/<split>/:
   index.json      {"version", "grid", "channels", "count", "samples": [{seed, scenario, conditions, faults, stampNs, nnz}]}

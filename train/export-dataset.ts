@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { DEFAULT_DATASET, exportDataset } from "../src/fusion/learned/dataset.ts";
+import { DEFAULT_DATASET, exportDataset } from "./dataset.ts";
 import { loadRig } from "../src/rig/load.ts";
 
 const { values } = parseArgs({

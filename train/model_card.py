@@ -44,7 +44,7 @@ def main(argv=None) -> None:
                  f"{m['steps']} x {m['batch']} | {m['train_seconds']:.0f} s | {vl.get('heat', '-')} / {vl.get('reg', '-')} |")
     L.append("\n`models/fusion-intermediate.pt` is the PyTorch checkpoint of the intermediate model (ONNX parity test). "
              "`models/fusion-<name>.calibration.json` holds each model's score calibration, fitted after training by "
-             "`node --import tsx src/eval/calibrate.ts --engine <name> --seeds 6001,6002,6003,6004 --write` (seeds outside "
+             "`node --import tsx train/calibrate.ts --engine <name> --seeds 6001,6002,6003,6004 --write` (seeds outside "
              "training, validation and evaluation); the engine uses it only for the model file whose sha256 it records. "
              "The metrics below are with the engine's defaults: LiDAR box refinement on, calibrated scores, tentative "
              "tracks emitted and 0.9 s coasting (docs/DECISIONS.md L12, L14).\n")
@@ -57,7 +57,7 @@ def main(argv=None) -> None:
              "Samples per scenario/conditions(/fault): " + ", ".join(f"{k} {v}" for k, v in sorted((ds.get("byRun") or {}).items())) + ".\n")
     L.append("## Command\n")
     L.append("```\nnpm run dataset   # tsx train/export-dataset.ts\nnpm run train     # ${PYTHON:-/usr/bin/python3} train/train.py\n"
-             "npm run eval      # tsx src/eval/main.ts (fusion eval)\n```\n")
+             "npm run eval      # fusion eval\n```\n")
     L.append(f"Training command as run: `{tr.get('command', '')}`; total {tr.get('total_seconds', 0):.0f} s on the shared 2-core "
              "machine, one torch thread, seed 0. Deterministic for a given seed and thread count unless a per-model time cap "
              "stopped a run early (the training log says so).\n")

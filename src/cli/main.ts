@@ -27,7 +27,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   },
   eval: {
     summary: "evaluate fusion models on held-out simulated scenarios (npm run eval)",
-    load: async () => (await import("../eval/command.ts")).evalCommand,
+    // the CLI wires the simulator in as the source of evaluation runs (src/eval imports no sim/)
+    load: async () => {
+      const [{ evalCommand }, { SIM_EVAL_SOURCE }] = await Promise.all([
+        import("../eval/command.ts"),
+        import("../../sim/runs.ts"),
+      ]);
+      return (argv) => evalCommand(argv, SIM_EVAL_SOURCE);
+    },
   },
   replay: {
     summary: "replay a recorded log (nuscenes, kitti, mcap) over MQTT",

@@ -9,17 +9,17 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createClassicalEngine } from "../fusion/classical/index.ts";
-import { EVAL_SEEDS, FIRST_EVAL_SEED } from "../fusion/learned/dataset.ts";
+import { EVAL_SEEDS, FIRST_EVAL_SEED } from "./seeds.ts";
 import { createLearnedEngine, defaultModelPath } from "../fusion/learned/index.ts";
 import type { DecodeOptions } from "../fusion/learned/decode.ts";
 import type { TrackerConfigInput } from "../fusion/tracker/index.ts";
 import type { ExecutionProvider } from "../fusion/learned/session.ts";
 import { loadRig } from "../rig/load.ts";
-import { SCENARIOS, type ScenarioName } from "../../sim/index.ts";
 import {
   EVAL_CONDITIONS,
   EVAL_MODELS,
   type EvalCondition,
+  type EvalSource,
   type EvalModel,
   type EvalResults,
   runEvaluation,
@@ -27,14 +27,14 @@ import {
 
 const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 
-export const EVAL_HELP = `Usage: fusion eval [options]
+export const evalHelp = (scenarios: readonly string[]) => `Usage: fusion eval [options]
 
 Evaluate the fusion engines on held-out simulated runs; prints a table and writes
 bench/results/eval.json ({model: {condition: {mAP, ATE, AVE, ECE}}}).
 
 Options:
   --seeds a,b,c         simulation seeds (default ${EVAL_SEEDS.join(",")}; seeds below ${FIRST_EVAL_SEED} may overlap training data)
-  --scenarios s,...     ${SCENARIOS.join(",")} (default: each seed's own scenario)
+  --scenarios s,...     ${scenarios.join(",")} (default: each seed's own scenario)
   --conditions c,...    ${EVAL_CONDITIONS.join(",")} (default all of them)
   --models m,...        ${EVAL_MODELS.join(",")} (default all; a learned model without its file is skipped)
   --duration-s S        simulated seconds per run (default 20)
@@ -65,8 +65,11 @@ function list<T extends string>(v: string | undefined, allowed: readonly T[], wh
   return xs as T[];
 }
 
-export async function evalCommand(argv: string[]): Promise<number> {
-  // Real logs with annotations: a command of its own (src/eval/real-command.ts).
+/**
+ * `fusion eval`. The simulated runs come from `source`, which the CLI wires (sim/runs.ts); this
+ * module imports no simulator. Real logs (`--data`) have a command of their own (./real-command.ts).
+ */
+export async function evalCommand(argv: string[], source: EvalSource): Promise<number> {
   if (argv.some((a) => a === "--data" || a.startsWith("--data=")))
     return (await import("./real-command.ts")).realEvalCommand(argv);
   const options = {
@@ -91,7 +94,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     throw new UsageError((e as Error).message);
   }
   if (values.help) {
-    process.stdout.write(EVAL_HELP);
+    process.stdout.write(evalHelp(source.scenarios));
     return 0;
   }
   const seeds = values.seeds ? values.seeds.split(",").map((s) => Number(s.trim())) : [...EVAL_SEEDS];
@@ -123,7 +126,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   models = models.filter((m) => !missing.includes(m));
   const plan = {
     seeds,
-    scenarios: list(values.scenarios, SCENARIOS, "scenario") ?? (null as ScenarioName[] | null),
+    scenarios: list(values.scenarios, source.scenarios, "scenario") ?? (null as string[] | null),
     conditions: list(values.conditions, EVAL_CONDITIONS, "condition") ?? [...EVAL_CONDITIONS],
     models,
     durationS,
@@ -144,6 +147,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
             decode,
             tracker,
           }),
+    source,
     (l) => process.stdout.write(`eval: ${l}\n`),
   );
   process.stdout.write(formatTable(res, plan.conditions));

@@ -1,9 +1,9 @@
 /**
  * Evaluation on real logs with annotations (`fusion eval --data nuscenes:<dataroot>[#scene] |
- * kitti:<path>`), in-process through the stages the live service runs: the replay reader's
- * SensorMessages -> health monitor (every message) -> aligner (event time: arrival = stamp, no
- * timers) -> health evaluation -> fusion engine (its tracker), with the fused objects fed back to
- * the aligner as in src/pipeline/vehicle.ts. Ticks are processed one at a time, never shed.
+ * kitti:<path>`), in-process through the fleet runtime in replay mode (src/runtime): the replay
+ * reader's SensorMessages -> health monitor (every message) -> aligner (event time: arrival =
+ * stamp, no timers) -> health evaluation -> fusion engine (its tracker), with the fused objects fed
+ * back to the aligner, exactly as live. Every tick is fused in order, never shed.
  *
  * Scoring (nuScenes rules): truth boxes of modelled classes with at least one LiDAR point or radar
  * return (nuScenes counts; KITTI: LiDAR points counted in the box) within 50 m of the ego; boxes of
@@ -12,15 +12,14 @@
  * compared in the vehicle frame of the truth's ego pose at the tick. Metrics: src/eval/metrics.ts
  * plus a class-agnostic AP at 2 m and precision / recall of all tracked outputs at 2 m.
  */
-import { Subject } from "rxjs";
-import { Collector } from "../align/collector.ts";
-import type { AlignedTick, ObjectMotion } from "../align/types.ts";
+import type { AlignedTick } from "../align/types.ts";
 import type { FusionEngine } from "../fusion/types.ts";
-import { HealthMonitor } from "../health/index.ts";
 import { KIND_OF_PAYLOAD } from "../msg/kinds.ts";
-import type { GroundTruth, ObjectClass, SensorEnvelope } from "../msg/types.ts";
+import type { FusedObject, GroundTruth, ObjectClass, SensorEnvelope } from "../msg/types.ts";
 import type { ReplayItem, TruthExtra } from "../replay/types.ts";
 import type { RigConfig } from "../rig/schema.ts";
+import { fleetReplay } from "../runtime/fleet.ts";
+import { createLogger } from "../util/log.ts";
 import { type DetectionMetrics, detectionMetrics, type EvalBox, type FrameEval } from "./metrics.ts";
 
 export const REAL_CONDITIONS = ["all", "no_lidar", "no_radar", "no_camera"] as const;
@@ -91,20 +90,12 @@ export async function evaluateLog(
       if (Math.abs(x.tNs - t) <= maxNs && (!b || Math.abs(x.tNs - t) < Math.abs(b.tNs - t))) b = x;
     return b;
   };
-  const health = new HealthMonitor(vehicle, rig);
-  const core = new Collector(rig, { vehicle });
-  const feedback = new Subject<ObjectMotion>();
-  const sub = feedback.subscribe((m) => core.setObjectMotion(m));
   const frames: FrameEval[] = [];
   let ignored = 0;
   let ticks = 0;
   let unscored = 0;
-  const onTick = async (tick: AlignedTick) => {
+  const onFrame = (tick: AlignedTick, objects: FusedObject[]) => {
     ticks++;
-    health.onTick(tick);
-    const snap = health.evaluate(tick.emittedNs);
-    const r = await engine.fuse(tick, snap);
-    feedback.next({ stampNs: tick.stampNs, objects: r.objects });
     const t = nearest(truths, tick.stampNs, windowNs);
     if (!t) return;
     const dt = (tick.stampNs - t.tNs) / 1e9;
@@ -114,33 +105,36 @@ export async function evaluateLog(
       ego: pose ? { ...t.truth.ego, x: pose.x, y: pose.y, z: pose.z, yaw: pose.yaw } : t.truth.ego,
       objects: t.truth.objects.map((o) => ({ ...o, x: o.x + o.vx * dt, y: o.y + o.vy * dt })),
     };
-    const scored = scoreFrame(tick, moved, t.extra, r.objects, rangeM);
+    const scored = scoreFrame(tick, moved, t.extra, objects, rangeM);
     const prev = best.get(t.tNs);
     if (!prev || Math.abs(dt) < prev.dt)
       best.set(t.tNs, { dt: Math.abs(dt), frame: scored.frame, ignored: scored.ignored });
   };
-  try {
-    const out: AlignedTick[] = [];
+  // The log through the fleet runtime in replay mode: the live pipeline (health monitor, aligner on
+  // event time, fusion, tracked objects fed back to the aligner), every tick fused, none shed.
+  const inputs = function* (): Generator<SensorEnvelope> {
     for (const it of items) {
       if (it.kind !== "sensor") continue;
       const m = it.msg;
       const kind = kindOf.get(m.header.sensorId) ?? KIND_OF_PAYLOAD[m.payload.kind];
       if (removed && kind === removed) continue;
-      const env: SensorEnvelope = {
-        msg: { ...m, header: { ...m.header, vehicle } },
-        arrivalNs: it.tNs,
-        bytes: 0,
-      };
-      health.onMessage(env);
-      core.ingest(env, env.arrivalNs, out);
-      for (const tick of out.splice(0)) await onTick(tick);
+      yield { msg: { ...m, header: { ...m.header, vehicle } }, arrivalNs: it.tNs, bytes: 0 };
     }
-    core.flush(core.clockNs, out);
-    for (const tick of out.splice(0)) await onTick(tick);
-  } finally {
-    sub.unsubscribe();
-    core.dispose();
-  }
+  };
+  await new Promise<void>((resolve, reject) =>
+    fleetReplay(inputs(), {
+      rig,
+      engine,
+      logger: createLogger({ level: "error" }),
+      idleEvictMs: 0,
+    }).subscribe({
+      next: (ev) => {
+        if (ev.type === "frame") onFrame(ev.tick, ev.frame.objects);
+      },
+      error: reject,
+      complete: resolve,
+    }),
+  );
   // An annotated instant whose log has the reference sensor's data (whatever the condition removes)
   // but no tick near it is scored with no predictions: its boxes are misses (the service gave no
   // output then). Instants where the log itself has no reference data (absent files) are not

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { embeddedSim } from "../../src/cli/embedded-sim.ts";
 import type { FusedFrame } from "../../src/msg/types.ts";
 import { loadRig } from "../../src/rig/load.ts";
 import { startService } from "../../src/service.ts";
@@ -23,7 +24,7 @@ test(`a flood of ${FAKES} invented vehicles: the real vehicle keeps being fused;
   const svc = await startService({
     mqttPort: 0,
     rig,
-    sim: { vehicles: 1, seed: 4 },
+    sim: embeddedSim({ vehicles: 1, seed: 4 }),
     fusion: "classical",
     http: { host: "127.0.0.1", port: 0 },
     logger: createLogger({ level: "info", write: (l) => lines.push(l) }),

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { trackerConfigSchema } from "../tracker/config.ts";
 import { CALIBRATION_FEATURES, type CalibrationFeature, type CalibrationWeights } from "./calibration.ts";
 
-/** Output of `node --import tsx src/eval/calibrate.ts --seeds 101,102,103,104` (sim rig). */
+/** Output of `node --import tsx train/calibrate.ts --seeds 101,102,103,104` (sim rig). */
 const DEFAULT_CALIBRATION: CalibrationWeights = {
   bias: -0.282,
   logit_score: 1.2,

@@ -44,7 +44,7 @@ export interface LearnedEngineOptions {
   onWarning?: (line: string) => void;
   /**
    * Score calibration of the tracked objects (the classical engine's logistic model, fitted for this
-   * model by src/eval/calibrate.ts). Default: the model's `fusion-<name>.calibration.json` beside it
+   * model by train/calibrate.ts). Default: the model's `fusion-<name>.calibration.json` beside it
    * when present and written for this model file (sha256), else none (scores are track scores).
    * null: none.
    */

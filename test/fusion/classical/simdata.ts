@@ -1,9 +1,10 @@
 /**
- * Simulated data through the real aligner, for the classical engine's end-to-end test and tuning:
- * simulator events -> decode -> alignVehicle (arrival clock) -> AlignedTick[], plus the ground truth
+ * Simulated data through the fleet runtime (replay mode), for the classical engine's end-to-end test
+ * and tuning: simulator events -> decode -> the live aligner -> AlignedTick[], plus the ground truth
  * in the vehicle frame at each tick. And a small nuScenes-style matcher (BEV centre distance).
  */
-import { simulateAligned as simulateAlignedRaw, truthInVehicle } from "../../../src/eval/simdata.ts";
+import { simulateAligned as simulateAlignedRaw } from "../../../sim/runs.ts";
+import { truthInVehicle } from "../../../src/eval/truth.ts";
 import type { AlignedTick } from "../../../src/align/types.ts";
 import type { FusedObject, GroundTruth, ObjectClass } from "../../../src/msg/types.ts";
 import type { RigConfig } from "../../../src/rig/schema.ts";

@@ -1,20 +1,20 @@
 /**
  * Dataset export for training (`npm run dataset`): simulator runs across scenarios, conditions and
- * faults -> the real aligner -> the one BEV rasterizer -> sparse float32 rasters + truth boxes,
+ * faults -> the fleet runtime in replay mode (the live aligner) -> the one BEV rasterizer -> sparse float32 rasters + truth boxes,
  * split by seed into train / val. Layout documented in train/data.py. Evaluation seeds
  * (EVAL_SEEDS, and any seed >= 9000) are never exported for training.
  */
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { RigConfig } from "../../rig/schema.ts";
-import { type Conditions, type ScenarioName, SCENARIOS } from "../../../sim/index.ts";
-import { type RunSpec, simulateRun, type TruthBox } from "../../eval/simdata.ts";
-import { CHANNELS, DEFAULT_GRID } from "../bev/grid.ts";
-import { ALL_ON, BevRasterizer } from "../bev/rasterize.ts";
+import { type Conditions, type ScenarioName, SCENARIOS } from "../sim/index.ts";
+import { simulateRun } from "../sim/runs.ts";
+import type { RunSpec, TruthBox } from "../src/eval/truth.ts";
+import { FIRST_EVAL_SEED } from "../src/eval/seeds.ts";
+import { CHANNELS, DEFAULT_GRID } from "../src/fusion/bev/grid.ts";
+import { ALL_ON, BevRasterizer } from "../src/fusion/bev/rasterize.ts";
+import type { RigConfig } from "../src/rig/schema.ts";
 
-/** Seeds of the shipped evaluation (npm run eval default); never used for training. */
-export const EVAL_SEEDS = [9001, 9002, 9003] as const;
-export const FIRST_EVAL_SEED = 9000;
+export { EVAL_SEEDS, FIRST_EVAL_SEED } from "../src/eval/seeds.ts";
 
 export interface DatasetOptions {
   outDir: string;

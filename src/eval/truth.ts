@@ -1,22 +1,10 @@
 /**
- * Simulated runs through the real aligner, offline: simulator events -> decode -> alignVehicle
- * (arrival clock = simulated send time, no timers) -> AlignedTick[], each paired with the ground
- * truth in that tick's vehicle frame. Shared by dataset export (train) and evaluation, so both
- * see the same data path as the live service.
+ * Ground truth for offline scoring: truth boxes in a tick's vehicle frame (with the LiDAR points and
+ * radar returns that hit them in the tick's raw data), and the pairing of aligned ticks with the
+ * truth messages of a run. Pure: no simulator, no I/O (the runs come from sim/runs.ts or a replay).
  */
-import { from, lastValueFrom, toArray } from "rxjs";
-import { alignVehicle } from "../align/index.ts";
 import type { AlignedTick } from "../align/types.ts";
-import { decodeGroundTruth, decodeSensorMessage } from "../msg/codec.ts";
-import type { GroundTruth, ObjectClass, PackedArray, SensorEnvelope } from "../msg/types.ts";
-import type { RigConfig } from "../rig/schema.ts";
-import {
-  type Conditions,
-  DEFAULT_SIM_OPTIONS,
-  type ScenarioName,
-  type SimOptions,
-  Simulation,
-} from "../../sim/index.ts";
+import type { GroundTruth, ObjectClass, PackedArray } from "../msg/types.ts";
 
 export interface TruthBox {
   id: number;
@@ -38,8 +26,10 @@ export interface TruthBox {
 
 export interface RunSpec {
   seed: number;
-  scenario: ScenarioName;
-  conditions: Conditions;
+  /** Simulator scenario name (sim/scenarios.ts). */
+  scenario: string;
+  /** Weather: clear, rain, fog or night. */
+  conditions: string;
   faults: string;
   durationS: number;
 }
@@ -49,44 +39,8 @@ export interface SimFrame {
   truth: TruthBox[];
 }
 
-/**
- * Simulate `durationS` of vehicle sim-1 and run its sensor messages through the real aligner on the
- * arrival clock (simulated send time): the aligned ticks and every ground-truth message, in order.
- */
-export async function simulateAligned(
-  rig: RigConfig,
-  opts: Partial<Omit<SimOptions, "rig" | "vehicles">>,
-  durationS: number,
-): Promise<{ ticks: AlignedTick[]; truths: GroundTruth[] }> {
-  const so: SimOptions = { ...DEFAULT_SIM_OPTIONS, ...opts, rig, vehicles: 1 };
-  const sim = new Simulation(so);
-  const events = sim.until(so.startNs + durationS * 1e9);
-  const envs: SensorEnvelope[] = [];
-  const truths: GroundTruth[] = [];
-  for (const ev of events) {
-    if (ev.sensorId === null) {
-      if (ev.topic.endsWith("/truth")) {
-        const g = decodeGroundTruth(ev.payload);
-        if (g.ok) truths.push(g.value);
-      }
-      continue;
-    }
-    const r = decodeSensorMessage(ev.payload);
-    if (r.ok) envs.push({ msg: r.value, arrivalNs: ev.sendNs, bytes: ev.payload.byteLength });
-  }
-  const ticks = await lastValueFrom(
-    from(envs).pipe(alignVehicle(rig, { vehicle: "sim-1", clock: "arrival" }), toArray()),
-  );
-  return { ticks, truths };
-}
-
-/** Simulate one run of vehicle sim-1 and align it; frames without truth nearby are left out. */
-export async function simulateRun(rig: RigConfig, spec: RunSpec): Promise<SimFrame[]> {
-  const { ticks, truths } = await simulateAligned(
-    rig,
-    { seed: spec.seed, scenario: spec.scenario, conditions: spec.conditions, faults: spec.faults },
-    spec.durationS,
-  );
+/** Pair each tick with the truth message nearest in time (within 20 ms); ticks without are left out. */
+export function pairTruth(ticks: readonly AlignedTick[], truths: readonly GroundTruth[]): SimFrame[] {
   const out: SimFrame[] = [];
   let gi = 0;
   for (const t of ticks) {

@@ -3,7 +3,7 @@
  * of the raw track score, track age, coasting, modalities, class and range) on simulated runs.
  * A development tool, not used at run time:
  *
- *   node --import tsx src/eval/calibrate.ts [--engine classical|intermediate|late|lidar_only]
+ *   node --import tsx train/calibrate.ts [--engine classical|intermediate|late|lidar_only]
  *        [--seeds 101,102,103,104] [--duration-s 15] [--rig sim] [--models-dir models] [--write]
  *
  * classical: prints the weights for `classicalConfigSchema.score_calibration`. Learned engines:
@@ -18,15 +18,23 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Conditions, SCENARIOS } from "../../sim/index.ts";
-import { CALIBRATION_FEATURES, calibrationFeatures, fitLogistic } from "../fusion/classical/calibration.ts";
-import { createClassicalEngine } from "../fusion/classical/index.ts";
-import { calibrationPathOf, createLearnedEngine, sha256Of } from "../fusion/learned/index.ts";
-import type { FusionEngine } from "../fusion/types.ts";
-import type { PerceptionModality } from "../health/types.ts";
-import { loadRig } from "../rig/load.ts";
-import { healthFor } from "./run.ts";
-import { simulateRun } from "./simdata.ts";
+import { type Conditions, SCENARIOS } from "../sim/index.ts";
+import { SIM_EVAL_SOURCE } from "../sim/runs.ts";
+import type { AlignedTick } from "../src/align/types.ts";
+import { prepareRun, streamOf, truthBoxesAt } from "../src/eval/run.ts";
+import {
+  CALIBRATION_FEATURES,
+  calibrationFeatures,
+  fitLogistic,
+} from "../src/fusion/classical/calibration.ts";
+import { createClassicalEngine } from "../src/fusion/classical/index.ts";
+import { calibrationPathOf, createLearnedEngine, sha256Of } from "../src/fusion/learned/index.ts";
+import type { FusionEngine } from "../src/fusion/types.ts";
+import type { PerceptionModality } from "../src/health/types.ts";
+import type { FusedObject } from "../src/msg/types.ts";
+import { loadRig } from "../src/rig/load.ts";
+import { fleetReplay } from "../src/runtime/fleet.ts";
+import { createLogger } from "../src/util/log.ts";
 
 const { values } = parseArgs({
   options: {
@@ -74,17 +82,40 @@ const f = new Float64Array(D);
 for (const seed of seeds)
   for (const scenario of SCENARIOS)
     for (const conditions of ["clear", "rain", "fog", "night"] as const) {
-      const frames = await simulateRun(rig, { seed, scenario, conditions, faults: "", durationS });
-      for (const run of runs.filter((r) => r.conditions === conditions)) {
+      const run = await prepareRun(SIM_EVAL_SOURCE, rig, {
+        seed,
+        scenario,
+        conditions,
+        faults: "",
+        durationS,
+      });
+      for (const r of runs.filter((x) => x.conditions === conditions)) {
         const engine = await makeEngine();
-        const mask = { lidar: true, radar: true, camera: true };
-        if (run.masked) mask[run.masked] = false;
+        // the live pipeline in replay mode: a masked modality's sensors send nothing, and the health
+        // monitor masks it as it would live
+        const condition = r.masked ? (`no_${r.masked}` as const) : ("all" as const);
+        const inputs = streamOf(run, rig, condition, `cal-${seed}-${scenario}-${condition}`);
+        const frames: { objs: FusedObject[]; tick: AlignedTick }[] = [];
+        await new Promise<void>((resolve, reject) =>
+          fleetReplay(inputs, {
+            rig,
+            engine,
+            logger: createLogger({ level: "error" }),
+            idleEvictMs: 0,
+          }).subscribe({
+            next: (ev) => {
+              if (ev.type === "frame") frames.push({ objs: ev.frame.objects, tick: ev.tick });
+            },
+            error: reject,
+            complete: resolve,
+          }),
+        );
         for (let i = 0; i < frames.length; i++) {
-          const fr = frames[i]!;
-          // the evaluation's health snapshot: features derived from the tick, as the engine sees live
-          const objs = (await engine.fuse(fr.tick, healthFor(fr.tick, mask))).objects;
+          const { objs, tick } = frames[i]!;
           if (i < 10) continue;
-          const truth = fr.truth.filter((g) => (g.nLidar > 0 || g.nRadar > 0) && Math.hypot(g.x, g.y) <= 50);
+          const boxes = truthBoxesAt(run, tick);
+          if (!boxes) continue;
+          const truth = boxes.filter((g) => (g.nLidar > 0 || g.nRadar > 0) && Math.hypot(g.x, g.y) <= 50);
           const used = new Set<number>();
           for (const o of objs.slice().sort((a, b) => b.score - a.score)) {
             if (Math.hypot(o.x, o.y) > 50) continue;
@@ -122,7 +153,7 @@ if (values.write && engineName !== "classical") {
       samples: ys.length,
       positives: ys.filter((y) => y === 1).length,
     },
-    command: `node --import tsx src/eval/calibrate.ts ${process.argv.slice(2).join(" ")}`,
+    command: `node --import tsx train/calibrate.ts ${process.argv.slice(2).join(" ")}`,
   };
   writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
   process.stderr.write(`wrote ${out}\n`);

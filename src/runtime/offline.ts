@@ -1,0 +1,56 @@
+/**
+ * Offline helpers over the fleet runtime: run recorded or simulated envelopes through the live
+ * pipeline in replay mode (event time, backpressure, no shedding) and collect what it produces.
+ * Evaluation, dataset export, benches and tests use these instead of re-assembling the stages.
+ */
+import { lastValueFrom, toArray } from "rxjs";
+import { filter, map } from "rxjs/operators";
+import type { AlignedTick } from "../align/types.ts";
+import type { FusionResult } from "../fusion/types.ts";
+import type { HealthSnapshot } from "../health/types.ts";
+import type { RigConfig } from "../rig/schema.ts";
+import { createLogger } from "../util/log.ts";
+import { type FleetInput, fleetReplay, type ReplayOptions } from "./fleet.ts";
+import type { FleetEngine } from "./vehicle.ts";
+
+const NO_OBJECTS: FusionResult = { objects: [], gates: { lidar: 0, radar: 0, camera: 0 } };
+
+/**
+ * An engine that fuses nothing: it lets the pipeline run to the fusion stage (aligner, live health
+ * monitor) and hands each tick and its health snapshot to `onTick`.
+ */
+export function recordingEngine(onTick: (tick: AlignedTick, health: HealthSnapshot) => void): FleetEngine {
+  return {
+    mode: "record",
+    fuse: (tick, health) => {
+      onTick(tick, health);
+      return Promise.resolve(NO_OBJECTS);
+    },
+  };
+}
+
+/** Every aligned tick of `inputs` with the live health snapshot fusion would get, in order. */
+export async function replayTicks(
+  rig: RigConfig,
+  inputs: Iterable<FleetInput> | AsyncIterable<FleetInput>,
+  opts: Partial<ReplayOptions> = {},
+): Promise<{ tick: AlignedTick; health: HealthSnapshot }[]> {
+  const out: { tick: AlignedTick; health: HealthSnapshot }[] = [];
+  await lastValueFrom(
+    fleetReplay(inputs, {
+      rig,
+      engine: recordingEngine((tick, health) => out.push({ tick, health })),
+      logger: createLogger({ level: "error" }),
+      idleEvictMs: 0,
+      // fusion is instant here: a deeper queue only saves promise turns
+      maxPendingTicks: 64,
+      ...opts,
+    }).pipe(
+      filter((e) => e.type === "frame"),
+      map(() => null),
+      toArray(),
+    ),
+    { defaultValue: [] },
+  );
+  return out;
+}
