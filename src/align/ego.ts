@@ -14,7 +14,7 @@
  * A short pose history allows motion compensation at past instants (radar stamps, LiDAR points).
  */
 import type { EgoState, FixType } from "../msg/types.ts";
-import { type GeoOrigin, geodeticToEnu } from "../../sim/geo.ts";
+import { type GeoOrigin, geodeticToEnu } from "./geo.ts";
 import { type Mat3, matVec, type Planar, type Vec3, wrapAngle } from "./geometry.ts";
 
 const N = 8;

@@ -24,7 +24,7 @@ import {
   rigidToExtrinsic,
   type Vec3,
 } from "../align/geometry.ts";
-import { ConfigError, parseRig } from "./load.ts";
+import { ConfigError, parseRig } from "./parse.ts";
 import type { RigConfig } from "./schema.ts";
 
 /** `key: v1 v2 ...` lines; lines whose values are not all numbers (calib_time) are skipped. */

@@ -27,7 +27,7 @@ import {
   rigidToExtrinsic,
   type Vec3,
 } from "../align/geometry.ts";
-import { ConfigError, parseRig } from "./load.ts";
+import { ConfigError, parseRig } from "./parse.ts";
 import type { RigConfig } from "./schema.ts";
 
 export interface NuScenesCalibratedSensor {

@@ -5,7 +5,7 @@
  */
 import { Modality, type ObjectClass } from "../../msg/types.ts";
 import type { BevGrid } from "../bev/grid.ts";
-import type { TrackDetection } from "../tracker/index.ts";
+import type { Decoded } from "./types.ts";
 import { DEFAULT_DOPPLER, type DopplerOptions } from "./doppler.ts";
 import { alongVelocity } from "./heading.ts";
 
@@ -63,15 +63,7 @@ export interface SupportRasters {
   camera: Float32Array | null;
 }
 
-export interface Decoded extends TrackDetection {
-  /** Heatmap probability of the peak (before tracking). */
-  peak: number;
-  /**
-   * Length of the predicted orientation vector (sin 2yaw, cos 2yaw), 0..1: how sure the network is
-   * of the box's axis (1 after LiDAR refinement).
-   */
-  yawConf: number;
-}
+export type { Decoded } from "./types.ts";
 
 /**
  * `lidarDtS(x, y)`: for a model that places LiDAR-seen objects where the LiDAR saw them

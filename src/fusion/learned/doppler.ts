@@ -21,7 +21,7 @@
  * Hot path: one pass over the returns per detection, no per-return objects.
  */
 import { Modality, type PackedArray } from "../../msg/types.ts";
-import type { Decoded } from "./decode.ts";
+import type { Decoded } from "./types.ts";
 import { alongVelocity } from "./heading.ts";
 
 export interface DopplerOptions {
