@@ -23,7 +23,7 @@ import { DEFAULT_DECODE, type DecodeOptions, type Decoded, decodeFrame } from ".
 import type { LidarCluster } from "../classical/lidar.ts";
 import { applyDoppler } from "./doppler.ts";
 import { LidarRefiner } from "./refine.ts";
-import { type ExecutionProvider, InferenceSessionWorker } from "./session.ts";
+import { type ExecutionProvider, InferenceSessionWorker, type SessionStats } from "./session.ts";
 
 export { ModelContractError } from "./contract.ts";
 export { ProviderError, type ExecutionProvider } from "./session.ts";
@@ -65,6 +65,8 @@ export interface LearnedEngine extends FusionEngine {
   readonly contract: ModelContract;
   readonly provider: "cpu" | "webgpu" | "cuda";
   readonly stats: LearnedEngineStats;
+  /** Worker supervision: restarts after a crash or a timeout, timed-out and crashed runs. */
+  readonly inference: SessionStats;
   /** Raw decoded detections of the last tick of each vehicle (before tracking), for evaluation. */
   lastDetections(vehicle: string): Decoded[];
 }
@@ -249,6 +251,7 @@ export async function createLearnedEngine(
     contract,
     provider: session.provider,
     stats,
+    inference: session.stats,
     lastDetections: (v) => lastDets.get(v) ?? [],
     fuse(tick, health) {
       if (closed) return Promise.reject(new Error("engine closed"));

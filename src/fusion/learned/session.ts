@@ -2,6 +2,10 @@
  * Main-thread handle of the inference worker (./ort-worker.mjs): picks the execution provider,
  * starts and warms the session, and runs one batch at a time. `session.run` never executes on the
  * calling thread, so the event loop stays free while the model runs.
+ *
+ * Supervision: a worker that crashes or exits is restarted (same provider, backoff 0.1 s doubling
+ * to 5 s), and the runs it held fail; a run that takes longer than `runTimeoutMs` fails that batch
+ * only, and the worker (which may be stuck in native code) is replaced. Counted in `stats`.
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -25,6 +29,17 @@ export interface SessionOptions {
   warmupBatches?: number[];
   /** Called with one line when a provider is unavailable and `auto` falls back. */
   onWarning?: (line: string) => void;
+  /** A run taking longer fails (that batch only) and the worker is replaced, ms. Default 5000. */
+  runTimeoutMs?: number;
+}
+
+export interface SessionStats {
+  /** Workers started after a crash, an exit or a timeout. */
+  restarts: number;
+  /** Runs failed because they took longer than `runTimeoutMs`. */
+  timeouts: number;
+  /** Runs failed because the worker died under them. */
+  crashed: number;
 }
 
 export interface RunOutputs {
@@ -67,8 +82,12 @@ export class InferenceSessionWorker {
   private nextId = 1;
   private readonly waiting = new Map<
     number,
-    { resolve: (o: RunOutputs) => void; reject: (e: Error) => void }
+    { resolve: (o: RunOutputs) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
   >();
+  readonly stats: SessionStats = { restarts: 0, timeouts: 0, crashed: 0 };
+  private closed = false;
+  private restarting: Promise<void> | null = null;
+  private backoffMs = 100;
   /** Provider the session runs on. */
   provider: "cpu" | "webgpu" | "cuda" = "cpu";
   warmupMs = 0;
@@ -121,8 +140,8 @@ export class InferenceSessionWorker {
           this.provider = m.provider!;
           this.warmupMs = m.warmupMs ?? 0;
           w.on("message", (r) => this.onResult(r));
-          w.on("error", (e) => this.failAll(e));
-          w.on("exit", () => this.failAll(new Error("inference worker exited")));
+          w.on("error", (e) => this.onWorkerDown(w, e));
+          w.on("exit", () => this.onWorkerDown(w, new Error("inference worker exited")));
           resolve();
         } else if (m.type === "error") {
           w.off("message", onMsg);
@@ -135,16 +154,57 @@ export class InferenceSessionWorker {
     });
   }
 
+  /** The worker crashed or exited: its runs fail, a new one is started (unless closing). */
+  private onWorkerDown(w: Worker, e: Error): void {
+    if (this.worker !== w && this.worker !== null) return; // an old worker, already replaced
+    this.stats.crashed += this.waiting.size;
+    this.failAll(e);
+    this.restart(`inference worker down (${firstLine(e.message)})`);
+  }
+
+  private restart(why: string): void {
+    if (this.closed || this.restarting) return;
+    const old = this.worker;
+    this.worker = null;
+    if (old) {
+      old.removeAllListeners("exit");
+      old.removeAllListeners("error");
+      void old.terminate().catch(() => undefined);
+    }
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(5000, this.backoffMs * 2);
+    this.opts.onWarning?.(`${why}; restarting it in ${delay} ms`);
+    this.restarting = new Promise<void>((resolve) => setTimeout(resolve, delay).unref())
+      .then(() => (this.closed ? undefined : this.spawn(this.provider)))
+      .then(
+        () => {
+          this.stats.restarts++;
+          this.backoffMs = 100;
+        },
+        (err: Error) => {
+          this.opts.onWarning?.(`inference worker restart failed: ${firstLine(err.message)}`);
+        },
+      )
+      .finally(() => {
+        this.restarting = null;
+        if (!this.worker && !this.closed) this.restart("inference worker still down");
+      });
+  }
+
   private onResult(m: { type: string; id: number; outputs?: RunOutputs; error?: string }): void {
     const p = this.waiting.get(m.id);
     if (!p) return;
     this.waiting.delete(m.id);
+    clearTimeout(p.timer);
     if (m.error) p.reject(new Error(`inference failed: ${m.error}`));
     else p.resolve(m.outputs!);
   }
 
   private failAll(e: Error): void {
-    for (const p of this.waiting.values()) p.reject(e);
+    for (const p of this.waiting.values()) {
+      clearTimeout(p.timer);
+      p.reject(e);
+    }
     this.waiting.clear();
     this.worker = null;
   }
@@ -156,15 +216,34 @@ export class InferenceSessionWorker {
    */
   run(batch: number, inputs: Record<string, Float32Array>): Promise<RunOutputs> {
     const w = this.worker;
-    if (!w) return Promise.reject(new Error("inference worker is not running"));
+    if (!w) return Promise.reject(new Error("inference worker is not running (restarting)"));
     const id = this.nextId++;
+    const timeoutMs = this.opts.runTimeoutMs ?? 5000;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        if (!this.waiting.has(id)) return;
+        this.waiting.delete(id);
+        this.stats.timeouts++;
+        reject(new Error(`inference run timed out after ${timeoutMs} ms`));
+        // the worker may be stuck in native code: replace it (its other runs fail with it)
+        this.stats.crashed += this.waiting.size;
+        this.failAll(new Error("inference worker replaced after a timeout"));
+        this.worker = w;
+        this.restart(`inference run timed out after ${timeoutMs} ms`);
+      }, timeoutMs);
+      timer.unref();
+      this.waiting.set(id, { resolve, reject, timer });
       w.postMessage({ type: "run", id, batch, inputs });
     });
   }
 
+  /** Test hook: kill the worker thread as a crash would. */
+  crashForTest(): void {
+    void this.worker?.terminate();
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     const w = this.worker;
     this.worker = null;
     if (!w) return;
