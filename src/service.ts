@@ -10,11 +10,13 @@ import { type MqttSecurity, redact, redactUrl } from "./mqtt/security.ts";
 import { type Dashboard, startDashboard } from "./dashboard/server.ts";
 import { createEngine, type EpChoice } from "./fusion/index.ts";
 import type { FusionEngine, FusionMode } from "./fusion/types.ts";
+import type { RigMap } from "./rig/map.ts";
 import { toReport } from "./health/index.ts";
 import { topics } from "./msg/topics.ts";
 import type { FusedFrame, HealthReport } from "./msg/types.ts";
 import { Publisher, serviceWill } from "./outputs/publisher.ts";
 import type { RigConfig } from "./rig/schema.ts";
+import type { FleetEngine } from "./runtime/vehicle.ts";
 import {
   type Fleet,
   type FleetInput,
@@ -58,10 +60,10 @@ export interface ServiceOptions {
   mqtt?: MqttSecurity;
   /** Give up waiting for an external broker after this long, ms. Default: wait (with backoff). */
   brokerWaitMs?: number;
-  /** The default rig (every vehicle, unless `rigFor` says otherwise; also the simulator's). */
+  /** The default rig (every vehicle, unless `rigMap` says otherwise; also the simulator's). */
   rig: RigConfig;
   /** Rig per vehicle (a rig map, src/rig/map.ts); null = not admitted. Default: `rig` for all. */
-  rigFor?: RigResolver;
+  rigMap?: RigMap;
   /** An in-process sensor source (publishing through the broker). false = none. */
   sim: SimStarter | false;
   fusion: FusionMode;
@@ -162,8 +164,27 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     // The service's own clients log in to the embedded broker with its per-start credentials.
     const security: MqttSecurity = broker?.internal ? { ...broker.internal } : (o.mqtt ?? {});
 
-    const engine: FusionEngine = await createEngine(o.fusion, o.rig, { ep: o.ep ?? "auto", logger });
-    cleanups.push(() => engine.close());
+    // One engine per rig (each is built for its rig's sensors); vehicles go to their rig's engine.
+    const rigs = new Map<string, RigConfig>([[o.rig.name, o.rig]]);
+    for (const r of o.rigMap?.rigs ?? []) rigs.set(r.name, r);
+    const engines = new Map<string, FusionEngine>();
+    for (const [name, r] of rigs) {
+      const e = await createEngine(o.fusion, r, { ep: o.ep ?? "auto", logger });
+      engines.set(name, e);
+      cleanups.push(() => e.close());
+    }
+    const rigOf: RigResolver = o.rigMap ? (v) => o.rigMap!.rigFor(v) : () => o.rig;
+    const first = engines.get(o.rig.name)!;
+    const engine: FleetEngine =
+      engines.size === 1
+        ? first
+        : {
+            mode: first.mode,
+            fuse: (tick, health) => engines.get(rigOf(tick.vehicle)?.name ?? o.rig.name)!.fuse(tick, health),
+            release: (v) => {
+              for (const e of engines.values()) e.release?.(v);
+            },
+          };
 
     const client = await connectMqtt(brokerUrl, {
       security,
@@ -246,7 +267,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         stats.received++;
       }),
       decodeSensors({
-        kindOf: o.rigFor ? undefined : (id) => kindOf.get(id),
+        kindOf: o.rigMap ? undefined : (id) => kindOf.get(id),
         onFailure: (f) => {
           // keyed by code only: vehicle and sensor ids of unadmitted traffic are untrusted
           stats.decodeErrors[f.code] = (stats.decodeErrors[f.code] ?? 0) + 1;
@@ -280,7 +301,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       inputs$,
       {
         mode: "live",
-        rig: o.rigFor ?? o.rig,
+        rig: o.rigMap ? rigOf : o.rig,
         engine,
         scheduler: wallScheduler,
         now,

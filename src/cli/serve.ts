@@ -4,6 +4,7 @@ import { EP_CHOICES, type EpChoice, FUSION_MODES } from "../fusion/index.ts";
 import type { FusionMode } from "../fusion/types.ts";
 import { isLoopbackHost, readTokenFile, TOKEN_ENV } from "../dashboard/access.ts";
 import { loadRig } from "../rig/load.ts";
+import { loadRigMap } from "../rig/map.ts";
 import { startService } from "../service.ts";
 import { parseInfluxUrl } from "../telemetry/influx.ts";
 import { createLogger } from "../util/log.ts";
@@ -36,6 +37,23 @@ export const SERVE_FLAGS: FlagSpecs = {
     arg: "FILE|PRESET",
     help: "rig config file (YAML/JSON) or preset: sim, nuscenes, kitti",
     default: "sim",
+  },
+  "rig-map": {
+    type: "string",
+    arg: "FILE",
+    help: "rig per vehicle: YAML/JSON map of vehicle id or pattern (* ?) to rig file or preset, plus an optional default (docs/runtime.md); --rig stays the simulator's rig",
+  },
+  "max-vehicles": {
+    type: "string",
+    arg: "N",
+    help: "vehicles served at once; messages of further vehicles are dropped and counted",
+    default: "64",
+  },
+  "idle-evict-s": {
+    type: "string",
+    arg: "S",
+    help: "a vehicle silent this long is released and its retained health cleared (0 = never)",
+    default: "30",
   },
   "no-sim": { type: "boolean", help: "do not start the built-in simulator" },
   fusion: {
@@ -95,6 +113,9 @@ export interface ParsedServe {
   listen: { host: string; port: number };
   brokerPasswordFile?: string;
   rigName: string;
+  rigMap?: string;
+  maxVehicles: number;
+  idleEvictMs: number;
   sim: SimEmbedOptions | false;
   fusion: FusionMode;
   ep: EpChoice;
@@ -159,6 +180,9 @@ export function parseServeArgs(argv: string[]): ParsedServe | "help" {
     listen,
     brokerPasswordFile,
     rigName: values.rig as string,
+    rigMap: values["rig-map"] as string | undefined,
+    maxVehicles: numFlag("max-vehicles", values["max-vehicles"], { int: true, min: 1, max: 100_000 }),
+    idleEvictMs: numFlag("idle-evict-s", values["idle-evict-s"], { min: 0, max: 86_400 }) * 1000,
     sim: values["no-sim"]
       ? false
       : {
@@ -190,6 +214,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const rig = loadRig(p.rigName);
+  const rigMap = p.rigMap ? loadRigMap(p.rigMap) : undefined;
   // Everything is checked before anything connects: a bad flag exits 2 at once.
   if (p.sim && p.sim.faults !== undefined && p.sim.faults !== "") {
     try {
@@ -211,6 +236,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   let service: Awaited<ReturnType<typeof startService>>;
   try {
     service = await startService({
+      rigMap,
+      maxVehicles: p.maxVehicles,
+      idleEvictMs: p.idleEvictMs,
       brokerUrl: p.brokerUrl,
       mqtt: p.mqtt,
       mqttHost: p.listen.host,

@@ -13,6 +13,7 @@ import { loadRig } from "../../src/rig/load.ts";
 import { type Running, spawnFusion } from "../helpers/cli.ts";
 import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
 import { Collector } from "../helpers/mqtt-collect.ts";
+import { needs } from "../helpers/programs.ts";
 
 const VEHICLE = "sim-1";
 const rig = loadRig("sim");
@@ -20,7 +21,9 @@ const FREEZES = 3;
 const FREEZE_MS = 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("service stalls: SIGSTOP 1 s x3 while the simulator runs on a real mosquitto", () => {
+describe("service stalls: SIGSTOP 1 s x3 while the simulator runs on a real mosquitto", {
+  skip: needs("mosquitto"),
+}, () => {
   let broker: Mosquitto;
   let svc: Running;
   let sim: Running;

@@ -65,6 +65,8 @@ parentPort.on("message", async (msg) => {
     parentPort.close();
     return;
   }
+  // test hook of the supervisor (session.ts crashForTest): the thread dies as a crashed one would
+  if (msg.type === "exit") process.exit(1);
   if (msg.type !== "run") return;
   try {
     const feeds = {};

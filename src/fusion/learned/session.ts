@@ -5,7 +5,9 @@
  *
  * Supervision: a worker that crashes or exits is restarted (same provider, backoff 0.1 s doubling
  * to 5 s), and the runs it held fail; a run that takes longer than `runTimeoutMs` fails that batch
- * only, and the worker (which may be stuck in native code) is replaced. Counted in `stats`.
+ * only, and a new worker takes over. The old one is asked to close once its run returns, never
+ * terminated: terminating a thread inside onnxruntime's native run aborts the whole process
+ * (`terminate called after throwing an instance of 'Napi::Error'`, seen here). Counted in `stats`.
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -167,9 +169,12 @@ export class InferenceSessionWorker {
     const old = this.worker;
     this.worker = null;
     if (old) {
+      // Let it finish its run and close by itself (late results are ignored: their runs are gone).
       old.removeAllListeners("exit");
       old.removeAllListeners("error");
-      void old.terminate().catch(() => undefined);
+      old.on("error", () => undefined);
+      old.postMessage({ type: "close" });
+      old.unref();
     }
     const delay = this.backoffMs;
     this.backoffMs = Math.min(5000, this.backoffMs * 2);
@@ -237,9 +242,9 @@ export class InferenceSessionWorker {
     });
   }
 
-  /** Test hook: kill the worker thread as a crash would. */
+  /** Test hook: the worker thread exits (between runs) as a crashed one would. */
   crashForTest(): void {
-    void this.worker?.terminate();
+    this.worker?.postMessage({ type: "exit" });
   }
 
   async close(): Promise<void> {
