@@ -28,6 +28,22 @@ module.exports = {
       to: { path: "^src/cli/" },
     },
     {
+      name: "engines-apart",
+      comment:
+        "A fusion engine (src/fusion/classical, src/fusion/learned) never imports the other: what both use " +
+        "lives in the shared libraries (src/fusion/lidar, tracker, bev, calibration.ts, camera.ts).",
+      severity: "error",
+      from: { path: "^src/fusion/(classical|learned)/" },
+      to: { path: "^src/fusion/(classical|learned)/", pathNot: "^src/fusion/$1/" },
+    },
+    {
+      name: "shared-fusion-not-to-engines",
+      comment: "The shared fusion libraries never import an engine.",
+      severity: "error",
+      from: { path: "^src/fusion/", pathNot: "^src/fusion/(classical|learned)/|^src/fusion/index\\.ts$" },
+      to: { path: "^src/fusion/(classical|learned)/" },
+    },
+    {
       name: "shipped-not-to-test",
       comment:
         "bench/, sim/ and train/ (loaded by the shipped CLI or tools) never import test/. Known break left " +

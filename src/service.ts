@@ -180,7 +180,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         ? first
         : {
             mode: first.mode,
-            fuse: (tick, health) => engines.get(rigOf(tick.vehicle)?.name ?? o.rig.name)!.fuse(tick, health),
+            fuse: (tick, inputs) => engines.get(rigOf(tick.vehicle)?.name ?? o.rig.name)!.fuse(tick, inputs),
             release: (v) => {
               for (const e of engines.values()) e.release?.(v);
             },

@@ -1,5 +1,5 @@
 /**
- * Fits a fusion engine's score calibration (src/fusion/classical/calibration.ts: a logistic model
+ * Fits a fusion engine's score calibration (src/fusion/calibration.ts: a logistic model
  * of the raw track score, track age, coasting, modalities, class and range) on simulated runs.
  * A development tool, not used at run time:
  *
@@ -22,11 +22,7 @@ import { type Conditions, SCENARIOS } from "../sim/index.ts";
 import { SIM_EVAL_SOURCE } from "../sim/runs.ts";
 import type { AlignedTick } from "../src/align/types.ts";
 import { prepareRun, streamOf, truthBoxesAt } from "../src/eval/run.ts";
-import {
-  CALIBRATION_FEATURES,
-  calibrationFeatures,
-  fitLogistic,
-} from "../src/fusion/classical/calibration.ts";
+import { CALIBRATION_FEATURES, calibrationFeatures, fitLogistic } from "../src/fusion/calibration.ts";
 import { createClassicalEngine } from "../src/fusion/classical/index.ts";
 import { calibrationPathOf, createLearnedEngine, sha256Of } from "../src/fusion/learned/index.ts";
 import type { FusionEngine } from "../src/fusion/types.ts";

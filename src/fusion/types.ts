@@ -12,10 +12,26 @@ export interface FusionResult {
   gates: Record<PerceptionModality, number>;
 }
 
+/**
+ * What fusion takes from health for a tick: which modalities it may use, and the per-modality
+ * health features (the learned models' gates read them). Not the whole snapshot: an engine has no
+ * business with modes, reasons or drift. `fusionInputsOf(snapshot)` makes one.
+ */
+export interface FusionInputs {
+  /** true = the modality may be used by fusion this tick (HealthSnapshot.mask). */
+  mask: HealthSnapshot["mask"];
+  /** [present, freshness, rate ratio, content ok] per modality, each in [0, 1] (HealthSnapshot.features). */
+  features: HealthSnapshot["features"];
+}
+
+export function fusionInputsOf(h: Pick<HealthSnapshot, "mask" | "features">): FusionInputs {
+  return { mask: h.mask, features: h.features };
+}
+
 export interface FusionEngine {
   readonly mode: FusionMode;
   /** Fuse one tick. Engines keep per-vehicle tracker state keyed by tick.vehicle. */
-  fuse(tick: AlignedTick, health: HealthSnapshot): Promise<FusionResult>;
+  fuse(tick: AlignedTick, inputs: FusionInputs): Promise<FusionResult>;
   /** Forget a vehicle's per-vehicle state (tracks, previous sweep): it was evicted or restarted. */
   release?(vehicle: string): void;
   close(): Promise<void>;

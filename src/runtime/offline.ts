@@ -6,8 +6,7 @@
 import { lastValueFrom, toArray } from "rxjs";
 import { filter, map } from "rxjs/operators";
 import type { AlignedTick } from "../align/types.ts";
-import type { FusionResult } from "../fusion/types.ts";
-import type { HealthSnapshot } from "../health/types.ts";
+import type { FusionInputs, FusionResult } from "../fusion/types.ts";
 import type { RigConfig } from "../rig/schema.ts";
 import { createLogger } from "../util/log.ts";
 import { type FleetInput, fleetReplay, type ReplayOptions } from "./fleet.ts";
@@ -17,29 +16,29 @@ const NO_OBJECTS: FusionResult = { objects: [], gates: { lidar: 0, radar: 0, cam
 
 /**
  * An engine that fuses nothing: it lets the pipeline run to the fusion stage (aligner, live health
- * monitor) and hands each tick and its health snapshot to `onTick`.
+ * monitor) and hands each tick and what fusion would get from health (mask, features) to `onTick`.
  */
-export function recordingEngine(onTick: (tick: AlignedTick, health: HealthSnapshot) => void): FleetEngine {
+export function recordingEngine(onTick: (tick: AlignedTick, inputs: FusionInputs) => void): FleetEngine {
   return {
     mode: "record",
-    fuse: (tick, health) => {
-      onTick(tick, health);
+    fuse: (tick, inputs) => {
+      onTick(tick, inputs);
       return Promise.resolve(NO_OBJECTS);
     },
   };
 }
 
-/** Every aligned tick of `inputs` with the live health snapshot fusion would get, in order. */
+/** Every aligned tick of `inputs` with what fusion would get from the live health monitor, in order. */
 export async function replayTicks(
   rig: RigConfig,
   inputs: Iterable<FleetInput> | AsyncIterable<FleetInput>,
   opts: Partial<ReplayOptions> = {},
-): Promise<{ tick: AlignedTick; health: HealthSnapshot }[]> {
-  const out: { tick: AlignedTick; health: HealthSnapshot }[] = [];
+): Promise<{ tick: AlignedTick; fusion: FusionInputs }[]> {
+  const out: { tick: AlignedTick; fusion: FusionInputs }[] = [];
   await lastValueFrom(
     fleetReplay(inputs, {
       rig,
-      engine: recordingEngine((tick, health) => out.push({ tick, health })),
+      engine: recordingEngine((tick, fusion) => out.push({ tick, fusion })),
       logger: createLogger({ level: "error" }),
       idleEvictMs: 0,
       // fusion is instant here: a deeper queue only saves promise turns

@@ -28,7 +28,7 @@ import {
 } from "rxjs";
 import { alignVehicle } from "../align/index.ts";
 import type { AlignedTick, ObjectMotion } from "../align/types.ts";
-import type { FusionResult } from "../fusion/types.ts";
+import { type FusionInputs, type FusionResult, fusionInputsOf } from "../fusion/types.ts";
 import type { HealthMonitor } from "../health/index.ts";
 import type { HealthSnapshot } from "../health/types.ts";
 import type { FusedFrame, SensorEnvelope } from "../msg/types.ts";
@@ -46,7 +46,8 @@ export type RuntimeMode = "live" | "replay";
  */
 export interface FleetEngine {
   readonly mode: string;
-  fuse(tick: AlignedTick, health: HealthSnapshot): ObservableInput<FusionResult>;
+  /** Fuse one tick with what health allows (mask) and says (features), not the whole snapshot. */
+  fuse(tick: AlignedTick, inputs: FusionInputs): ObservableInput<FusionResult>;
   /** Forget a vehicle's state (tracks): called when the vehicle is evicted or restarted. */
   release?(vehicle: string): void;
 }
@@ -91,7 +92,7 @@ export function vehiclePipeline(o: VehiclePipelineOptions): OperatorFunction<Sen
       healthMs: number;
     }) => {
       const t0 = o.now();
-      return defer(() => o.engine.fuse(tick, snap)).pipe(
+      return defer(() => o.engine.fuse(tick, fusionInputsOf(snap))).pipe(
         catchError((e: Error) => {
           o.logger.limited(
             `fusion-error:${o.vehicle}`,

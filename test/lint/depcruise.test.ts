@@ -39,6 +39,10 @@ test("import rules: each rule fails on a tree that breaks it", () => {
       // a bench importing a test file
       "bench/capacity.ts": 'import { h } from "../test/helpers/x.ts";\nexport const c = h;\n',
       "test/helpers/x.ts": "export const h = 1;\n",
+      // one engine leaning on the other, and a shared library importing an engine
+      "src/fusion/learned/refine.ts": 'import { d } from "../classical/detect.ts";\nexport const r = d;\n',
+      "src/fusion/classical/detect.ts": "export const d = 1;\n",
+      "src/fusion/lidar/cluster.ts": 'import { d } from "../classical/detect.ts";\nexport const c = d;\n',
     };
     for (const [p, text] of Object.entries(files)) {
       mkdirSync(dirname(join(dir, p)), { recursive: true });
@@ -46,7 +50,14 @@ test("import rules: each rule fails on a tree that breaks it", () => {
     }
     const r = cruise(dir, ["src", "sim", "bench", "test"]);
     assert.notEqual(r.code, 0, r.out);
-    for (const rule of ["runtime-not-to-tools", "no-circular", "only-cli-imports-cli", "shipped-not-to-test"])
+    for (const rule of [
+      "runtime-not-to-tools",
+      "no-circular",
+      "only-cli-imports-cli",
+      "shipped-not-to-test",
+      "engines-apart",
+      "shared-fusion-not-to-engines",
+    ])
       assert.match(r.out, new RegExp(`error ${rule}:`), `${rule} not reported:\n${r.out}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { trackerConfigSchema } from "../tracker/config.ts";
-import { CALIBRATION_FEATURES, type CalibrationFeature, type CalibrationWeights } from "./calibration.ts";
+import { CALIBRATION_FEATURES, type CalibrationFeature, type CalibrationWeights } from "../calibration.ts";
+import { lidarClusterFields } from "../lidar/config.ts";
 
 /** Output of `node --import tsx train/calibrate.ts --seeds 101,102,103,104` (sim rig). */
 const DEFAULT_CALIBRATION: CalibrationWeights = {
@@ -33,29 +34,11 @@ export const classicalConfigSchema = z
      */
     lidar_rotation: z.enum(["cw", "ccw", "none"]).default("cw"),
     lidar_sweep_start_azimuth_rad: z.number().default(Math.PI),
-    /** Points lower than this above the ground plane (z = 0 in the vehicle frame) are ground, m. */
-    ground_height_m: z.number().default(0.3),
-    /** Points higher than this belong to no object (buildings, trees, overhangs), m. */
-    max_height_m: z.number().default(4.0),
-    /** A cluster with more than this fraction of its cells under such points is structure, not an object. */
-    max_tall_cell_fraction: z.number().min(0).max(1).default(0.25),
-    /** Half-size of the square BEV grid around the vehicle, m. */
-    grid_half_size_m: z.number().positive().default(64),
-    /** BEV grid cell size, m. */
-    cell_m: z.number().positive().default(0.3),
-    /** Points inside this vehicle-frame box are the ego vehicle itself: [xmin, xmax, ymin, ymax], m. */
-    ego_box_m: z.tuple([z.number(), z.number(), z.number(), z.number()]).default([-1.2, 4.6, -1.1, 1.1]),
-    /** Cells whose highest point is lower than this (kerbs, barriers, guard rails) are not clustered, m. */
-    cluster_min_top_m: z.number().default(1.1),
-    /** Within near_range_m of the LiDAR, cells with fewer points than near_min_cell_points are
-     *  weather backscatter (rain, fog), not surfaces. */
-    near_range_m: z.number().min(0).default(10),
-    near_min_cell_points: z.number().int().min(1).default(3),
-    /** Occupied cells closer than this join one cluster (rounded to whole cells), m. */
-    cluster_link_m: z.number().positive().default(0.9),
-    /** The same beyond cluster_far_range_m, where returns are sparser, m. */
-    cluster_link_far_m: z.number().positive().default(1.2),
-    cluster_far_range_m: z.number().positive().default(25),
+    /** Ground segmentation and clustering (shared LiDAR library, src/fusion/lidar/config.ts):
+     *  ground_height_m, max_height_m, max_tall_cell_fraction, grid_half_size_m, cell_m, ego_box_m,
+     *  cluster_min_top_m, near_range_m, near_min_cell_points, cluster_link_m, cluster_link_far_m,
+     *  cluster_far_range_m, min_cluster_points, max_object_length_m. */
+    ...lidarClusterFields,
     /** Where the LiDAR's beams are farther apart than this, a low cluster may be a taller object
      *  seen by one or two beams: it is kept as `unknown` for radar or camera to name, m. */
     sparse_beam_spacing_m: z.number().positive().default(0.4),
@@ -63,10 +46,6 @@ export const classicalConfigSchema = z
     max_bottom_height_m: z.number().positive().default(1.2),
     /** A track faster than this lends its heading to the cluster it covers (class, box axes), m/s. */
     motion_min_speed_mps: z.number().min(0).default(1.5),
-    /** Fewest points of a cluster. */
-    min_cluster_points: z.number().int().min(1).default(4),
-    /** Clusters with a longer footprint side are structure (walls, hedges), not objects, m. */
-    max_object_length_m: z.number().positive().default(12),
     /** LiDAR box-centre position noise (1 sigma) within 20 m; grows linearly with range beyond, m. */
     lidar_pos_std_m: z.number().positive().default(0.2),
     // --- radar ---

@@ -1,17 +1,19 @@
 /**
  * Classical fusion engine (`fusion serve --fusion classical`): the hand-built baseline the learned
- * model must beat. Per tick: ClassicalDetector (LiDAR clusters + gated radar/camera association +
- * inverse-variance fusion, radar/camera fallbacks) then the multi-object tracker, per vehicle.
+ * model must beat. Per tick: ClassicalDetector (LiDAR candidates from the shared LiDAR library,
+ * gated radar and camera association, radar/camera fallbacks, inverse-variance fusion; one file per
+ * stage, see detect.ts) then the multi-object tracker, per vehicle.
  * See docs/fusion-classical.md.
  */
 import type { AlignedTick } from "../../align/types.ts";
-import type { HealthSnapshot, PerceptionModality } from "../../health/types.ts";
+import type { PerceptionModality } from "../../health/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
 import { MultiTracker } from "../tracker/index.ts";
-import type { FusionEngine, FusionResult } from "../types.ts";
-import { calibratedScore } from "./calibration.ts";
+import { calibratedScore } from "../calibration.ts";
+import type { FusionEngine, FusionInputs, FusionResult } from "../types.ts";
 import { type ClassicalConfigInput, classicalConfigSchema } from "./config.ts";
-import { ClassicalDetector, type DetectStats } from "./detect.ts";
+import { type DetectStats, emptyStats } from "./candidate.ts";
+import { ClassicalDetector } from "./detect.ts";
 
 export { type ClassicalConfig, type ClassicalConfigInput, classicalConfigSchema } from "./config.ts";
 
@@ -22,7 +24,7 @@ export interface ClassicalEngine extends FusionEngine {
   /** The engine's tracker (per-vehicle stats, drop). */
   readonly tracker: MultiTracker;
   /** Synchronous form of fuse(), for benchmarks and tests. */
-  fuseSync(tick: AlignedTick, health: HealthSnapshot): FusionResult;
+  fuseSync(tick: AlignedTick, inputs: FusionInputs): FusionResult;
 }
 
 /** Create the classical engine for a rig. `opts` overrides the defaults of classicalConfigSchema. */
@@ -31,13 +33,15 @@ export function createClassicalEngine(rig: RigConfig, opts: ClassicalConfigInput
   const detector = new ClassicalDetector(rig, cfg);
   const tracker = new MultiTracker(cfg.tracker);
   let closed = false;
+  let lastStats: DetectStats = emptyStats();
 
-  const fuseSync = (tick: AlignedTick, health: HealthSnapshot): FusionResult => {
+  const fuseSync = (tick: AlignedTick, inputs: FusionInputs): FusionResult => {
     if (tick.reset) tracker.vehicle(tick.vehicle)?.reset();
-    const use = detector.used(tick, health.mask);
+    const use = detector.used(tick, inputs.mask);
     const hints = tracker.predict(tick.vehicle, tick.stampNs, tick.ego);
-    const dets = detector.detect(tick, use, hints);
-    const objects = tracker.update(tick.vehicle, tick.stampNs, tick.ego, dets);
+    const { detections, stats } = detector.detect(tick, use, hints);
+    lastStats = stats;
+    const objects = tracker.update(tick.vehicle, tick.stampNs, tick.ego, detections);
     const w = cfg.score_calibration;
     if (w) for (const o of objects) o.score = calibratedScore(o, w);
     const gates: Record<PerceptionModality, number> = {
@@ -52,12 +56,12 @@ export function createClassicalEngine(rig: RigConfig, opts: ClassicalConfigInput
     mode: "classical",
     tracker,
     get lastStats() {
-      return detector.lastStats;
+      return lastStats;
     },
     fuseSync,
-    async fuse(tick, health) {
+    async fuse(tick, inputs) {
       if (closed) throw new Error("classical engine is closed");
-      return fuseSync(tick, health);
+      return fuseSync(tick, inputs);
     },
     release(vehicle) {
       tracker.drop(vehicle);

@@ -10,17 +10,17 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { AlignedTick } from "../../align/types.ts";
-import type { HealthSnapshot, PerceptionModality } from "../../health/types.ts";
+import type { PerceptionModality } from "../../health/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
 import { type BevGrid, DEFAULT_GRID } from "../bev/grid.ts";
 import { type BevFrame, BevRasterizer, type ModalityMask } from "../bev/rasterize.ts";
-import { CALIBRATION_FEATURES, type CalibrationWeights, calibratedScore } from "../classical/calibration.ts";
-import { referenceLidar, sweepTimeOffset, sweepTimingOf } from "../lidar-geometry.ts";
+import { CALIBRATION_FEATURES, type CalibrationWeights, calibratedScore } from "../calibration.ts";
+import { referenceLidar, sweepTimeOffset, sweepTimingOf } from "../lidar/geometry.ts";
 import { createTracker, type MultiTracker, type TrackerConfigInput } from "../tracker/index.ts";
-import type { FusionEngine, FusionResult } from "../types.ts";
+import type { FusionEngine, FusionInputs, FusionResult } from "../types.ts";
 import { loadModelContract, type ModelContract } from "./contract.ts";
 import { DEFAULT_DECODE, type DecodeOptions, type Decoded, decodeFrame } from "./decode.ts";
-import type { LidarCluster } from "../classical/lidar.ts";
+import type { LidarCluster } from "../lidar/cluster.ts";
 import { applyDoppler } from "./doppler.ts";
 import { LidarRefiner } from "./refine.ts";
 import { type ExecutionProvider, InferenceSessionWorker, type SessionStats } from "./session.ts";
@@ -77,7 +77,7 @@ export function defaultModelPath(name: string): string {
 
 interface Pending {
   tick: AlignedTick;
-  health: HealthSnapshot;
+  inputs: FusionInputs;
   resolve: (r: FusionResult) => void;
   reject: (e: Error) => void;
 }
@@ -135,10 +135,10 @@ export async function createLearnedEngine(
   let closed = false;
   const inputNames = new Set(contract.inputs.map((i) => i.name));
 
-  const maskOf = (health: HealthSnapshot): ModalityMask => ({
-    lidar: health.mask.lidar && contract.modalities.includes("lidar"),
-    radar: health.mask.radar && contract.modalities.includes("radar"),
-    camera: health.mask.camera && contract.modalities.includes("camera"),
+  const maskOf = (inputs: FusionInputs): ModalityMask => ({
+    lidar: inputs.mask.lidar && contract.modalities.includes("lidar"),
+    radar: inputs.mask.radar && contract.modalities.includes("radar"),
+    camera: inputs.mask.camera && contract.modalities.includes("camera"),
   });
 
   const schedule = () => {
@@ -165,10 +165,10 @@ export async function createLearnedEngine(
     const masks: ModalityMask[] = [];
     try {
       for (let b = 0; b < B; b++) {
-        const { tick, health } = jobs[b]!;
-        const mask = maskOf(health);
+        const { tick, inputs } = jobs[b]!;
+        const mask = maskOf(inputs);
         masks.push(mask);
-        raster.rasterize(tick, mask, health.features, frame, b);
+        raster.rasterize(tick, mask, inputs.features, frame, b);
       }
       const feeds: Record<string, Float32Array> = {};
       for (const n of ["lidar", "radar", "camera", "ego", "health"] as const)
@@ -253,15 +253,15 @@ export async function createLearnedEngine(
     stats,
     inference: session.stats,
     lastDetections: (v) => lastDets.get(v) ?? [],
-    fuse(tick, health) {
+    fuse(tick, inputs) {
       if (closed) return Promise.reject(new Error("engine closed"));
       return new Promise<FusionResult>((resolve, reject) => {
-        queue.push({ tick, health, resolve, reject });
+        queue.push({ tick, inputs, resolve, reject });
         while (queue.length > maxQueue) {
           stats.dropped++;
           const shed = queue.shift()!;
           // the oldest queued tick: its sweep is still the next one's previous sweep
-          raster.observe(shed.tick, maskOf(shed.health));
+          raster.observe(shed.tick, maskOf(shed.inputs));
           shed.reject(new Error("learned fusion queue full: tick dropped"));
         }
         schedule();

@@ -5,7 +5,8 @@
  * measured outline, completed to the detected class's size away from the sensor), which places
  * it to a few centimetres instead of a fraction of a raster cell. Two-stage detectors refine boxes
  * from points the same way (PointRCNN, CenterPoint's second stage); here the refinement is
- * geometric, reusing the classical engine's clusterer and box completion (docs/DECISIONS.md L9).
+ * geometric, with the shared LiDAR library's clusterer and box completion (src/fusion/lidar/, the
+ * classical engine's too; docs/DECISIONS.md L12).
  *
  * Which side of the cluster is the object's length comes from the motion heading of a moving track
  * at the detection (as in the classical detector), else from the network's orientation when it is
@@ -19,11 +20,11 @@
  */
 import type { AlignedTick } from "../../align/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
-import { type ClassicalConfig, classicalConfigSchema } from "../classical/config.ts";
-import { motionHeading, nearestHint } from "../classical/detect.ts";
-import { type LidarCluster, LidarClusterer } from "../classical/lidar.ts";
-import { CLASS_PRIOR_DIMS, completeBox, wrapPi } from "../classical/shape.ts";
-import { lidarMount, referenceLidar } from "../lidar-geometry.ts";
+import { LIDAR_CLUSTER_DEFAULTS, type LidarClusterOptions } from "../lidar/config.ts";
+import { type LidarCluster, LidarClusterer } from "../lidar/cluster.ts";
+import { lidarMount, referenceLidar } from "../lidar/geometry.ts";
+import { CLASS_PRIOR_DIMS, completeBox, wrapPi } from "../lidar/shape.ts";
+import { motionHeading, nearestHint } from "../tracker/hints.ts";
 import type { TrackPrediction } from "../tracker/index.ts";
 import type { Decoded } from "./decode.ts";
 
@@ -65,7 +66,7 @@ export class LidarRefiner {
   constructor(
     rig: RigConfig,
     private readonly opts: RefineOptions = DEFAULT_REFINE,
-    cfg: ClassicalConfig = classicalConfigSchema.parse({}),
+    cfg: LidarClusterOptions = LIDAR_CLUSTER_DEFAULTS,
   ) {
     const mount = lidarMount(referenceLidar(rig));
     this.sx = mount.x;

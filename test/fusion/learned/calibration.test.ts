@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { CALIBRATION_FEATURES } from "../../../src/fusion/classical/calibration.ts";
+import { CALIBRATION_FEATURES } from "../../../src/fusion/calibration.ts";
 import { calibrationPathOf, loadCalibration, sha256Of } from "../../../src/fusion/learned/index.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "calib-"));

@@ -1,5 +1,7 @@
 /**
- * Score calibration of the classical engine's tracked objects (Platt-style logistic model).
+ * Score calibration of tracked objects (Platt-style logistic model), shared by both engines: the
+ * classical engine's weights are in its config, each learned model's in
+ * `fusion-<name>.calibration.json` beside it (both fitted by train/calibrate.ts).
  *
  * The raw track score (smoothed independent-evidence combination of the modalities) ranks objects
  * sensibly but is not a probability: LiDAR-only trucks (often building fragments) are far less
@@ -7,7 +9,7 @@
  * sigmoid(w . features), the probability that the object is a true positive at 2 m, fitted by
  * `calibrate.ts` on simulated runs whose seeds are disjoint from the evaluation seeds.
  */
-import { Modality, type FusedObject, ObjectClass } from "../../msg/types.ts";
+import { Modality, type FusedObject, ObjectClass } from "../msg/types.ts";
 
 /** Names of the features, in order; the weights object has one entry per name. */
 export const CALIBRATION_FEATURES = [

@@ -1,5 +1,6 @@
 /**
- * Class from box size, class size priors, and completion of partially seen boxes.
+ * Shape of LiDAR objects (shared by both engines): orientation fit of a cluster (L-shape), class
+ * from box size, class size priors, completion of partially seen boxes, and box geometry.
  *
  * A LiDAR cluster shows only the faces turned to the sensor, so its measured box is too small and
  * its centre is biased towards the sensor. Once the class is known, the box is grown to the class
@@ -24,6 +25,20 @@ export interface SizeClass {
   object: boolean;
 }
 
+/** Measured footprint (length >= width), top and bottom above the ground, m. */
+export interface MeasuredSize {
+  length: number;
+  width: number;
+  height: number;
+  bottom?: number;
+}
+
+/** Longest footprint of an object, and highest bottom (a higher one floats: a roof), m. */
+export interface SizeLimits {
+  maxLengthM: number;
+  maxBottomM?: number;
+}
+
 /**
  * Class from the measured footprint (length >= width, yaw of the length axis), top and bottom
  * height above the ground, m, and (when a moving track covers the cluster) the motion heading in
@@ -32,14 +47,14 @@ export interface SizeClass {
  * Without motion, a short thin face is called a car (rear or front): cars outnumber cyclists.
  */
 export function classifyBySize(
-  length: number,
-  width: number,
-  height: number,
-  maxLengthM: number,
-  bottom = 0,
-  maxBottomM = Number.POSITIVE_INFINITY,
+  box: MeasuredSize,
+  limits: SizeLimits,
   motion: { yaw: number; heading: number; speed: number } | null = null,
 ): SizeClass {
+  const { length, width, height } = box;
+  const bottom = box.bottom ?? 0;
+  const maxLengthM = limits.maxLengthM;
+  const maxBottomM = limits.maxBottomM ?? Number.POSITIVE_INFINITY;
   const no = { cls: ObjectClass.UNKNOWN, conf: 0, object: false };
   if (length > maxLengthM || height < 0.5 || bottom > maxBottomM) return no;
   if (height >= 2.3) {
@@ -121,4 +136,102 @@ export function completeBox(
 
 export function wrapPi(a: number): number {
   return a - 2 * Math.PI * Math.floor((a + Math.PI) / (2 * Math.PI));
+}
+
+/** Wrap to [-pi/2, pi/2): box yaw is pi-ambiguous. */
+export function wrapHalfPi(a: number): number {
+  return a - Math.PI * Math.floor((a + Math.PI / 2) / Math.PI);
+}
+
+const ANGLE_COARSE_STEPS = 18; // 5 deg over 90 deg
+const ANGLE_FINE_STEPS = 5; // +-2 deg around the best coarse angle
+
+/**
+ * Yaw in [0, pi/2) of the rectangle that best hugs the points, by the closeness criterion:
+ * each point scores 1 / max(d, d0) where d is its distance to the nearer rectangle edge of
+ * each axis. Coarse search every 5 deg, then a fine search around the best.
+ */
+export function fitOrientation(xs: number[], ys: number[], cell: number): number {
+  const np = xs.length;
+  if (np < 3) return 0;
+  const d0 = Math.max(0.02, cell / 10);
+  const score = (th: number): number => {
+    const c = Math.cos(th);
+    const s = Math.sin(th);
+    let lo1 = Number.POSITIVE_INFINITY;
+    let hi1 = Number.NEGATIVE_INFINITY;
+    let lo2 = Number.POSITIVE_INFINITY;
+    let hi2 = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < np; i++) {
+      const a = c * xs[i]! + s * ys[i]!;
+      const b = -s * xs[i]! + c * ys[i]!;
+      if (a < lo1) lo1 = a;
+      if (a > hi1) hi1 = a;
+      if (b < lo2) lo2 = b;
+      if (b > hi2) hi2 = b;
+    }
+    let sc = 0;
+    for (let i = 0; i < np; i++) {
+      const a = c * xs[i]! + s * ys[i]!;
+      const b = -s * xs[i]! + c * ys[i]!;
+      const da = Math.min(a - lo1, hi1 - a);
+      const db = Math.min(b - lo2, hi2 - b);
+      sc += 1 / Math.max(Math.min(da, db), d0);
+    }
+    return sc;
+  };
+  const step = Math.PI / 2 / ANGLE_COARSE_STEPS;
+  let best = 0;
+  let bestS = Number.NEGATIVE_INFINITY;
+  for (let k = 0; k < ANGLE_COARSE_STEPS; k++) {
+    const sc = score(k * step);
+    if (sc > bestS) {
+      bestS = sc;
+      best = k * step;
+    }
+  }
+  const fine = step / (ANGLE_FINE_STEPS + 1);
+  const base = best;
+  for (let k = -ANGLE_FINE_STEPS; k <= ANGLE_FINE_STEPS; k++) {
+    if (k === 0) continue;
+    const th = base + k * fine;
+    const sc = score(th);
+    if (sc > bestS) {
+      bestS = sc;
+      best = th;
+    }
+  }
+  return best;
+}
+
+/**
+ * Distance from the centre of an ego-aligned box (length along the vehicle x axis) to its outline
+ * along a ray of vehicle-frame bearing `bearing`: how far behind the first surface hit the centre is.
+ */
+export function surfaceToCentre(length: number, width: number, bearing: number): number {
+  const c = Math.abs(Math.cos(bearing));
+  const s = Math.abs(Math.sin(bearing));
+  return Math.min(
+    c > 1e-6 ? length / 2 / c : Number.POSITIVE_INFINITY,
+    s > 1e-6 ? width / 2 / s : Number.POSITIVE_INFINITY,
+  );
+}
+
+/** Distance from (x, y) to an oriented rectangle's footprint (0 inside). */
+export function distToBox(
+  x: number,
+  y: number,
+  cx: number,
+  cy: number,
+  length: number,
+  width: number,
+  yaw: number,
+): number {
+  const c = Math.cos(yaw);
+  const s = Math.sin(yaw);
+  const dx = x - cx;
+  const dy = y - cy;
+  const a = Math.abs(c * dx + s * dy) - length / 2;
+  const b = Math.abs(-s * dx + c * dy) - width / 2;
+  return Math.hypot(Math.max(a, 0), Math.max(b, 0));
 }

@@ -3,7 +3,7 @@
  * are, and when a spinning sweep saw a point. Shared by the classical detector and the learned
  * engine (its time convention and its refinement stage).
  */
-import type { RigConfig, SensorConfig } from "../rig/schema.ts";
+import type { RigConfig, SensorConfig } from "../../rig/schema.ts";
 
 /** The rig's reference sensor when it is a LiDAR, else its first LiDAR. */
 export function referenceLidar(rig: RigConfig): SensorConfig | undefined {

@@ -1,14 +1,16 @@
 /**
- * LiDAR object proposals: ground removal by height, BEV occupancy grid, connected components,
- * and an oriented box per component (L-shape fit by the closeness criterion of Zhang et al.,
- * "Efficient L-Shape Fitting for Vehicle Detection Using Laser Scanners", 2017, on the occupied
- * cells; extents from the points).
+ * LiDAR object proposals (shared by both engines): ground segmentation (ground.ts), a BEV occupancy
+ * grid of the remaining points, connected components, and an oriented box per component (L-shape
+ * fit, shape.ts `fitOrientation`, on the occupied cells; extents from the points).
  *
- * Hot path: points stay in the PackedArray; the grid and per-point scratch are typed arrays reused
- * across ticks (one clusterer per engine; ticks of different vehicles share it sequentially).
+ * Hot path: points stay in the PackedArray; the grid, the per-point bands and the per-point cells
+ * are typed arrays reused across ticks (one clusterer per engine; ticks of different vehicles share
+ * it sequentially).
  */
 import type { PackedArray } from "../../msg/types.ts";
-import type { ClassicalConfig } from "./config.ts";
+import type { LidarClusterOptions } from "./config.ts";
+import { OVERHEAD, segmentGround, GROUND } from "./ground.ts";
+import { fitOrientation, wrapHalfPi } from "./shape.ts";
 
 export interface LidarCluster {
   /** Box centre of the measured extents, vehicle frame, m. */
@@ -25,9 +27,6 @@ export interface LidarCluster {
   /** Vertical spacing of the beams at the cluster's range, m: the top may be this much higher. */
   vertResM: number;
 }
-
-const ANGLE_COARSE_STEPS = 18; // 5 deg over 90 deg
-const ANGLE_FINE_STEPS = 5; // +-2 deg around the best coarse angle
 
 export class LidarClusterer {
   private readonly n: number;
@@ -48,6 +47,8 @@ export class LidarClusterer {
   private gen = 0;
   private occupied: Int32Array = new Int32Array(4096);
   private pointCell: Int32Array = new Int32Array(65536);
+  /** Per point: height band of the ground segmentation. */
+  private band: Uint8Array = new Uint8Array(65536);
   private stack: Int32Array = new Int32Array(4096);
 
   /**
@@ -55,7 +56,7 @@ export class LidarClusterer {
    *   (rad): the vertical spacing of returns at range r is about r * elevStepRad.
    */
   constructor(
-    private readonly cfg: ClassicalConfig,
+    private readonly cfg: LidarClusterOptions,
     private readonly sensor: { x: number; y: number; elevStepRad: number } = { x: 0, y: 0, elevStepRad: 0 },
   ) {
     this.cell = cfg.cell_m;
@@ -81,16 +82,19 @@ export class LidarClusterer {
     const inv = 1 / this.cell;
     const half = this.half;
     const [exMin, exMax, eyMin, eyMax] = cfg.ego_box_m;
-    const zLo = cfg.ground_height_m;
-    const zHi = cfg.max_height_m;
     if (++this.gen === 0xffffffff) {
       this.mark.fill(0);
       this.tall.fill(0);
       this.gen = 1;
     }
     const gen = this.gen;
-    if (this.pointCell.length < count) this.pointCell = new Int32Array(count * 2);
+    if (this.pointCell.length < count) {
+      this.pointCell = new Int32Array(count * 2);
+      this.band = new Uint8Array(count * 2);
+    }
     const pointCell = this.pointCell;
+    const band = this.band;
+    segmentGround(pc, cfg, band);
     const mark = this.mark;
     const label = this.label;
     const tall = this.tall;
@@ -103,8 +107,9 @@ export class LidarClusterer {
     let nOcc = 0;
     for (let i = 0, o = 0; i < count; i++, o += stride) {
       pointCell[i] = -1;
+      const b = band[i]!;
+      if (b === GROUND) continue;
       const z = data[o + fz]!;
-      if (!(z > zLo)) continue;
       const x = data[o + fx]!;
       const y = data[o + fy]!;
       if (x > exMin && x < exMax && y > eyMin && y < eyMax) continue;
@@ -112,7 +117,7 @@ export class LidarClusterer {
       const gy = Math.floor((y + half) * inv);
       if (!(gx >= 0 && gy >= 0 && gx < n && gy < n)) continue; // also drops NaN
       const c = gy * n + gx;
-      if (!(z < zHi)) {
+      if (b === OVERHEAD) {
         // Above every object class: marks the cell as part of a tall structure.
         tall[c] = gen;
         continue;
@@ -371,71 +376,8 @@ export class LidarClusterer {
   }
 }
 
-/** Wrap to [-pi/2, pi/2): box yaw is pi-ambiguous. */
-function wrapHalfPi(a: number): number {
-  return a - Math.PI * Math.floor((a + Math.PI / 2) / Math.PI);
-}
-
 function grow(a: Int32Array): Int32Array {
   const b = new Int32Array(a.length * 2);
   b.set(a);
   return b;
-}
-
-/**
- * Yaw in [0, pi/2) of the rectangle that best hugs the points, by the closeness criterion:
- * each point scores 1 / max(d, d0) where d is its distance to the nearer rectangle edge of
- * each axis. Coarse search every 5 deg, then a fine search around the best.
- */
-function fitOrientation(xs: number[], ys: number[], cell: number): number {
-  const np = xs.length;
-  if (np < 3) return 0;
-  const d0 = Math.max(0.02, cell / 10);
-  const score = (th: number): number => {
-    const c = Math.cos(th);
-    const s = Math.sin(th);
-    let lo1 = Number.POSITIVE_INFINITY;
-    let hi1 = Number.NEGATIVE_INFINITY;
-    let lo2 = Number.POSITIVE_INFINITY;
-    let hi2 = Number.NEGATIVE_INFINITY;
-    for (let i = 0; i < np; i++) {
-      const a = c * xs[i]! + s * ys[i]!;
-      const b = -s * xs[i]! + c * ys[i]!;
-      if (a < lo1) lo1 = a;
-      if (a > hi1) hi1 = a;
-      if (b < lo2) lo2 = b;
-      if (b > hi2) hi2 = b;
-    }
-    let sc = 0;
-    for (let i = 0; i < np; i++) {
-      const a = c * xs[i]! + s * ys[i]!;
-      const b = -s * xs[i]! + c * ys[i]!;
-      const da = Math.min(a - lo1, hi1 - a);
-      const db = Math.min(b - lo2, hi2 - b);
-      sc += 1 / Math.max(Math.min(da, db), d0);
-    }
-    return sc;
-  };
-  const step = Math.PI / 2 / ANGLE_COARSE_STEPS;
-  let best = 0;
-  let bestS = Number.NEGATIVE_INFINITY;
-  for (let k = 0; k < ANGLE_COARSE_STEPS; k++) {
-    const sc = score(k * step);
-    if (sc > bestS) {
-      bestS = sc;
-      best = k * step;
-    }
-  }
-  const fine = step / (ANGLE_FINE_STEPS + 1);
-  const base = best;
-  for (let k = -ANGLE_FINE_STEPS; k <= ANGLE_FINE_STEPS; k++) {
-    if (k === 0) continue;
-    const th = base + k * fine;
-    const sc = score(th);
-    if (sc > bestS) {
-      bestS = sc;
-      best = th;
-    }
-  }
-  return best;
 }
