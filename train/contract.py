@@ -1,23 +1,32 @@
 """Model <-> service contract written into every exported ONNX model's metadata_props.
 
-Must agree with src/fusion/bev/grid.ts (raster layout) and src/fusion/learned/contract.ts (the
-loader checks these on load and refuses a mismatching model with a message naming the field).
+The constants shared with the service come from src/fusion/model-contract.json, the one file that
+Python (here) and TypeScript (src/fusion/model-contract.ts: rasterizer, model loader, decoder) both
+read; test/train/contract.test.ts fails when either side differs from it. The service refuses a
+model whose metadata disagrees with its own constants, naming the field.
 """
-FORMAT = "fusion-bev-centerpoint"
-VERSION = 3  # bump on any change of inputs, outputs or their meaning (2: stride-1 head, LiDAR-time targets;
-#   3: box orientation as the axis, sin/cos of 2 yaw)
-BEV_VERSION = 4  # src/fusion/bev/grid.ts BEV_VERSION
-GRID = {"xMinM": -8, "yMinM": -32, "cellM": 1.0, "rows": 64, "cols": 64}
-CHANNELS = {
-    "lidar": ["log_count", "max_z", "mean_dx", "mean_intensity", "prev_log_count", "mean_dy"],
-    "radar": ["log_count", "mean_dx", "mean_vr_ux", "mean_vr_uy", "mean_dy", "mean_rcs"],
-    "camera": ["ray_car", "ray_truck", "ray_pedestrian", "ray_cyclist", "depth_splat", "fov"],
-}
-CLASSES = ["car", "truck", "pedestrian", "cyclist"]  # ObjectClass 1..4
-EGO_FEATURES = ["speed_20mps", "yaw_rate_0p5radps"]
-HEALTH_FEATURES = ["mask", "present", "freshness", "rate_ratio", "content_ok"]
-BOX_CHANNELS = ["dx_cells", "dy_cells", "z_m", "log_l_m", "log_w_m", "log_h_m", "sin_2yaw", "cos_2yaw", "vx_mps", "vy_mps"]
-OUT_STRIDE = 1  # output cell = OUT_STRIDE raster cells (1 m)
+import json
+from pathlib import Path
+
+CONTRACT_PATH = Path(__file__).resolve().parent.parent / "src" / "fusion" / "model-contract.json"
+_C = json.loads(CONTRACT_PATH.read_text(encoding="utf-8"))
+
+FORMAT = _C["format"]
+VERSION = _C["version"]  # bump on any change of inputs, outputs or their meaning (2: stride-1 head,
+#   LiDAR-time targets; 3: box orientation as the axis, sin/cos of 2 yaw)
+BEV_VERSION = _C["bev_version"]
+GRID = _C["grid"]
+MODALITIES = tuple(_C["modalities"])
+CHANNELS = _C["channels"]
+CLASSES = _C["classes"]  # ObjectClass 1..4
+EGO_FEATURES = _C["ego_features"]
+HEALTH_FEATURES = _C["health_features"]
+BOX_CHANNELS = _C["box_channels"]
+OUT_STRIDE = _C["out_stride"]  # output cell = OUT_STRIDE raster cells (1 m)
+INPUT_NAMES = _C["input_names"]
+OUTPUT_NAMES = _C["output_names"]
+
+# Training-side choices (not read by the service as constants; written into the model's metadata):
 # Position targets: where the LiDAR saw the object (truth at the tick + ground velocity x the sweep
 # time offset at the object's azimuth) for objects with LiDAR points when LiDAR is present, else the
 # truth at the tick. The decoder hands that offset to the tracker (TrackDetection.dtS), as the
@@ -25,5 +34,3 @@ OUT_STRIDE = 1  # output cell = OUT_STRIDE raster cells (1 m)
 # spins clockwise, the sweep starting behind and ending at the stamp).
 TARGET_TIME = {"convention": "lidar_observation", "rotation": "cw", "sweep_start_azimuth_rad": 3.141592653589793}
 TRAIN_LIDAR = {"x_m": 0.9, "y_m": 0.0, "yaw_rad": 0.0, "period_s": 0.1}
-INPUT_NAMES = ["lidar", "radar", "camera", "ego", "health"]
-OUTPUT_NAMES = ["heatmap", "box", "gates"]

@@ -21,15 +21,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-MODALITIES = ("lidar", "radar", "camera")
+import contract as K
+
+MODALITIES = K.MODALITIES
 
 
 @dataclass
 class ModelConfig:
     mode: str = "intermediate"  # "intermediate" | "late"
     modalities: tuple = MODALITIES  # subset of MODALITIES the model reads (lidar_only: ("lidar",))
-    in_ch: int = 6  # channels per modality raster (src/fusion/bev/grid.ts CHANNELS)
-    grid: int = 64  # raster rows = cols (1 m cells, src/fusion/bev/grid.ts DEFAULT_GRID)
+    in_ch: int = len(K.CHANNELS["lidar"])  # channels per modality raster (model-contract.json channels)
+    grid: int = K.GRID["rows"]  # raster rows = cols (1 m cells, model-contract.json grid)
     feat: int = 24  # channels of the full-resolution (64x64) feature map = head resolution
     feat2: int = 32  # channels at 32x32
     feat4: int = 48  # channels at 16x16
@@ -37,14 +39,14 @@ class ModelConfig:
     heads: int = 4  # attention heads
     layers: int = 1  # transformer layers
     mlp: int = 128  # transformer MLP hidden width
-    num_classes: int = 4  # car, truck, pedestrian, cyclist
-    box_ch: int = 10  # dx, dy (cells), z (m), log l, log w, log h, sin 2yaw, cos 2yaw, vx, vy (m/s)
-    ego_dim: int = 2
-    health_dim: int = 5  # mask, present, freshness, rate ratio, content ok
+    num_classes: int = len(K.CLASSES)  # car, truck, pedestrian, cyclist
+    box_ch: int = len(K.BOX_CHANNELS)  # dx, dy (cells), z (m), log l, log w, log h, sin 2yaw, cos 2yaw, vx, vy (m/s)
+    ego_dim: int = len(K.EGO_FEATURES)
+    health_dim: int = len(K.HEALTH_FEATURES)  # mask, present, freshness, rate ratio, content ok
 
     @property
     def out_grid(self) -> int:
-        return self.grid  # output stride 1: one head cell per raster cell (contract.OUT_STRIDE)
+        return self.grid // K.OUT_STRIDE  # one head cell per OUT_STRIDE raster cells (1)
 
     @property
     def tok_grid(self) -> int:

@@ -34,7 +34,7 @@ PRESETS = {
 # per-modality dropout probabilities (lidar, radar, camera) for the fusion models
 P_DROP = np.array([0.25, 0.2, 0.2])
 # centre offsets matter most (ATE, mAP at 0.5 m)
-BOX_W = torch.tensor([2, 2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]).reshape(1, 10, 1, 1)
+BOX_W = torch.tensor([2, 2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]).reshape(1, len(K.BOX_CHANNELS), 1, 1)
 
 
 def focal(p, t, weight=None):
@@ -54,7 +54,7 @@ def focal(p, t, weight=None):
 # regression cells (64 % and 79 %: traffic along x, axis-aligned roads): under L1 those outputs of
 # the version-3 models sat at that median and died (DECISIONS L20). Quadratic near 0 keeps the
 # gradient proportional to the error there.
-HUBER_BETA = torch.tensor([0, 0, 0, 0, 0, 0, 0.1, 0.1, 1.0, 1.0]).reshape(1, 10, 1, 1)
+HUBER_BETA = torch.tensor([0, 0, 0, 0, 0, 0, 0.1, 0.1, 1.0, 1.0]).reshape(1, len(K.BOX_CHANNELS), 1, 1)
 
 
 def reg_loss(box, reg, regm):

@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { createClassicalEngine } from "../fusion/classical/index.ts";
 import { EVAL_SEEDS, FIRST_EVAL_SEED } from "./seeds.ts";
 import { createLearnedEngine, defaultModelPath } from "../fusion/learned/index.ts";
+import { learnedEngineOptionsOf } from "../fusion/learned/config.ts";
 import type { DecodeOptions } from "../fusion/learned/decode.ts";
 import type { TrackerConfigInput } from "../fusion/tracker/index.ts";
 import type { ExecutionProvider } from "../fusion/learned/session.ts";
@@ -41,7 +42,7 @@ Options:
   --rig preset|file     rig (default sim; the shipped models are trained on it)
   --ep auto|cpu|webgpu|cuda   execution provider of the learned engines (default cpu)
   --out FILE            output JSON (default bench/results/eval.json)
-  --models-dir DIR      where fusion-<model>.onnx live (default models/)
+  --models-dir DIR      where fusion-<model>.onnx live (default: the rig's fusion.learned.models_dir, else models/)
   --decode JSON         override decode options of the learned engines, e.g. '{"score_threshold":0.05}'
   --tracker JSON        override tracker options of the learned engines, e.g. '{"max_coast_ms":900}'
   --raw                 also score learned detections before tracking (as <model>:raw)
@@ -118,7 +119,7 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
   const tracker = jsonOpt<TrackerConfigInput>("tracker", values.tracker);
   const rig = loadRig(values.rig!);
   let models = list(values.models, EVAL_MODELS, "model") ?? [...EVAL_MODELS];
-  const dir = values["models-dir"];
+  const dir = values["models-dir"] ?? rig.fusion.learned.models_dir;
   const pathOf = (m: EvalModel) => (dir ? join(dir, `fusion-${m}.onnx`) : defaultModelPath(m));
   const missing = models.filter((m) => m !== "classical" && !existsSync(pathOf(m)));
   for (const m of missing)
@@ -139,13 +140,15 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
     plan,
     async (m) =>
       m === "classical"
-        ? createClassicalEngine(rig)
+        ? createClassicalEngine(rig, rig.fusion.classical)
         : createLearnedEngine(rig, {
+            // the rig's fusion.learned section, then the command line's overrides
+            ...learnedEngineOptionsOf(rig.fusion.learned, m === "late" ? "late" : "intermediate"),
             mode: m === "late" ? "late" : "intermediate",
             modelPath: pathOf(m),
             ep,
-            decode,
-            tracker,
+            decode: { ...rig.fusion.learned.decode, ...decode },
+            tracker: { ...rig.fusion.learned.tracker, ...tracker },
           }),
     source,
     (l) => process.stdout.write(`eval: ${l}\n`),

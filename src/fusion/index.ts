@@ -16,6 +16,10 @@ export async function createEngine(
     const { createClassicalEngine } = await import("./classical/index.ts");
     return createClassicalEngine(rig, rig.fusion.classical);
   }
-  const { createLearnedEngine } = await import("./learned/index.ts");
-  return createLearnedEngine(rig, { mode, ep: opts.ep });
+  const [{ createLearnedEngine }, { learnedEngineOptionsOf }] = await Promise.all([
+    import("./learned/index.ts"),
+    import("./learned/config.ts"),
+  ]);
+  // the rig's `fusion.learned` section (models, batching, calibration, decoder, tracker)
+  return createLearnedEngine(rig, { ...learnedEngineOptionsOf(rig.fusion.learned, mode), mode, ep: opts.ep });
 }

@@ -1,7 +1,9 @@
 /** Load and validate rig files and presets. Errors name the file, the field and the reason. */
 import { existsSync, readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
+import { resolveModelsDir } from "../fusion/learned/config.ts";
 import { loadKittiRig } from "./kitti.ts";
 import { loadNuScenesRig } from "./nuscenes.ts";
 import { ConfigError, parseRig } from "./parse.ts";
@@ -36,5 +38,8 @@ export function loadRig(nameOrPath: string): RigConfig {
   } catch (e) {
     throw new ConfigError(`${nameOrPath}: not valid YAML/JSON: ${(e as Error).message.split("\n")[0]}`);
   }
-  return parseRig(obj, nameOrPath);
+  const rig = parseRig(obj, nameOrPath);
+  // a relative models folder of the learned engines is the rig file's
+  rig.fusion.learned = resolveModelsDir(rig.fusion.learned, dirname(resolve(file)));
+  return rig;
 }

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { SENSOR_KIND_NAMES } from "../msg/kinds.ts";
 import { alignConfigSchema } from "../align/config.ts";
 import { classicalConfigSchema } from "../fusion/classical/config.ts";
+import { LEARNED_CONFIG_DEFAULTS, learnedConfigSchema } from "../fusion/learned/config.ts";
 import { healthConfigSchema } from "../health/config.ts";
 
 const bounded = (max: number, what: string) =>
@@ -179,11 +180,14 @@ export const rigSchema = z
     sensors: z.array(sensorSchema).min(1),
     align: alignConfigSchema.default(alignConfigSchema.parse({})),
     health: healthConfigSchema.default(healthConfigSchema.parse({})),
-    /** Fusion parameters: the classical engine (including its tracker). */
+    /** Fusion parameters: the classical engine (including its tracker), the learned engines. */
     fusion: z
-      .object({ classical: classicalConfigSchema.default(classicalConfigSchema.parse({})) })
+      .object({
+        classical: classicalConfigSchema.default(classicalConfigSchema.parse({})),
+        learned: learnedConfigSchema.default(LEARNED_CONFIG_DEFAULTS),
+      })
       .strict()
-      .default({ classical: classicalConfigSchema.parse({}) }),
+      .default({ classical: classicalConfigSchema.parse({}), learned: LEARNED_CONFIG_DEFAULTS }),
   })
   .strict()
   .superRefine((r, ctx) => {

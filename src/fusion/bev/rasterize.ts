@@ -24,7 +24,14 @@ import type { HealthSnapshot, PerceptionModality } from "../../health/types.ts";
 import type { PackedArray } from "../../msg/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
 import { type CameraModel, cameraModelOf, pixelToGround, depthFromHeight, pixelAtDepth } from "../camera.ts";
-import { type BevGrid, CHANNELS, DEFAULT_GRID, EGO_FEATURES, HEALTH_FEATURES } from "./grid.ts";
+import {
+  type BevGrid,
+  CHANNELS,
+  DEFAULT_GRID,
+  EGO_FEATURES,
+  HEALTH_FEATURES,
+  RASTER_MODALITIES,
+} from "./grid.ts";
 
 export interface RasterOptions {
   /** Points below this height (vehicle frame) count as ground, m. */
@@ -77,7 +84,10 @@ export interface BevFrame {
   health: Float32Array;
 }
 
-export const CH_PER_MODALITY = 6;
+/** Channels per modality raster (the contract's lists are equally long, model-contract.ts checks it). */
+export const CH_PER_MODALITY = CHANNELS.lidar.length;
+/** Per-modality health vector length (mask flag + the four HealthSnapshot features). */
+const NH = HEALTH_FEATURES.length;
 const LN_COUNT_L = Math.log1p(32);
 const LN_COUNT_R = Math.log1p(8);
 
@@ -139,7 +149,7 @@ export class BevRasterizer {
       radar: new Float32Array(batch * this.planeSize),
       camera: new Float32Array(batch * this.planeSize),
       ego: new Float32Array(batch * EGO_FEATURES.length),
-      health: new Float32Array(batch * 3 * HEALTH_FEATURES.length),
+      health: new Float32Array(batch * RASTER_MODALITIES.length * NH),
     };
   }
 
@@ -178,15 +188,15 @@ export class BevRasterizer {
     e[b * 2 + 1] = (tick.ego.valid ? tick.ego.yawRate : 0) / 0.5;
     const feats = health ?? tickHealthFeatures(tick);
     const h = out.health;
-    const mods: PerceptionModality[] = ["lidar", "radar", "camera"];
+    const mods = RASTER_MODALITIES;
     // flag = modality used this tick: masked or absent modalities read exactly like dropout
     const used = [useL, useR, useC];
-    for (let m = 0; m < 3; m++) {
-      const o = (b * 3 + m) * 5;
+    for (let m = 0; m < mods.length; m++) {
+      const o = (b * mods.length + m) * NH;
       const on = used[m]!;
       const f = feats[mods[m]!];
       h[o] = on ? 1 : 0;
-      for (let k = 0; k < 4; k++) h[o + 1 + k] = on ? f[k]! : 0;
+      for (let k = 0; k < NH - 1; k++) h[o + 1 + k] = on ? f[k]! : 0;
     }
   }
 

@@ -1,6 +1,7 @@
 /**
  * The ONNX model contract: exported models describe themselves in `metadata_props` (written by
- * train/export.py, constants in train/contract.py). onnxruntime-node does not expose metadata, so
+ * train/export.py; the constants of both sides come from src/fusion/model-contract.json, read here
+ * through ../model-contract.ts and in Python by train/contract.py). onnxruntime-node does not expose metadata, so
  * this module reads it from the ModelProto bytes (a top-level scan: field 14 = metadata_props, each
  * a StringStringEntryProto {1: key, 2: value}) and checks it against what the rasterizer produces.
  */
@@ -13,25 +14,20 @@ import {
   gridEquals,
   HEALTH_FEATURES,
 } from "../bev/grid.ts";
+import { MODEL_CONTRACT } from "../model-contract.ts";
 
-export const MODEL_FORMAT = "fusion-bev-centerpoint";
+export const MODEL_FORMAT: string = MODEL_CONTRACT.format;
 /** 3: box orientation as the axis (sin/cos of 2 yaw), see decode.ts. */
-export const MODEL_VERSION = 3;
-export const CLASS_NAMES = ["car", "truck", "pedestrian", "cyclist"] as const;
-export const BOX_CHANNELS = [
-  "dx_cells",
-  "dy_cells",
-  "z_m",
-  "log_l_m",
-  "log_w_m",
-  "log_h_m",
-  "sin_2yaw",
-  "cos_2yaw",
-  "vx_mps",
-  "vy_mps",
-] as const;
-export const INPUT_NAMES = ["lidar", "radar", "camera", "ego", "health"] as const;
-export type InputName = (typeof INPUT_NAMES)[number];
+export const MODEL_VERSION: number = MODEL_CONTRACT.version;
+/** Class names of the heatmap channels, ObjectClass 1..4 in order. */
+export const CLASS_NAMES: readonly string[] = MODEL_CONTRACT.classes;
+/** Channels of the `box` output, in order (decode.ts reads them by these positions). */
+export const BOX_CHANNELS: readonly string[] = MODEL_CONTRACT.box_channels;
+/** Inputs a model may declare; the engine feeds those the model lists. */
+export const INPUT_NAMES: readonly string[] = MODEL_CONTRACT.input_names;
+/** Outputs every model has. */
+export const OUTPUT_NAMES: readonly string[] = MODEL_CONTRACT.output_names;
+export type InputName = string;
 
 export class ModelContractError extends Error {
   readonly code = "E_MODEL";
@@ -205,8 +201,8 @@ export function checkContract(
       throw new ModelContractError(path, `metadata 'inputs' names unknown input '${i.name}'`);
   const outputs = json<{ name: string; shape: number[] }[]>(path, meta, "outputs");
   const heat = outputs.find((o) => o.name === "heatmap");
-  if (!heat || !outputs.some((o) => o.name === "box") || !outputs.some((o) => o.name === "gates"))
-    throw new ModelContractError(path, "metadata 'outputs' must list heatmap, box and gates");
+  if (!OUTPUT_NAMES.every((n) => outputs.some((o) => o.name === n)) || !heat)
+    throw new ModelContractError(path, `metadata 'outputs' must list ${OUTPUT_NAMES.join(", ")}`);
   const outStride = Number(meta["out_stride"]);
   if (!(outStride > 0) || grid.rows % outStride !== 0 || heat.shape[2] !== grid.rows / outStride)
     throw new ModelContractError(

@@ -12,21 +12,23 @@ import { fileURLToPath } from "node:url";
 import type { AlignedTick } from "../../align/types.ts";
 import type { PerceptionModality } from "../../health/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
-import { type BevGrid, DEFAULT_GRID } from "../bev/grid.ts";
+import { type BevGrid, DEFAULT_GRID, HEALTH_FEATURES, RASTER_MODALITIES } from "../bev/grid.ts";
 import { type BevFrame, BevRasterizer, type ModalityMask } from "../bev/rasterize.ts";
 import { CALIBRATION_FEATURES, type CalibrationWeights, calibratedScore } from "../calibration.ts";
 import { referenceLidar, sweepTimeOffset, sweepTimingOf } from "../lidar/geometry.ts";
 import { createTracker, type MultiTracker, type TrackerConfigInput } from "../tracker/index.ts";
 import type { FusionEngine, FusionInputs, FusionResult } from "../types.ts";
-import { loadModelContract, type ModelContract } from "./contract.ts";
+import { BOX_CHANNELS, INPUT_NAMES, loadModelContract, type ModelContract } from "./contract.ts";
 import { DEFAULT_DECODE, type DecodeOptions, type Decoded, decodeFrame } from "./decode.ts";
 import type { LidarCluster } from "../lidar/cluster.ts";
 import { applyDoppler } from "./doppler.ts";
+import { DEFAULT_REFINE, LEARNED_TRACKER_DEFAULTS, type RefineOptions } from "./config.ts";
 import { LidarRefiner } from "./refine.ts";
 import { type ExecutionProvider, InferenceSessionWorker, type SessionStats } from "./session.ts";
 
 export { ModelContractError } from "./contract.ts";
 export { ProviderError, type ExecutionProvider } from "./session.ts";
+export { LEARNED_TRACKER_DEFAULTS } from "./config.ts";
 
 export interface LearnedEngineOptions {
   mode: "intermediate" | "late";
@@ -39,6 +41,8 @@ export interface LearnedEngineOptions {
   /** Most ticks waiting for the worker; the oldest beyond it is rejected and counted. Default 64. */
   maxQueue?: number;
   decode?: Partial<DecodeOptions>;
+  /** LiDAR refinement stage (used when `decode.refine_lidar`). */
+  refine?: Partial<RefineOptions>;
   tracker?: TrackerConfigInput;
   /** One-line notices (provider fallback). Default: stderr. */
   onWarning?: (line: string) => void;
@@ -82,17 +86,9 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-const MODS: PerceptionModality[] = ["lidar", "radar", "camera"];
-
-/**
- * Tracker settings of the learned engine that differ from the tracker's defaults, chosen on
- * validation seeds 5000-5002 (docs/DECISIONS.md L14): tentative tracks are emitted (with their
- * calibrated, lower scores) and confirmed tracks coast up to 0.9 s, as the classical engine's do.
- */
-export const LEARNED_TRACKER_DEFAULTS: TrackerConfigInput = Object.freeze({
-  emit_tentative: true,
-  max_coast_ms: 900,
-});
+const MODS: readonly PerceptionModality[] = RASTER_MODALITIES;
+/** Channels of the box output per cell. */
+const NB = BOX_CHANNELS.length;
 
 export async function createLearnedEngine(
   rig: RigConfig,
@@ -124,7 +120,9 @@ export async function createLearnedEngine(
   const lidarDtS = lidarTimeOffset(rig, contract.targetTime);
   const tracker: MultiTracker = createTracker({ ...LEARNED_TRACKER_DEFAULTS, ...opts.tracker });
   const decodeOpts: DecodeOptions = { ...DEFAULT_DECODE, ...opts.decode };
-  const refiner = decodeOpts.refine_lidar ? new LidarRefiner(rig) : null;
+  const refiner = decodeOpts.refine_lidar
+    ? new LidarRefiner(rig, { ...DEFAULT_REFINE, ...opts.refine })
+    : null;
   const calibration = opts.calibration === undefined ? loadCalibration(modelPath, warn) : opts.calibration;
   const stats: LearnedEngineStats = { runs: 0, frames: 0, dropped: 0, lastRunMs: 0, maxBatchSeen: 0 };
   const lastDets = new Map<string, Decoded[]>();
@@ -171,8 +169,9 @@ export async function createLearnedEngine(
         raster.rasterize(tick, mask, inputs.features, frame, b);
       }
       const feeds: Record<string, Float32Array> = {};
-      for (const n of ["lidar", "radar", "camera", "ego", "health"] as const)
-        if (inputNames.has(n)) feeds[n] = frame[n];
+      // the contract's input names are the frame's fields (test/train/contract.test.ts checks it)
+      for (const n of INPUT_NAMES)
+        if (inputNames.has(n)) feeds[n] = (frame as unknown as Record<string, Float32Array>)[n]!;
       const t0 = performance.now();
       // While the worker infers, cluster the LiDAR for the refinement stage in a task of its own
       // (overlaps the inference and keeps each event-loop task short). Both are awaited together, so
@@ -203,11 +202,11 @@ export async function createLearnedEngine(
       for (let b = 0; b < B; b++) {
         const { tick, resolve } = jobs[b]!;
         const h = frame.health;
-        const used = (m: number) => h[(b * 3 + m) * 5]! > 0;
+        const used = (m: number) => h[(b * RASTER_MODALITIES.length + m) * HEALTH_FEATURES.length]! > 0;
         const dets = decodeFrame(
           {
             heat: heat.data.subarray(b * K * R * C, (b + 1) * K * R * C),
-            box: box.data.subarray(b * 10 * R * C, (b + 1) * 10 * R * C),
+            box: box.data.subarray(b * NB * R * C, (b + 1) * NB * R * C),
             K,
             R,
             C,

@@ -26,35 +26,10 @@ import { lidarMount, referenceLidar } from "../lidar/geometry.ts";
 import { CLASS_PRIOR_DIMS, completeBox, wrapPi } from "../lidar/shape.ts";
 import { motionHeading, nearestHint } from "../tracker/hints.ts";
 import type { TrackPrediction } from "../tracker/index.ts";
+import { DEFAULT_REFINE, type RefineOptions } from "./config.ts";
 import type { Decoded } from "./decode.ts";
 
-export interface RefineOptions {
-  /** Largest distance from a detection's centre to a cluster's completed box, m (per class). */
-  refine_gate_m: readonly [number, number, number, number];
-  /** Position std handed to the tracker for a refined detection, m. */
-  refined_pos_std_m: number;
-  /**
-   * Which side of a cluster is the object's length: the motion heading of a moving track at the
-   * detection (`motion_min_speed_mps`), else the network's orientation when its (sin 2yaw,
-   * cos 2yaw) vector is at least this long (`Decoded.yawConf`), else the cluster's shape.
-   */
-  min_yaw_conf: number;
-  /** A track faster than this (with a settled velocity) lends its motion heading, m/s. */
-  motion_min_speed_mps: number;
-  /**
-   * A cluster wider than the class's width by more than this holds more than the object (a
-   * truck's side with whatever stands beside it): it refines nothing, m.
-   */
-  max_extra_width_m: number;
-}
-
-export const DEFAULT_REFINE: RefineOptions = Object.freeze({
-  refine_gate_m: [1.2, 1.5, 0.6, 0.8] as const,
-  refined_pos_std_m: 0.15,
-  min_yaw_conf: 0.5,
-  motion_min_speed_mps: 1.5,
-  max_extra_width_m: 0.5,
-});
+export { DEFAULT_REFINE, type RefineOptions } from "./config.ts";
 
 export class LidarRefiner {
   private readonly clusterer: LidarClusterer;
