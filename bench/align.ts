@@ -28,6 +28,9 @@
  *  - ego_rms_m: RMS horizontal ego position error over ticks with GNSS up (after 5 s of settling).
  *  - ego_rms_m_after_10s_outage: RMS over runs of the error at the end of a 10 s GNSS outage.
  * Every figure is reported as the median over repeated runs (seeds), plus a `_max_over_runs` extra.
+ *
+ * This bench drives the aligner's Collector directly, not the fleet runtime: it times the stage
+ * alone and reproduces the runtime's track feedback synchronously (docs/DECISIONS.md D16).
  */
 import { Collector } from "../src/align/collector.ts";
 import { createClassicalEngine } from "../src/fusion/classical/index.ts";

@@ -18,6 +18,8 @@
  *     Delay from the change to a rising edge of `drift:<stat>` on that statistic (missed when it never
  *     rises within 30 s, e.g. because it was already raised); raises of any statistic before the change
  *     are false alarms.
+ * Parts 2 and 3 drive the HealthMonitor directly, not the fleet runtime: part 2 compares two
+ * evaluation policies, the runtime has one; part 3 needs no aligner (docs/DECISIONS.md D16).
  */
 import { from, tap } from "rxjs";
 import { DEFAULT_SIM_OPTIONS, Simulation } from "../sim/index.ts";
