@@ -201,9 +201,13 @@ describe("health acceptance: simulator faults through the service on a real mosq
 
   test("clock skew flagged", () => {
     const rs = reportsIn(24, 27.5);
-    const hit = rs.find((r) => sensorOf(r, "radar_front").reasons.includes("clock_skew"));
-    assert.ok(hit, describeReports(rs));
-    assert.equal(sensorOf(hit, "radar_front").state, SensorState.DEGRADED);
+    // The first three skewed messages are held as stamp outliers (src/health/sensor.ts), about 230 ms
+    // at 13 Hz; on a loaded machine that can pass stale_ms, so the skew may first show beside STALE.
+    // What must hold: the skew is flagged and the sensor settles DEGRADED (usable), not lost.
+    const flagged = rs.filter((r) => sensorOf(r, "radar_front").reasons.includes("clock_skew"));
+    assert.ok(flagged.length > 0, describeReports(rs));
+    const hit = flagged.find((r) => sensorOf(r, "radar_front").state === SensorState.DEGRADED);
+    assert.ok(hit, describeReports(flagged));
     assert.ok(reportsIn(20, 24).every((r) => !sensorOf(r, "radar_front").reasons.includes("clock_skew")));
   });
 
