@@ -34,3 +34,27 @@ OUTPUT_NAMES = _C["output_names"]
 # spins clockwise, the sweep starting behind and ending at the stamp).
 TARGET_TIME = {"convention": "lidar_observation", "rotation": "cw", "sweep_start_azimuth_rad": 3.141592653589793}
 TRAIN_LIDAR = {"x_m": 0.9, "y_m": 0.0, "yaw_rad": 0.0, "period_s": 0.1}
+
+# Sizes and positions derived from the lists above (training code indexes arrays with these, never
+# with literal numbers, so a change of the file changes them all).
+NM = len(MODALITIES)  # modality rasters
+NC = len(CHANNELS[MODALITIES[0]])  # channels per modality raster (every modality has as many)
+NE = len(EGO_FEATURES)
+NH = len(HEALTH_FEATURES)
+RASTER_CHANNELS = NM * NC  # the dataset's stacked rasters
+AUX = NE + NM * NH  # the dataset's aux vector: ego features, then each modality's health vector
+
+
+def channel(modality: str, name: str) -> int:
+    """Index of a raster channel in the stacked (modality-major) rasters."""
+    return MODALITIES.index(modality) * NC + CHANNELS[modality].index(name)
+
+
+def box(name: str) -> int:
+    """Index of a box output channel."""
+    return BOX_CHANNELS.index(name)
+
+
+def health(name: str) -> int:
+    """Index of a health feature in a modality's health vector."""
+    return HEALTH_FEATURES.index(name)

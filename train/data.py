@@ -34,11 +34,11 @@ class BevDataset:
         self.off = np.fromfile(os.path.join(root, "offsets.i64"), dtype="<i8")
         self.idx = np.fromfile(os.path.join(root, "sparse_idx.u32"), dtype="<u4")
         self.val = np.fromfile(os.path.join(root, "sparse_val.f32"), dtype="<f4")
-        self.aux = np.fromfile(os.path.join(root, "aux.f32"), dtype="<f4").reshape(self.n, 17)
+        self.aux = np.fromfile(os.path.join(root, "aux.f32"), dtype="<f4").reshape(self.n, K.AUX)
         boxes = np.fromfile(os.path.join(root, "boxes.f32"), dtype="<f4").reshape(-1, BOX_COLS)
         self.boxes = [boxes[boxes[:, 0] == i, 1:] for i in range(self.n)] if len(boxes) else [np.zeros((0, BOX_COLS - 1), "f4")] * self.n
         G = K.GRID
-        self.shape = (18, G["rows"], G["cols"])
+        self.shape = (K.RASTER_CHANNELS, G["rows"], G["cols"])
         self.targets = [targets_both(b) for b in self.boxes]
 
     def __len__(self) -> int:
@@ -153,10 +153,10 @@ def synthetic(n: int, seed: int = 0):
     class Syn(BevDataset):
         def __init__(self):  # noqa: D401 - no files
             self.n = n
-            self.shape = (18, H, W)
-            self.ras = np.zeros((n, 18, H, W), np.float32)
-            self.aux = np.zeros((n, 17), np.float32)
-            self.aux[:, 2:] = np.tile(np.array([1, 1, 0.9, 1, 1], np.float32), 3)
+            self.shape = (K.RASTER_CHANNELS, H, W)
+            self.ras = np.zeros((n, K.RASTER_CHANNELS, H, W), np.float32)
+            self.aux = np.zeros((n, K.AUX), np.float32)
+            self.aux[:, K.NE :] = np.tile(np.array([1, 1, 0.9, 1, 1], np.float32), K.NM)
             self.boxes = []
             for s in range(n):
                 bs = []
@@ -166,10 +166,11 @@ def synthetic(n: int, seed: int = 0):
                     l, w, h = [(4.6, 1.9, 1.6), (9.5, 2.5, 3.4), (0.6, 0.6, 1.75), (1.8, 0.6, 1.7)][k - 1]
                     i, j = int((x - G["xMinM"]) / G["cellM"]), int((y - G["yMinM"]) / G["cellM"])
                     r = max(1, int(l / G["cellM"] / 2))
-                    self.ras[s, 0, max(0, i - r): i + r + 1, max(0, j - 1): j + 2] = 0.8
-                    self.ras[s, 1, max(0, i - r): i + r + 1, max(0, j - 1): j + 2] = h / 4
-                    self.ras[s, 6, i, j] = 0.5
-                    self.ras[s, 12 + k - 1, i, :] = 0.7
+                    lc, lz = K.channel("lidar", "log_count"), K.channel("lidar", "max_z")
+                    self.ras[s, lc, max(0, i - r): i + r + 1, max(0, j - 1): j + 2] = 0.8
+                    self.ras[s, lz, max(0, i - r): i + r + 1, max(0, j - 1): j + 2] = h / 4
+                    self.ras[s, K.channel("radar", "log_count"), i, j] = 0.5
+                    self.ras[s, K.channel("camera", "ray_" + K.CLASSES[k - 1]), i, :] = 0.7
                     bs.append([k, x, y, h / 2, l, w, h, 0.0, 0.0, 0.0, 10, 1])
                 self.boxes.append(np.array(bs, np.float32))
             self.targets = [targets_both(b) for b in self.boxes]

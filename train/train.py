@@ -72,40 +72,44 @@ def augment(rng, ras, aux, heat, reg, regm, fusion: bool, p_drop=P_DROP):
     if flip.any():
         f = np.where(flip)[0]
         ras[f] = ras[f, :, :, ::-1]
-        ras[f, 5] *= -1  # LiDAR mean_dy
-        ras[f, 6 + 3] *= -1  # radar mean_vr_uy
-        ras[f, 6 + 4] *= -1  # radar mean_dy
-        aux[f, 1] *= -1  # yaw rate
+        ras[f, K.channel("lidar", "mean_dy")] *= -1
+        ras[f, K.channel("radar", "mean_vr_uy")] *= -1
+        ras[f, K.channel("radar", "mean_dy")] *= -1
+        aux[f, K.EGO_FEATURES.index("yaw_rate_0p5radps")] *= -1
         heat[f] = heat[f, ..., ::-1]
         regm_f = regm[f, ..., ::-1]
         reg_f = reg[f, ..., ::-1].copy()
-        reg_f[:, :, 1] = np.where(regm_f[:, :, 0] > 0, 1 - reg_f[:, :, 1], 0)  # dy offset
-        reg_f[:, :, 6] *= -1  # sin 2 yaw
-        reg_f[:, :, 9] *= -1  # vy
+        dy = K.box("dy_cells")
+        reg_f[:, :, dy] = np.where(regm_f[:, :, 0] > 0, 1 - reg_f[:, :, dy], 0)  # dy offset
+        reg_f[:, :, K.box("sin_2yaw")] *= -1
+        reg_f[:, :, K.box("vy_mps")] *= -1
         reg[f] = reg_f
         regm[f] = regm_f
-    h = aux[:, 2:].reshape(B, 3, 5)
-    present = h[:, :, 0] > 0
+    NM, NC, NE, NH = K.NM, K.NC, K.NE, K.NH
+    h = aux[:, NE:].reshape(B, NM, NH)
+    mask, fresh, rate = K.health("mask"), K.health("freshness"), K.health("rate_ratio")
+    present = h[:, :, mask] > 0
     # health features of present modalities vary live (health monitor) vs offline (tick-derived)
-    h[:, :, 2] = np.where(present, rng.uniform(0.5, 1.0, (B, 3)), 0)
-    h[:, :, 3] = np.where(present, np.clip(h[:, :, 3] * rng.uniform(0.7, 1.05, (B, 3)), 0, 1), 0)
+    h[:, :, fresh] = np.where(present, rng.uniform(0.5, 1.0, (B, NM)), 0)
+    h[:, :, rate] = np.where(present, np.clip(h[:, :, rate] * rng.uniform(0.7, 1.05, (B, NM)), 0, 1), 0)
     if fusion:
-        drop = rng.random((B, 3)) < p_drop[None, :]
+        drop = rng.random((B, NM)) < p_drop[None, :]
         drop[drop.all(axis=1), 0] = False  # keep at least one modality
-        for m in range(3):
+        for m in range(NM):
             d = np.where(drop[:, m])[0]
-            ras[d, 6 * m : 6 * m + 6] = 0
+            ras[d, NC * m : NC * m + NC] = 0
             h[d, m, :] = 0
-    aux[:, 2:] = h.reshape(B, 15)
-    heat, reg, regm = select_time(heat, reg, regm, h[:, 0, 0] > 0)
+    aux[:, NE:] = h.reshape(B, NM * NH)
+    heat, reg, regm = select_time(heat, reg, regm, h[:, K.MODALITIES.index("lidar"), mask] > 0)
     return ras, aux, heat, reg, regm
 
 
 def to_inputs(ras, aux):
     r = torch.from_numpy(np.ascontiguousarray(ras))
     a = torch.from_numpy(np.ascontiguousarray(aux))
-    return (r[:, 0:6].contiguous(), r[:, 6:12].contiguous(), r[:, 12:18].contiguous(), a[:, :2].contiguous(),
-            a[:, 2:].reshape(-1, 3, 5).contiguous())
+    NC = K.NC
+    rasters = tuple(r[:, NC * m : NC * m + NC].contiguous() for m in range(K.NM))  # lidar, radar, camera
+    return (*rasters, a[:, : K.NE].contiguous(), a[:, K.NE :].reshape(-1, K.NM, K.NH).contiguous())
 
 
 def warm_start(model: FusionNet, lidar: FusionNet) -> int:
