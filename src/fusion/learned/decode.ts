@@ -8,6 +8,30 @@ import type { BevGrid } from "../bev/grid.ts";
 import type { Decoded } from "./types.ts";
 import { DEFAULT_DOPPLER, type DopplerOptions } from "./doppler.ts";
 import { alongVelocity } from "./heading.ts";
+import { MODEL_CONTRACT } from "../model-contract.ts";
+
+/** Positions of the box output's channels, by their contract names (model-contract.json `box_channels`). */
+const BOX = (() => {
+  const names = [
+    "dx_cells",
+    "dy_cells",
+    "z_m",
+    "log_l_m",
+    "log_w_m",
+    "log_h_m",
+    "sin_2yaw",
+    "cos_2yaw",
+    "vx_mps",
+    "vy_mps",
+  ] as const;
+  const at = {} as Record<(typeof names)[number], number>;
+  for (const n of names) {
+    const i = MODEL_CONTRACT.box_channels.indexOf(n);
+    if (i < 0) throw new Error(`model-contract.json: box_channels lacks '${n}', which the decoder reads`);
+    at[n] = i;
+  }
+  return Object.freeze(at);
+})();
 
 export interface DecodeOptions extends DopplerOptions {
   /** Minimum heatmap probability of a peak. */
@@ -49,7 +73,7 @@ export const DEFAULT_DECODE: DecodeOptions = Object.freeze({
 export interface FrameOutputs {
   /** (K, R, C) probabilities. */
   heat: Float32Array;
-  /** (10, R, C). */
+  /** (box channels, R, C), channels in model-contract.json `box_channels` order. */
   box: Float32Array;
   K: number;
   R: number;
@@ -114,8 +138,8 @@ export function decodeFrame(
     const i = Math.floor(cd.c / C);
     const j = cd.c % C;
     const b = (ch: number) => box[ch * RC + cd.c]!;
-    const x = grid.xMinM + (i + b(0)) * cell;
-    const y = grid.yMinM + (j + b(1)) * cell;
+    const x = grid.xMinM + (i + b(BOX.dx_cells)) * cell;
+    const y = grid.yMinM + (j + b(BOX.dy_cells)) * cell;
     const r = opts.nms_radius_m[cd.k]!;
     let dup = false;
     for (const d of dets) {
@@ -128,12 +152,18 @@ export function decodeFrame(
     if (dup) continue;
     let psum = 0;
     for (let k = 0; k < K; k++) psum += heat[k * RC + cd.c]!;
-    const length = Math.exp(clamp(b(3), -2, 3));
-    const width = Math.exp(clamp(b(4), -2, 3));
+    const length = Math.exp(clamp(b(BOX.log_l_m), -2, 3));
+    const width = Math.exp(clamp(b(BOX.log_w_m), -2, 3));
     const m = opts.support_box_margin_m;
     // the box's axis is enough for its footprint (which way it points does not matter)
     const foot =
-      m >= 0 ? { yaw: 0.5 * Math.atan2(b(6), b(7)), halfL: length / 2 + m, halfW: width / 2 + m } : null;
+      m >= 0
+        ? {
+            yaw: 0.5 * Math.atan2(b(BOX.sin_2yaw), b(BOX.cos_2yaw)),
+            halfL: length / 2 + m,
+            halfW: width / 2 + m,
+          }
+        : null;
     const mods = supportOf(support, grid, x, y, cd.k, opts.support_radius_m, foot);
     const lidar = mods.includes(Modality.LIDAR);
     const radar = mods.includes(Modality.RADAR);
@@ -143,7 +173,7 @@ export function decodeFrame(
       x,
       y,
       dtS: lidar && lidarDtS ? lidarDtS(x, y) : 0,
-      z: b(2),
+      z: b(BOX.z_m),
       covXX: posStd * posStd,
       covXY: 0,
       covYY: posStd * posStd,
@@ -151,13 +181,13 @@ export function decodeFrame(
       // (traffic direction), handed over with a wider std; the tracker refines it over time
       vel:
         radar || opts.vel_std_no_radar_mps > 0
-          ? { vx: b(8), vy: b(9), covXX: velStd * velStd, covXY: 0, covYY: velStd * velStd }
+          ? { vx: b(BOX.vx_mps), vy: b(BOX.vy_mps), covXX: velStd * velStd, covXY: 0, covYY: velStd * velStd }
           : null,
       length,
       width,
-      height: Math.exp(clamp(b(5), -2, 3)),
-      yaw: yawOf(b(6), b(7), b(8), b(9)),
-      yawConf: Math.min(1, Math.hypot(b(6), b(7))),
+      height: Math.exp(clamp(b(BOX.log_h_m), -2, 3)),
+      yaw: yawOf(b(BOX.sin_2yaw), b(BOX.cos_2yaw), b(BOX.vx_mps), b(BOX.vy_mps)),
+      yawConf: Math.min(1, Math.hypot(b(BOX.sin_2yaw), b(BOX.cos_2yaw))),
       shapeMeasured: lidar,
       cls: (cd.k + 1) as ObjectClass,
       clsConf: psum > 0 ? cd.p / psum : 1,
