@@ -3,7 +3,7 @@
  * and an optional in-process sensor source (the CLI passes the built-in simulator). This module only
  * joins parts; admission, eviction, isolation, clocks and the per-vehicle pipeline live in the runtime.
  */
-import { map, merge, type Observable, Subject, type Subscription, share, tap } from "rxjs";
+import { filter, map, merge, type Observable, Subject, type Subscription, share, tap } from "rxjs";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded.ts";
 import { connectMqtt, DEFAULT_MAX_PACKET_BYTES } from "./mqtt/connect.ts";
 import { type MqttSecurity, redact, redactUrl } from "./mqtt/security.ts";
@@ -32,6 +32,15 @@ import type { DecodeFailure } from "./streams/types.ts";
 import { type NowNs, wallNs, wallScheduler } from "./util/clock.ts";
 import { createLogger, type Logger } from "./util/log.ts";
 import { InfluxTelemetry } from "./telemetry/influx.ts";
+import { Discovery, type DiscoveryStats } from "./cluster/discovery.ts";
+import {
+  type Ownership,
+  type OwnershipProof,
+  type OwnershipStats,
+  startOwnership,
+} from "./cluster/ownership.ts";
+import { vehicleOfTopic } from "./msg/topics.ts";
+import type { MqttClient } from "mqtt";
 
 export const VERSION = "0.1.0";
 
@@ -78,8 +87,25 @@ export interface ServiceOptions {
   maxVehicles?: number;
   /** A vehicle silent this long is released and its retained health cleared, ms. Default 30000. */
   idleEvictMs?: number;
+  /**
+   * Fleet worker mode (docs/fleet.md): vehicles are shared with the other workers of the same etcd
+   * prefix; this process subscribes to and publishes for the vehicles it owns only. Needs
+   * `brokerUrl` (no embedded broker) and `sim: false`. Absent: one process owns every vehicle.
+   */
+  cluster?: ClusterOptions;
   logger?: Logger;
   now?: NowNs;
+}
+
+export interface ClusterOptions {
+  /** etcd endpoints, e.g. `http://10.0.0.1:2379` (comma-separated). */
+  etcd: string;
+  /** Key prefix of the fleet. Default `/fusion/`. */
+  prefix?: string;
+  /** Lease TTL, s. Default 3. */
+  leaseS?: number;
+  /** Sensor id whose traffic discovers vehicles (besides birth messages); null = births only. Default `gnss`. */
+  discoverSensor?: string | null;
 }
 
 export interface ServiceStats {
@@ -97,6 +123,16 @@ export interface ServiceStats {
   published: Publisher["stats"] | null;
   dashboard: Dashboard["stats"] | null;
   telemetry: InfluxTelemetry["stats"] | null;
+  /** Fleet worker mode: ownership, discovery, and frames and reports withheld for want of proof. */
+  cluster: {
+    ownership: OwnershipStats;
+    discovery: DiscoveryStats;
+    /** Frames not published: this worker could not prove it owned the vehicle (lease not valid). */
+    fencedFrames: number;
+    fencedHealth: number;
+    /** Sensor messages of vehicles this worker does not own (in flight after a release). */
+    notOwned: number;
+  } | null;
 }
 
 export interface Service {
@@ -147,6 +183,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     }
   };
 
+  if (o.cluster && (!o.brokerUrl || o.sim))
+    throw new Error("fleet worker mode needs an external broker and no built-in simulator");
   try {
     let broker: EmbeddedBroker | null = null;
     let brokerUrl = o.brokerUrl;
@@ -239,6 +277,14 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         published: publisher.stats,
         dashboard: dashboard?.stats ?? null,
         telemetry: telemetry?.stats ?? null,
+        cluster:
+          ownership && discovery
+            ? {
+                ownership: ownership.stats(),
+                discovery: discovery.stats(),
+                ...clusterCounts,
+              }
+            : null,
       };
     };
     const http = o.http === undefined ? { host: "127.0.0.1", port: 8080 } : o.http;
@@ -261,8 +307,23 @@ export async function startService(o: ServiceOptions): Promise<Service> {
 
     const kindOf = new Map(o.rig.sensors.map((s) => [s.id, s.kind] as const));
     const failures$ = new Subject<DecodeFailure>();
+    // Fleet worker mode: ownership (etcd) and discovery; the worker sees only its own vehicles.
+    let ownership: Ownership | null = null;
+    let discovery: Discovery | null = null;
+    const clusterCounts = { fencedFrames: 0, fencedHealth: 0, notOwned: 0 };
+    /** Vehicles whose next published frame is the first of a fresh aligner and tracker. */
+    const fresh = new Set<string>();
+    const localProof: OwnershipProof = { worker: instance, revision: 0 };
+    const proofOf = (v: string): OwnershipProof | null => (ownership ? ownership.proof(v) : localProof);
     const raw$ = fromMqttMessages(client, now).pipe(share());
     const envelopes$ = raw$.pipe(
+      filter((m) => {
+        if (!ownership) return true;
+        const v = vehicleOfTopic(m.topic);
+        if (v !== null && ownership.owns(v)) return true;
+        clusterCounts.notOwned++;
+        return false;
+      }),
       tap(() => {
         stats.received++;
       }),
@@ -319,6 +380,15 @@ export async function startService(o: ServiceOptions): Promise<Service> {
           case "frame":
             return guarded("frame output", () => {
               const { frame, tick } = ev;
+              const proof = proofOf(ev.vehicle);
+              if (!proof) {
+                // Not provably ours now (lease not renewed in time): another worker may own it.
+                clusterCounts.fencedFrames++;
+                return;
+              }
+              frame.worker = proof.worker;
+              frame.ownershipRevision = proof.revision;
+              frame.freshStart = fresh.delete(ev.vehicle);
               // e2e ends just before encoding and publishing; the "publish" stage (encode + client
               // publish call) can only be known afterwards, so it is in frames$ and telemetry, not in
               // the published message.
@@ -336,6 +406,10 @@ export async function startService(o: ServiceOptions): Promise<Service> {
               const snap = ev.snapshot;
               for (const t of snap.transitions ?? []) logger.log("info", `health ${ev.vehicle}: ${t}`);
               if (!snap.changed && !ev.periodic) return;
+              if (!proofOf(ev.vehicle)) {
+                clusterCounts.fencedHealth++;
+                return;
+              }
               const report = toReport(snap);
               publisher.health(report);
               telemetry?.health(report);
@@ -343,12 +417,17 @@ export async function startService(o: ServiceOptions): Promise<Service> {
             });
           case "admitted":
           case "evicted":
+          case "released":
             vehicles = fleet?.vehicles() ?? [];
-            // an evicted vehicle's retained health would describe it forever: clear it
-            if (ev.type === "evicted") publisher.clearHealth(ev.vehicle);
+            if (ev.type === "admitted") fresh.add(ev.vehicle);
+            else fresh.delete(ev.vehicle);
+            // an evicted vehicle's retained health would describe it forever: clear it (a released
+            // one's is the next owner's to write)
+            if (ev.type === "evicted" && proofOf(ev.vehicle)) publisher.clearHealth(ev.vehicle);
             publishStatus();
             return;
           case "restarted":
+            fresh.add(ev.vehicle);
             return;
         }
       },
@@ -356,7 +435,59 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     });
     cleanups.push(() => pipelineSub.unsubscribe());
 
-    await client.subscribeAsync(topics.allSensors, { qos: 0 });
+    if (o.cluster) {
+      const c = o.cluster;
+      const disc = new Discovery({
+        sensor: c.discoverSensor,
+        forgetAfterMs: o.idleEvictMs === 0 ? Number.POSITIVE_INFINITY : o.idleEvictMs,
+      });
+      discovery = disc;
+      const dataClient = client;
+      ownership = await startOwnership({
+        etcd: c.etcd,
+        prefix: c.prefix,
+        leaseS: c.leaseS,
+        instance,
+        logger,
+        onAcquire: (v) => {
+          dataClient.subscribe(topics.vehicleSensors(v), { qos: 0 }, (e) => {
+            if (e) logger.log("warn", `subscribe to ${v} failed: ${e.message}`);
+          });
+        },
+        onRelease: (v, why) => {
+          dataClient.unsubscribe(topics.vehicleSensors(v));
+          fleet?.release(v);
+          logger.log("info", `vehicle ${v} released (${why})`);
+        },
+      });
+      const own = ownership;
+      cleanups.push(() => own.stop());
+      // Discovery has its own connection: a wildcard on one sensor id overlapping the per-vehicle
+      // subscriptions would make the broker deliver those messages twice on one connection.
+      const discClient: MqttClient = await connectMqtt(brokerUrl, {
+        security,
+        client: { clientId: `${instance}-disc-${Math.random().toString(16).slice(2, 8)}` },
+        giveUpAfterMs: o.brokerWaitMs,
+        onRetry: (line) => logger.log("warn", line),
+      });
+      cleanups.push(() => new Promise<void>((resolve) => discClient.end(true, {}, () => resolve())));
+      const nowMs = () => now() / 1e6;
+      discClient.on("message", (topic: string, payload: Buffer) => {
+        const ch = disc.onMessage(topic, payload.length, nowMs());
+        if (ch?.type === "discovered") own.discover(ch.vehicle);
+        else if (ch?.type === "forgotten") own.forget(ch.vehicle);
+      });
+      const sweep = setInterval(() => {
+        for (const v of disc.sweep(nowMs())) own.forget(v);
+      }, 1000);
+      sweep.unref();
+      cleanups.push(() => clearInterval(sweep));
+      await discClient.subscribeAsync(disc.filters(), { qos: 0 });
+      logger.log(
+        "info",
+        `fleet worker ${instance}: etcd ${c.etcd}, discovery on ${disc.filters().join(", ")}`,
+      );
+    } else await client.subscribeAsync(topics.allSensors, { qos: 0 });
     publishStatus();
     // After a broker restart the retained `online` (and any session) is gone: say it again on every
     // reconnect (mqtt.js resubscribes by itself). The last will covers the other direction.

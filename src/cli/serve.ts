@@ -13,6 +13,9 @@ import { type MqttSecurity, redactUrl } from "../mqtt/security.ts";
 import { embeddedSim, type SimEmbedOptions } from "./embedded-sim.ts";
 import { type FlagSpecs, helpText, hostPort, numFlag, oneOf, parseFlags, UsageError } from "./args.ts";
 import { MQTT_FLAGS, mqttFromFlags } from "./mqtt-options.ts";
+import { OWNERSHIP_DEFAULTS } from "../cluster/ownership.ts";
+import { DISCOVERY_DEFAULTS } from "../cluster/discovery.ts";
+import type { ClusterOptions } from "../service.ts";
 
 export const SERVE_FLAGS: FlagSpecs = {
   broker: {
@@ -56,6 +59,33 @@ export const SERVE_FLAGS: FlagSpecs = {
     default: "30",
   },
   "no-sim": { type: "boolean", help: "do not start the built-in simulator" },
+  worker: {
+    type: "boolean",
+    help: "fleet worker: share the vehicles with the other workers of --etcd (needs --broker and --etcd; no simulator); docs/fleet.md",
+  },
+  etcd: {
+    type: "string",
+    arg: "URL",
+    help: "etcd endpoints of the worker pool, e.g. http://10.0.0.1:2379 (comma-separated); only with --worker",
+  },
+  "etcd-prefix": {
+    type: "string",
+    arg: "P",
+    help: "etcd key prefix of this fleet (workers/ and owners/ under it)",
+    default: OWNERSHIP_DEFAULTS.prefix,
+  },
+  "lease-s": {
+    type: "string",
+    arg: "S",
+    help: "worker lease TTL, s: a dead worker's vehicles move after about this long",
+    default: String(OWNERSHIP_DEFAULTS.leaseS),
+  },
+  "discover-sensor": {
+    type: "string",
+    arg: "ID|none",
+    help: "worker: besides retained birth messages (fusion/<vehicle>/rig), discover vehicles from this sensor's traffic (fusion/+/sensors/<ID>); none = births only",
+    default: DISCOVERY_DEFAULTS.sensor,
+  },
   fusion: {
     type: "string",
     arg: "MODE",
@@ -122,6 +152,7 @@ export interface ParsedServe {
   http: { host: string; port: number; token: string | null } | null;
   influx?: string;
   instance?: string;
+  cluster?: ClusterOptions;
 }
 
 function parseFaultFlag(v: unknown): string {
@@ -148,6 +179,31 @@ export function parseServeArgs(argv: string[]): ParsedServe | "help" {
     throw new UsageError(
       `--listen ${listen.host}: the embedded broker listens beyond loopback only with --broker-password-file`,
     );
+  let cluster: ClusterOptions | undefined;
+  if (values.worker || values.etcd !== undefined) {
+    if (!values.worker) throw new UsageError("--etcd: only with --worker");
+    const etcd = values.etcd as string | undefined;
+    if (etcd === undefined) throw new UsageError("--worker: needs --etcd URL (the worker pool's etcd)");
+    for (const u of etcd.split(","))
+      if (!/^https?:\/\/[^/\s]+\/?$/.test(u.trim()))
+        throw new UsageError(`--etcd: expected URLs like http://host:2379, got '${u.trim()}'`);
+    if (rawBroker === undefined)
+      throw new UsageError(
+        "--worker: needs --broker URL (workers share an external broker; no embedded one)",
+      );
+    const prefix = values["etcd-prefix"] as string;
+    if (!/^[A-Za-z0-9_./-]{1,128}$/.test(prefix))
+      throw new UsageError(`--etcd-prefix: 1-128 characters of A-Z a-z 0-9 _ . / -, got '${prefix}'`);
+    const ds = values["discover-sensor"] as string;
+    if (ds !== "none" && !/^[A-Za-z0-9_-]+$/.test(ds))
+      throw new UsageError(`--discover-sensor: a sensor id (letters, digits, _ -) or none, got '${ds}'`);
+    cluster = {
+      etcd,
+      prefix: prefix.endsWith("/") ? prefix : `${prefix}/`,
+      leaseS: numFlag("lease-s", values["lease-s"], { int: true, min: 1, max: 3600 }),
+      discoverSensor: ds === "none" ? null : ds,
+    };
+  }
   const httpArg = values.http as string;
   if (values.influx !== undefined) {
     try {
@@ -183,16 +239,18 @@ export function parseServeArgs(argv: string[]): ParsedServe | "help" {
     rigMap: values["rig-map"] as string | undefined,
     maxVehicles: numFlag("max-vehicles", values["max-vehicles"], { int: true, min: 1, max: 100_000 }),
     idleEvictMs: numFlag("idle-evict-s", values["idle-evict-s"], { min: 0, max: 86_400 }) * 1000,
-    sim: values["no-sim"]
-      ? false
-      : {
-          scenario: oneOf("scenario", values.scenario, ["urban", "highway", "intersection"] as const),
-          conditions: oneOf("conditions", values.conditions, ["clear", "rain", "fog", "night"] as const),
-          seed: numFlag("seed", values.seed, { int: true, min: 0 }),
-          vehicles: numFlag("vehicles", values.vehicles, { int: true, min: 1, max: 1000 }),
-          faults: parseFaultFlag(values.faults),
-          cameraFrames: Boolean(values["camera-frames"]),
-        },
+    cluster,
+    sim:
+      values["no-sim"] || cluster
+        ? false
+        : {
+            scenario: oneOf("scenario", values.scenario, ["urban", "highway", "intersection"] as const),
+            conditions: oneOf("conditions", values.conditions, ["clear", "rain", "fog", "night"] as const),
+            seed: numFlag("seed", values.seed, { int: true, min: 0 }),
+            vehicles: numFlag("vehicles", values.vehicles, { int: true, min: 1, max: 1000 }),
+            faults: parseFaultFlag(values.faults),
+            cameraFrames: Boolean(values["camera-frames"]),
+          },
     fusion: oneOf("fusion", values.fusion, FUSION_MODES),
     ep: oneOf("ep", values.ep, EP_CHOICES),
     http,
@@ -251,6 +309,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       http: p.http,
       influx: p.influx,
       instance: p.instance,
+      cluster: p.cluster,
       logger,
     });
   } catch (e) {

@@ -14,6 +14,8 @@ import {
 } from "../../sim/index.ts";
 import { loadRig } from "../rig/load.ts";
 import { connectMqtt } from "../mqtt/connect.ts";
+import { birthPayload } from "../cluster/discovery.ts";
+import { topics } from "../msg/topics.ts";
 import { type FlagSpecs, helpText, numFlag, parseFlags, UsageError } from "./args.ts";
 import { MQTT_FLAGS, mqttFromFlags } from "./mqtt-options.ts";
 
@@ -117,12 +119,24 @@ export async function simCommand(argv: string[]): Promise<number> {
 
   // Waits for the broker with backoff (10 s at most), one line per failed attempt, no secrets.
   // While disconnected, QoS 0 sensor data is dropped (and counted), never queued unbounded.
+  const ids = Array.from({ length: vehicles }, (_, i) => `sim-${i + 1}`);
   const client: mqtt.MqttClient = await connectMqtt(url, {
     security,
-    client: { clientId: `fusion-sim-${process.pid}` },
+    client: {
+      clientId: `fusion-sim-${process.pid}`,
+      // One vehicle: its birth message is cleared by the broker if this process dies (a will has
+      // one topic; with several vehicles only a clean exit clears them).
+      ...(vehicles === 1
+        ? { will: { topic: topics.rig(ids[0]!), payload: Buffer.alloc(0), qos: 1 as const, retain: true } }
+        : {}),
+    },
     giveUpAfterMs: 10_000,
     onRetry: (line) => process.stderr.write(`fusion sim: ${line}\n`),
   });
+  // Retained birth messages: fleet workers discover the vehicles from them (docs/fleet.md).
+  await Promise.all(
+    ids.map((v) => client.publishAsync(topics.rig(v), birthPayload(v, rig.name), { qos: 1, retain: true })),
+  );
   let publishErrors = 0;
   let dropped = 0;
   const run = runSimulation({
@@ -173,6 +187,9 @@ export async function simCommand(argv: string[]): Promise<number> {
   const stats = await run.done;
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
+  await Promise.all(
+    ids.map((v) => client.publishAsync(topics.rig(v), Buffer.alloc(0), { qos: 1, retain: true })),
+  ).catch(() => undefined);
   await client.endAsync();
   process.stderr.write(
     `fusion sim: published ${stats.events} messages (${(stats.bytes / 1e6).toFixed(1)} MB) over ${stats.simulatedS.toFixed(1)} simulated s in ${stats.wallS.toFixed(1)} s; lateness p99 ${stats.latenessMsP99.toFixed(1)} ms; publish errors ${stats.publishErrors + publishErrors}; dropped (offline or send buffer full) ${dropped}\n`,

@@ -7,10 +7,27 @@ export const topics = {
   fused: (vehicle: string) => `${ROOT}/${vehicle}/fused`,
   health: (vehicle: string) => `${ROOT}/${vehicle}/health`,
   truth: (vehicle: string) => `${ROOT}/${vehicle}/truth`,
+  /** Retained birth message of a vehicle (its rig name, JSON); cleared (empty) when it leaves. */
+  rig: (vehicle: string) => `${ROOT}/${vehicle}/rig`,
   serviceStatus: (instance: string) => `${ROOT}/_service/${instance}/status`,
   /** Subscription filter for every sensor of every vehicle. */
   allSensors: `${ROOT}/+/sensors/+`,
+  /** Subscription filter for every sensor of one vehicle (a fleet worker's per-vehicle filter). */
+  vehicleSensors: (vehicle: string) => `${ROOT}/${vehicle}/sensors/+`,
+  /** Subscription filter for one sensor id of every vehicle (traffic discovery). */
+  sensorOfAll: (sensor: string) => `${ROOT}/+/sensors/${sensor}`,
+  /** Subscription filter for every vehicle's birth message. */
+  allRigs: `${ROOT}/+/rig`,
 };
+
+/** The vehicle level of any `fusion/<vehicle>/...` topic (not `_service`), or null. */
+export function vehicleOfTopic(topic: string): string | null {
+  const i = topic.indexOf("/");
+  if (i < 0 || topic.slice(0, i) !== ROOT) return null;
+  const j = topic.indexOf("/", i + 1);
+  const v = topic.slice(i + 1, j < 0 ? undefined : j);
+  return v && v !== "_service" ? v : null;
+}
 
 /** Parse `fusion/<vehicle>/sensors/<sensor>`; null for any other topic. */
 export function parseSensorTopic(topic: string): { vehicle: string; sensorId: string } | null {

@@ -194,6 +194,12 @@ export interface FusedFrame {
   modeReasons: string[];
   fusion: string;
   trigger: string;
+  /** Service instance that made the frame (set at publish; docs/fleet.md). */
+  worker?: string;
+  /** etcd revision at which `worker` took the vehicle: a fencing token; 0 without --etcd. */
+  ownershipRevision?: number;
+  /** First frame of a freshly started aligner and tracker for this vehicle in this worker. */
+  freshStart?: boolean;
 }
 
 export interface SensorHealth {

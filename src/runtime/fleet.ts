@@ -51,6 +51,7 @@ export type FleetEvent =
   | { type: "health"; vehicle: string; snapshot: HealthSnapshot; periodic: boolean }
   | { type: "admitted"; vehicle: string; rig: string }
   | { type: "evicted"; vehicle: string; idleMs: number }
+  | { type: "released"; vehicle: string }
   | { type: "restarted"; vehicle: string; error: string; restarts: number };
 
 /** The rig of a vehicle, or null when the vehicle has none (refused, counted as `no_rig`). */
@@ -103,6 +104,8 @@ export interface FleetStats {
   vehicles: Record<string, VehicleCounters>;
   admitted: number;
   evicted: number;
+  /** Vehicles released on request (`Fleet.release`: a fleet worker handed the vehicle over). */
+  released: number;
   restarts: number;
   ticks: number;
   frames: number;
@@ -119,6 +122,12 @@ export interface Fleet {
   complete(): void;
   /** Tear everything down without flushing. */
   stop(): void;
+  /**
+   * Release a served vehicle now (pipeline, health monitor, engine state), as eviction does but on
+   * request: a fleet worker that no longer owns the vehicle. Emits `released`; false if not served.
+   * Its next message admits it afresh.
+   */
+  release(vehicle: string): boolean;
   /** Ticks aligned but not yet fused (waiting or in flight), all vehicles. */
   pending(): number;
   /** Calls `fn` once the next time pending() drops (a tick left fusion). */
@@ -166,6 +175,7 @@ export function createFleet(o: FleetOptions): Fleet {
   const stats: Omit<FleetStats, "vehicles"> = {
     admitted: 0,
     evicted: 0,
+    released: 0,
     restarts: 0,
     ticks: 0,
     frames: 0,
@@ -443,6 +453,15 @@ export function createFleet(o: FleetOptions): Fleet {
       for (const slot of slots.values()) teardown(slot);
       slots.clear();
       events.complete();
+    },
+    release(vehicle) {
+      const slot = slots.get(vehicle);
+      if (!slot || stopped) return false;
+      teardown(slot);
+      slots.delete(vehicle);
+      stats.released++;
+      emit({ type: "released", vehicle });
+      return true;
     },
     pending: () => pending,
     onProgress(fn) {

@@ -86,7 +86,7 @@ test("programs: every test file that starts a system program declares it with ne
   const files = readdirSync(dir, { recursive: true })
     .map(String)
     .filter((f) => f.endsWith(".test.ts"));
-  const starters = /\b(startMosquitto|startInfluxd|launchChromium|requireProgram)\(/;
+  const starters = /\b(startMosquitto|startInfluxd|startEtcd|launchChromium|requireProgram)\(/;
   const offenders = files.filter((f) => {
     const src = readFileSync(join(dir, f), "utf8");
     return starters.test(src) && !/\bneeds\(/.test(src);

@@ -262,6 +262,9 @@ test("codec: FusedFrame round-trips", () => {
     modeReasons: [],
     fusion: "classical",
     trigger: "reference",
+    worker: "worker-2",
+    ownershipRevision: 2 ** 40 + 7, // an etcd revision: int64, exact as a Number below 2^53
+    freshStart: true,
   };
   const r = decodeFusedFrame(encodeFusedFrame(f));
   assert.ok(r.ok);
