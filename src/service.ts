@@ -449,6 +449,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         leaseS: c.leaseS,
         instance,
         logger,
+        maxOwned: o.maxVehicles,
         onAcquire: (v) => {
           dataClient.subscribe(topics.vehicleSensors(v), { qos: 0 }, (e) => {
             if (e) logger.log("warn", `subscribe to ${v} failed: ${e.message}`);

@@ -35,6 +35,8 @@ export interface OwnershipOptions {
   instance: string;
   /** Lease TTL, s (integer >= 1). Default 3. */
   leaseS?: number;
+  /** Vehicles this worker takes at most (its fleet's `maxVehicles`). Default unlimited. */
+  maxOwned?: number;
   /** Reconcile period (membership read, releases, acquisitions), ms. Default leaseS * 1000 / 6. */
   reconcileMs?: number;
   /**
@@ -310,9 +312,21 @@ export async function startOwnership(o: OwnershipOptions): Promise<Ownership> {
       // Taking a vehicle needs a lease that is valid now: acquiring under an expiring lease would
       // hand out a token nobody can honour.
       const t = nowMs();
+      let taking = 0;
       if (t < validUntil - marginMs && t - registeredAt >= settleMs)
-        for (const v of known)
-          if (!owned.has(v) && rendezvousOwner(v, workers) === o.instance) jobs.push(acquire(v));
+        for (const v of known) {
+          if (owned.has(v) || rendezvousOwner(v, workers) !== o.instance) continue;
+          if (owned.size + taking >= (o.maxOwned ?? Number.POSITIVE_INFINITY)) {
+            log.limited(
+              "ownership:full",
+              "warn",
+              `worker ${o.instance} owns ${owned.size} vehicles (its maximum); ${v} and others left unowned`,
+            );
+            break;
+          }
+          taking++;
+          jobs.push(acquire(v));
+        }
       for (const r of await Promise.allSettled(jobs))
         if (r.status === "rejected") etcdError("ownership", r.reason);
     } finally {
