@@ -256,7 +256,16 @@ export async function startOwnership(o: OwnershipOptions): Promise<Ownership> {
       callMs,
       "acquire",
     );
-    if (stopped || !registered || !known.has(v) || owned.has(v)) return;
+    if (stopped || !registered || !known.has(v) || owned.has(v)) {
+      // Forgotten (or stopped) while the create was in flight: do not sit on the key.
+      if (r.succeeded && leaseId && !owned.has(v))
+        await within(
+          client.if(key, "Lease", "==", leaseId).then(client.delete().key(key)).commit(),
+          callMs,
+          "release",
+        );
+      return;
+    }
     let revision = 0;
     if (r.succeeded) revision = Number(r.header.revision);
     else {
