@@ -6,8 +6,8 @@
  * busy), tick continuity, event-loop lag and resident memory.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -41,6 +41,24 @@ export interface TrialResult {
   stages: Record<string, { p50: number; p99: number }>;
   /** RSS samples over the window (soak), MB. */
   rss_mb: number[];
+  /** Inside the engine (learned): p50 / p99 per stage over the window, ms (src/fusion/learned/batcher.ts). */
+  engine: Record<string, { p50: number; p99: number }>;
+  /** CPU over the window, % of one core: this process (service, all its threads) and the load generator. */
+  cpu_service_pct: number;
+  cpu_loadgen_pct: number;
+  /** 1-minute load average at the end of the window (the machine is shared). */
+  load_avg_1m: number;
+}
+
+/** CPU time of a process (utime + stime), s; NaN where /proc is not there. */
+function procCpuS(pid: number | undefined): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export interface Broker {
@@ -123,6 +141,9 @@ export async function trial(o: {
   const shed0 = svc.stats().fusionDrops;
   counting = true;
   global.gc?.();
+  svc.engineTimes(true);
+  const cpu0 = process.cpuUsage();
+  const gen0 = procCpuS(gen.pid);
   const rss: number[] = [process.memoryUsage().rss / 2 ** 20];
   const t0 = performance.now();
   while (performance.now() - t0 < o.windowS * 1000) {
@@ -142,6 +163,9 @@ export async function trial(o: {
   counting = false;
   lag.disable();
   const elapsedS = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const genCpu = procCpuS(gen.pid) - gen0;
+  const engineTimes = Object.values(svc.engineTimes())[0] ?? {};
   const shed = svc.stats().fusionDrops - shed0;
   const rssEnd = process.memoryUsage().rss / 2 ** 20;
   if (!o.rssEveryS) rss.push(rssEnd);
@@ -166,6 +190,10 @@ export async function trial(o: {
     published,
     stages,
     rss_mb: rss,
+    engine: Object.fromEntries(Object.entries(engineTimes).map(([k, v]) => [k, { p50: v.p50, p99: v.p99 }])),
+    cpu_service_pct: ((cpu.user + cpu.system) / 1e6 / elapsedS) * 100,
+    cpu_loadgen_pct: (genCpu / elapsedS) * 100,
+    load_avg_1m: loadavg()[0]!,
   };
 }
 

@@ -144,6 +144,12 @@ export interface Service {
   /** Every health report, as published (hot). */
   health$: Subject<HealthReport>;
   stats(): ServiceStats;
+  /**
+   * Where ticks' time goes inside each engine that measures it (the learned engines: recent p50/p99
+   * per stage, ms), keyed by rig name. Not part of `stats()`: it sorts recent samples. `reset`:
+   * start afresh after reading (a benchmark's window after its warm-up).
+   */
+  engineTimes(reset?: boolean): Record<string, Record<string, { p50: number; p99: number; mean: number; n: number }>>;
   stop(): Promise<void>;
 }
 
@@ -534,6 +540,18 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       frames$,
       health$,
       stats: serviceStats,
+      engineTimes: (reset = false) => {
+        const out: ReturnType<Service["engineTimes"]> = {};
+        for (const [name, e] of engines) {
+          const t = (
+            e as { times?: { summary(): ReturnType<Service["engineTimes"]>[string]; reset(): void } }
+          ).times;
+          if (!t) continue;
+          out[name] = t.summary();
+          if (reset) t.reset();
+        }
+        return out;
+      },
       async stop() {
         await cleanup();
         frames$.complete();

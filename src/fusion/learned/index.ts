@@ -2,8 +2,10 @@
  * Learned fusion engine (intermediate or late mode): BEV rasters -> gated fusion transformer (ONNX,
  * in a worker thread) -> peak decoding -> tracker. See docs/fusion-learned.md.
  *
- * Batching: fuse() calls queue up; whenever the worker is idle, every queued tick (up to
- * `maxBatch`, typically the ticks of several vehicles that arrived together) goes into one run.
+ * Split in two (./batcher.ts): fuse() prepares the tick at once (rasterizes it into shared memory
+ * and clusters its LiDAR for the refinement) and hands it to the batcher, which runs the ticks of
+ * every vehicle through the worker in batches; each tick's outputs are then post-processed
+ * (`postProcess`: decode, refinement, Doppler, tracker) in an event-loop task of its own.
  * The queue is bounded (`maxQueue`): beyond it the oldest waiting tick is rejected and counted.
  */
 import { createHash } from "node:crypto";
@@ -18,13 +20,19 @@ import { CALIBRATION_FEATURES, type CalibrationWeights, calibratedScore } from "
 import { referenceLidar, sweepTimeOffset, sweepTimingOf } from "../lidar/geometry.ts";
 import { createTracker, type MultiTracker, type TrackerConfigInput } from "../tracker/index.ts";
 import type { FusionEngine, FusionInputs, FusionResult } from "../types.ts";
-import { BOX_CHANNELS, INPUT_NAMES, loadModelContract, type ModelContract } from "./contract.ts";
+import { BOX_CHANNELS, loadModelContract, type ModelContract } from "./contract.ts";
 import { DEFAULT_DECODE, type DecodeOptions, type Decoded, decodeFrame } from "./decode.ts";
 import type { LidarCluster } from "../lidar/cluster.ts";
+import { type EngineStage, InferenceBatcher, type StageTimes } from "./batcher.ts";
 import { applyDoppler } from "./doppler.ts";
 import { DEFAULT_REFINE, LEARNED_TRACKER_DEFAULTS, type RefineOptions } from "./config.ts";
 import { LidarRefiner } from "./refine.ts";
-import { type ExecutionProvider, InferenceSessionWorker, type SessionStats } from "./session.ts";
+import {
+  type ExecutionProvider,
+  InferenceSessionWorker,
+  type RunOutputs,
+  type SessionStats,
+} from "./session.ts";
 
 export { ModelContractError } from "./contract.ts";
 export { ProviderError, type ExecutionProvider } from "./session.ts";
@@ -40,6 +48,12 @@ export interface LearnedEngineOptions {
   maxBatch?: number;
   /** Most ticks waiting for the worker; the oldest beyond it is rejected and counted. Default 64. */
   maxQueue?: number;
+  /**
+   * Once the worker is idle, wait this long for more ticks to join a batch, ms. Default 0: only the
+   * ticks that arrived in the same turn of the event loop (on CPU a batch costs the same per frame
+   * as single frames; see ./batcher.ts).
+   */
+  batchWindowMs?: number;
   decode?: Partial<DecodeOptions>;
   /** LiDAR refinement stage (used when `decode.refine_lidar`). */
   refine?: Partial<RefineOptions>;
@@ -73,6 +87,8 @@ export interface LearnedEngine extends FusionEngine {
   readonly inference: SessionStats;
   /** Raw decoded detections of the last tick of each vehicle (before tracking), for evaluation. */
   lastDetections(vehicle: string): Decoded[];
+  /** Where a tick's time goes in the engine (recent p50/p99 per stage, ms; ./batcher.ts EngineStage). */
+  readonly times: StageTimes<EngineStage>;
 }
 
 export function defaultModelPath(name: string): string {
@@ -81,7 +97,10 @@ export function defaultModelPath(name: string): string {
 
 interface Pending {
   tick: AlignedTick;
-  inputs: FusionInputs;
+  mask: ModalityMask;
+  features: FusionInputs["features"];
+  /** The tick's LiDAR clusters (refinement), made when the tick is prepared. */
+  clusters: LidarCluster[] | null;
   resolve: (r: FusionResult) => void;
   reject: (e: Error) => void;
 }
@@ -124,146 +143,106 @@ export async function createLearnedEngine(
     ? new LidarRefiner(rig, { ...DEFAULT_REFINE, ...opts.refine })
     : null;
   const calibration = opts.calibration === undefined ? loadCalibration(modelPath, warn) : opts.calibration;
-  const stats: LearnedEngineStats = { runs: 0, frames: 0, dropped: 0, lastRunMs: 0, maxBatchSeen: 0 };
   const lastDets = new Map<string, Decoded[]>();
-  const queue: Pending[] = [];
-  const frames = new Map<number, BevFrame>();
-  let busy = false;
-  let scheduled = false;
-  let closed = false;
   const inputNames = new Set(contract.inputs.map((i) => i.name));
+  const one = raster.alloc(1);
 
-  const maskOf = (inputs: FusionInputs): ModalityMask => ({
+  const maskOf = (inputs: Pick<FusionInputs, "mask">): ModalityMask => ({
     lidar: inputs.mask.lidar && contract.modalities.includes("lidar"),
     radar: inputs.mask.radar && contract.modalities.includes("radar"),
     camera: inputs.mask.camera && contract.modalities.includes("camera"),
   });
 
-  const schedule = () => {
-    if (scheduled || busy || queue.length === 0) return;
-    scheduled = true;
-    // let ticks that arrive in the same turn of the event loop join the batch
-    setImmediate(() => {
-      scheduled = false;
-      void runBatch();
+  /** Per-frame post-processing of one tick's outputs (batch index and input slot `b`). */
+  const postProcess = (job: Pending, out: RunOutputs, frame: BevFrame, b: number): void => {
+    const { tick, mask } = job;
+    const heat = out["heatmap"]!;
+    const box = out["box"]!;
+    const gates = out["gates"]!.data;
+    const [, K, R, C] = heat.dims as [number, number, number, number];
+    const P = raster.planeSize;
+    const h = frame.health;
+    const used = (m: number) => h[(b * RASTER_MODALITIES.length + m) * HEALTH_FEATURES.length]! > 0;
+    const dets = decodeFrame(
+      {
+        heat: heat.data.subarray(b * K * R * C, (b + 1) * K * R * C),
+        box: box.data.subarray(b * NB * R * C, (b + 1) * NB * R * C),
+        K,
+        R,
+        C,
+      },
+      grid,
+      contract.outStride,
+      {
+        lidar: used(0) ? frame.lidar.subarray(b * P, b * P + raster.cellsPerChannel) : null,
+        radar: used(1) ? frame.radar.subarray(b * P, b * P + raster.cellsPerChannel) : null,
+        camera: used(2) ? frame.camera.subarray(b * P, (b + 1) * P) : null,
+      },
+      decodeOpts,
+      lidarDtS,
+    );
+    if (tick.reset) tracker.vehicle(tick.vehicle)?.reset();
+    const e = tick.ego;
+    const pose = { valid: e.valid, x: e.x, y: e.y, yaw: e.yaw };
+    if (refiner && job.clusters)
+      refiner.refine(dets, job.clusters, tracker.predict(tick.vehicle, tick.stampNs, pose));
+    if (decodeOpts.doppler) applyDoppler(dets, mask.radar ? tick.radar : null, decodeOpts);
+    if (lastDets.size >= 4096 && !lastDets.has(tick.vehicle)) lastDets.clear(); // bounded
+    lastDets.set(tick.vehicle, dets);
+    const objects = tracker.update(tick.vehicle, tick.stampNs, pose, dets);
+    if (calibration) for (const o of objects) o.score = calibratedScore(o, calibration);
+    const g = {} as Record<PerceptionModality, number>;
+    MODS.forEach((m, i) => {
+      g[m] = mask[m] ? gates[b * MODS.length + i]! : 0;
     });
+    job.resolve({ objects, gates: g });
   };
 
-  async function runBatch(): Promise<void> {
-    if (busy || queue.length === 0) return;
-    busy = true;
-    const jobs = queue.splice(0, maxBatch);
-    const B = jobs.length;
-    // small batches (the common case) reuse their buffers: fewer large allocations on the hot path
-    let frame: BevFrame | undefined = B <= 4 ? frames.get(B) : undefined;
-    if (!frame) {
-      frame = raster.alloc(B);
-      if (B <= 4) frames.set(B, frame);
-    }
-    const masks: ModalityMask[] = [];
-    try {
-      for (let b = 0; b < B; b++) {
-        const { tick, inputs } = jobs[b]!;
-        const mask = maskOf(inputs);
-        masks.push(mask);
-        raster.rasterize(tick, mask, inputs.features, frame, b);
-      }
-      const feeds: Record<string, Float32Array> = {};
-      // the contract's input names are the frame's fields (test/train/contract.test.ts checks it)
-      for (const n of INPUT_NAMES)
-        if (inputNames.has(n)) feeds[n] = (frame as unknown as Record<string, Float32Array>)[n]!;
-      const t0 = performance.now();
-      // While the worker infers, cluster the LiDAR for the refinement stage in a task of its own
-      // (overlaps the inference and keeps each event-loop task short). Both are awaited together, so
-      // a failed run is always handled.
-      const [out, clusters] = await Promise.all([
-        session.run(B, feeds),
-        refiner
-          ? new Promise<(LidarCluster[] | null)[]>((res, rej) =>
-              setImmediate(() => {
-                try {
-                  res(jobs.map((j, b) => (masks[b]!.lidar ? refiner.cluster(j.tick) : null)));
-                } catch (e) {
-                  rej(e);
-                }
-              }),
-            )
-          : null,
-      ]);
-      stats.lastRunMs = performance.now() - t0;
-      stats.runs++;
-      stats.frames += B;
-      stats.maxBatchSeen = Math.max(stats.maxBatchSeen, B);
-      const heat = out["heatmap"]!;
-      const box = out["box"]!;
-      const gates = out["gates"]!.data;
-      const [, K, R, C] = heat.dims as [number, number, number, number];
-      const P = raster.planeSize;
-      for (let b = 0; b < B; b++) {
-        const { tick, resolve } = jobs[b]!;
-        const h = frame.health;
-        const used = (m: number) => h[(b * RASTER_MODALITIES.length + m) * HEALTH_FEATURES.length]! > 0;
-        const dets = decodeFrame(
-          {
-            heat: heat.data.subarray(b * K * R * C, (b + 1) * K * R * C),
-            box: box.data.subarray(b * NB * R * C, (b + 1) * NB * R * C),
-            K,
-            R,
-            C,
-          },
-          grid,
-          contract.outStride,
-          {
-            lidar: used(0) ? frame.lidar.subarray(b * P, b * P + raster.cellsPerChannel) : null,
-            radar: used(1) ? frame.radar.subarray(b * P, b * P + raster.cellsPerChannel) : null,
-            camera: used(2) ? frame.camera.subarray(b * P, (b + 1) * P) : null,
-          },
-          decodeOpts,
-          lidarDtS,
-        );
-        const cl = clusters?.[b];
-        if (tick.reset) tracker.vehicle(tick.vehicle)?.reset();
-        const e = tick.ego;
-        const pose = { valid: e.valid, x: e.x, y: e.y, yaw: e.yaw };
-        if (refiner && cl) refiner.refine(dets, cl, tracker.predict(tick.vehicle, tick.stampNs, pose));
-        if (decodeOpts.doppler) applyDoppler(dets, masks[b]!.radar ? tick.radar : null, decodeOpts);
-        if (lastDets.size >= 4096 && !lastDets.has(tick.vehicle)) lastDets.clear(); // bounded
-        lastDets.set(tick.vehicle, dets);
-        const objects = tracker.update(tick.vehicle, tick.stampNs, pose, dets);
-        if (calibration) for (const o of objects) o.score = calibratedScore(o, calibration);
-        const g = {} as Record<PerceptionModality, number>;
-        MODS.forEach((m, i) => {
-          g[m] = masks[b]![m] ? gates[b * 3 + i]! : 0;
-        });
-        resolve({ objects, gates: g });
-      }
-    } catch (err) {
-      for (const j of jobs) j.reject(err as Error);
-    } finally {
-      busy = false;
-      schedule();
-    }
-  }
+  const batcher = new InferenceBatcher<Pending>(
+    session,
+    {
+      lidar: one.lidar.length,
+      radar: one.radar.length,
+      camera: one.camera.length,
+      ego: one.ego.length,
+      health: one.health.length,
+    },
+    {
+      prepare(job, frame, b) {
+        raster.rasterize(job.tick, job.mask, job.features, frame, b);
+        job.clusters = refiner && job.mask.lidar ? refiner.cluster(job.tick) : null;
+      },
+      finish: postProcess,
+      fail: (job, err) => job.reject(err),
+      shed(job, prepared) {
+        // the oldest waiting tick: its sweep is still the next one's previous sweep
+        if (!prepared) raster.observe(job.tick, job.mask);
+        job.reject(new Error("learned fusion queue full: tick dropped"));
+      },
+    },
+    { maxBatch, maxQueue, inputNames, windowMs: opts.batchWindowMs ?? 0 },
+  );
+  let closed = false;
 
   return {
     mode: opts.mode,
     contract,
     provider: session.provider,
-    stats,
+    stats: batcher.stats,
     inference: session.stats,
+    times: batcher.times,
     lastDetections: (v) => lastDets.get(v) ?? [],
     fuse(tick, inputs) {
       if (closed) return Promise.reject(new Error("engine closed"));
       return new Promise<FusionResult>((resolve, reject) => {
-        queue.push({ tick, inputs, resolve, reject });
-        while (queue.length > maxQueue) {
-          stats.dropped++;
-          const shed = queue.shift()!;
-          // the oldest queued tick: its sweep is still the next one's previous sweep
-          raster.observe(shed.tick, maskOf(shed.inputs));
-          shed.reject(new Error("learned fusion queue full: tick dropped"));
-        }
-        schedule();
+        batcher.submit({
+          tick,
+          mask: maskOf(inputs),
+          features: inputs.features,
+          clusters: null,
+          resolve,
+          reject,
+        });
       });
     },
     release(vehicle) {
@@ -273,7 +252,7 @@ export async function createLearnedEngine(
     },
     async close() {
       closed = true;
-      for (const j of queue.splice(0)) j.reject(new Error("engine closed"));
+      batcher.close();
       await session.close();
     },
   };

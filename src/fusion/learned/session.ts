@@ -90,6 +90,15 @@ export class InferenceSessionWorker {
   private closed = false;
   private restarting: Promise<void> | null = null;
   private backoffMs = 100;
+  /**
+   * Shared input buffers the current worker already holds, per slot and input: a run over them
+   * sends only their length (posting a SharedArrayBuffer costs ~0.3 ms a buffer on the sender).
+   */
+  private registered = new Map<number, Map<string, SharedArrayBuffer>>();
+  /** Output buffers the current worker sent, per slot and output. */
+  private outShared = new Map<number, Map<string, Float32Array>>();
+  /** The worker's own time for the last run that returned (model run only), ms. */
+  lastRunMs = 0;
   /** Provider the session runs on. */
   provider: "cpu" | "webgpu" | "cuda" = "cpu";
   warmupMs = 0;
@@ -139,9 +148,14 @@ export class InferenceSessionWorker {
         if (m.type === "ready") {
           w.off("message", onMsg);
           this.worker = w;
+          this.registered = new Map();
+          this.outShared = new Map();
           this.provider = m.provider!;
           this.warmupMs = m.warmupMs ?? 0;
-          w.on("message", (r) => this.onResult(r));
+          // late results of a replaced worker are not this worker's: their runs are gone
+          w.on("message", (r) => {
+            if (this.worker === w) this.onResult(r);
+          });
           w.on("error", (e) => this.onWorkerDown(w, e));
           w.on("exit", () => this.onWorkerDown(w, new Error("inference worker exited")));
           resolve();
@@ -196,13 +210,34 @@ export class InferenceSessionWorker {
       });
   }
 
-  private onResult(m: { type: string; id: number; outputs?: RunOutputs; error?: string }): void {
+  private onResult(m: {
+    type: string;
+    id: number;
+    slot?: number;
+    outputs?: Record<string, { data: Float32Array | number; dims: number[] }>;
+    error?: string;
+    ms?: number;
+  }): void {
+    // output buffers come once per output and slot; later results name their length (ort-worker.mjs)
+    const slot = m.slot ?? 0;
+    let held = this.outShared.get(slot);
+    if (!held) this.outShared.set(slot, (held = new Map()));
+    const outputs: RunOutputs = {};
+    for (const [name, o] of Object.entries(m.outputs ?? {})) {
+      if (typeof o.data !== "number") held.set(name, o.data);
+      const buf = held.get(name);
+      outputs[name] = {
+        data: typeof o.data === "number" ? new Float32Array(buf!.buffer, 0, o.data) : o.data,
+        dims: o.dims,
+      };
+    }
     const p = this.waiting.get(m.id);
     if (!p) return;
     this.waiting.delete(m.id);
     clearTimeout(p.timer);
+    if (m.ms !== undefined) this.lastRunMs = m.ms;
     if (m.error) p.reject(new Error(`inference failed: ${m.error}`));
-    else p.resolve(m.outputs!);
+    else p.resolve(outputs);
   }
 
   private failAll(e: Error): void {
@@ -215,11 +250,13 @@ export class InferenceSessionWorker {
   }
 
   /**
-   * Run one batch. Inputs are copied to the worker (the caller keeps its buffers). The outputs are
-   * views over shared buffers that the next run of the same batch size overwrites: read (or copy)
-   * them before asking for the next run.
+   * Run one batch. Inputs over a SharedArrayBuffer are shared with the worker, not copied: the caller
+   * must leave them alone until the run has returned; other inputs are copied. The outputs are views
+   * over shared buffers that the next run with the same `slot` overwrites: read (or copy) them
+   * before asking for it. Distinct slots let a caller read one batch's outputs while the next batch
+   * runs (the learned engine's batcher alternates two).
    */
-  run(batch: number, inputs: Record<string, Float32Array>): Promise<RunOutputs> {
+  run(batch: number, inputs: Record<string, Float32Array>, slot = 0): Promise<RunOutputs> {
     const w = this.worker;
     if (!w) return Promise.reject(new Error("inference worker is not running (restarting)"));
     const id = this.nextId++;
@@ -238,7 +275,23 @@ export class InferenceSessionWorker {
       }, timeoutMs);
       timer.unref();
       this.waiting.set(id, { resolve, reject, timer });
-      w.postMessage({ type: "run", id, batch, inputs });
+      // inputs over shared memory go to the worker once (per slot); later runs name their length
+      let known = this.registered.get(slot);
+      if (!known) this.registered.set(slot, (known = new Map()));
+      const sent: Record<string, Float32Array | number> = {};
+      let register: Record<string, SharedArrayBuffer> | undefined;
+      for (const [name, a] of Object.entries(inputs)) {
+        if (!(a.buffer instanceof SharedArrayBuffer) || a.byteOffset !== 0) {
+          sent[name] = a;
+          continue;
+        }
+        if (known.get(name) !== a.buffer) {
+          known.set(name, a.buffer);
+          (register ??= {})[name] = a.buffer;
+        }
+        sent[name] = a.length;
+      }
+      w.postMessage({ type: "run", id, batch, slot, inputs: sent, register });
     });
   }
 
