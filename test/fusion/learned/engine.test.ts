@@ -56,6 +56,42 @@ describe("learned engine", { skip: skip ?? false }, () => {
     assert.ok(eng.stats.maxBatchSeen >= 5);
   });
 
+  test("batches over several input sets give each tick its own outputs, as fused one at a time", async () => {
+    // maxBatch 3: 10 ticks that arrive together fill three input sets and a backlog; runs return
+    // while the next set is already running. Every tick must get exactly the outputs it gets alone.
+    const e = await createLearnedEngine(rig, {
+      mode: "intermediate",
+      modelPath: model,
+      ep: "cpu",
+      maxBatch: 3,
+    });
+    try {
+      const pos = (i: number) => [12 + 3 * i, -8 + 1.7 * i] as const;
+      const alone: { gates: unknown; dets: unknown }[] = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await e.fuse(syntheticTick(`alone${i}`, i, ...pos(i)), healthOf({ radar: i % 3 !== 0 }));
+        alone.push({ gates: r.gates, dets: e.lastDetections(`alone${i}`) });
+      }
+      const runs0 = e.stats.runs;
+      const rs = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          e.fuse(syntheticTick(`batch${i}`, i, ...pos(i)), healthOf({ radar: i % 3 !== 0 })),
+        ),
+      );
+      assert.ok(e.stats.runs - runs0 >= 4, `runs of at most 3 (${e.stats.runs - runs0})`);
+      for (let i = 0; i < 10; i++) {
+        assert.deepEqual(rs[i]!.gates, alone[i]!.gates, `gates of tick ${i}`);
+        assert.deepEqual(e.lastDetections(`batch${i}`), alone[i]!.dets, `detections of tick ${i}`);
+      }
+      assert.ok((e.lastDetections("batch4").length ?? 0) > 0, "the ticks have detections to compare");
+      const t = e.times.summary();
+      for (const s of ["prepare", "wait", "run", "model", "post", "total"])
+        assert.ok(t[s] && t[s]!.n >= 10 && t[s]!.p50 >= 0, `stage ${s} timed`);
+    } finally {
+      await e.close();
+    }
+  });
+
   test("a full queue sheds its oldest ticks, counted, with a clear error; the rest are served", async () => {
     const e = await createLearnedEngine(rig, {
       mode: "intermediate",
@@ -73,6 +109,19 @@ describe("learned engine", { skip: skip ?? false }, () => {
       );
       assert.match(String((rs[0] as PromiseRejectedResult).reason), /queue full: tick dropped/);
       assert.equal(e.stats.dropped, 3);
+      // the shed ticks' slots were refilled: the served ones still get their own outputs
+      const r = await Promise.allSettled(
+        Array.from({ length: 5 }, (_, i) =>
+          e.fuse(syntheticTick(`s${i}`, i, 10 + 4 * i, 5 - 2 * i), healthOf()),
+        ),
+      );
+      for (const i of [3, 4]) {
+        const mine = e.lastDetections(`s${i}`);
+        const alone = await e.fuse(syntheticTick(`t${i}`, i, 10 + 4 * i, 5 - 2 * i), healthOf());
+        assert.equal(r[i]!.status, "fulfilled");
+        assert.deepEqual((r[i] as PromiseFulfilledResult<typeof alone>).value.gates, alone.gates);
+        assert.deepEqual(mine, e.lastDetections(`t${i}`), `detections of tick ${i}`);
+      }
     } finally {
       await e.close();
     }
