@@ -16,7 +16,7 @@ import { loadRig } from "../src/rig/load.ts";
 import { startService } from "../src/service.ts";
 import { silentLogger } from "../src/util/log.ts";
 import { startMosquitto } from "../test/helpers/mosquitto.ts";
-import { median, p99 } from "./_stats.ts";
+import { Histogram } from "./_stats.ts";
 import { zeroDelay } from "./_loadgen.ts";
 
 const LOADGEN = fileURLToPath(new URL("./_loadgen.ts", import.meta.url));
@@ -41,6 +41,15 @@ export interface TrialResult {
   stages: Record<string, { p50: number; p99: number }>;
   /** RSS samples over the window (soak), MB. */
   rss_mb: number[];
+  /** Memory samples over the window (soak): seconds into the window and process.memoryUsage() in MB. */
+  mem: {
+    t_s: number;
+    rss: number;
+    heap_used: number;
+    heap_total: number;
+    external: number;
+    array_buffers: number;
+  }[];
   /** Inside the engine (learned): p50 / p99 per stage over the window, ms (src/fusion/learned/batcher.ts). */
   engine: Record<string, { p50: number; p99: number }>;
   /** CPU over the window, % of one core: this process (service, all its threads) and the load generator. */
@@ -126,14 +135,14 @@ export async function trial(o: {
     if (gen.exitCode !== null) throw new Error(`load generator exited: ${genOut}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  const e2e: number[] = [];
-  const stageVals: Record<string, number[]> = {};
+  const e2e = new Histogram();
+  const stageVals: Record<string, Histogram> = {};
   let counting = false;
   const sub = svc.frames$.subscribe((f) => {
     if (!counting) return;
-    for (const l of f.latency) (stageVals[l.stage] ??= []).push(l.ms);
+    for (const l of f.latency) (stageVals[l.stage] ??= new Histogram()).add(l.ms);
     const l = f.latency.find((x) => x.stage === "e2e");
-    if (l) e2e.push(l.ms);
+    if (l) e2e.add(l.ms);
   });
   await new Promise((r) => setTimeout(r, o.warmS * 1000));
   const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -144,7 +153,21 @@ export async function trial(o: {
   svc.engineTimes(true);
   const cpu0 = process.cpuUsage();
   const gen0 = procCpuS(gen.pid);
-  const rss: number[] = [process.memoryUsage().rss / 2 ** 20];
+  const MB = 2 ** 20;
+  const mem: TrialResult["mem"] = [];
+  const sample = (t: number) => {
+    const m = process.memoryUsage();
+    mem.push({
+      t_s: Math.round(t),
+      rss: m.rss / MB,
+      heap_used: m.heapUsed / MB,
+      heap_total: m.heapTotal / MB,
+      external: m.external / MB,
+      array_buffers: m.arrayBuffers / MB,
+    });
+    return m.rss / MB;
+  };
+  const rss: number[] = [sample(0)];
   const t0 = performance.now();
   while (performance.now() - t0 < o.windowS * 1000) {
     await new Promise((r) =>
@@ -154,9 +177,11 @@ export async function trial(o: {
       ),
     );
     if (o.rssEveryS) {
-      rss.push(process.memoryUsage().rss / 2 ** 20);
+      const t = (performance.now() - t0) / 1000;
+      rss.push(sample(t));
+      const m = mem.at(-1)!;
       o.log?.(
-        `    t=${((performance.now() - t0) / 1000).toFixed(0)} s rss ${rss.at(-1)!.toFixed(0)} MB, frames ${e2e.length}, e2e p99 ${p99(e2e).toFixed(1)} ms`,
+        `    t=${t.toFixed(0)} s rss ${m.rss.toFixed(0)} MB (heap ${m.heap_used.toFixed(0)}/${m.heap_total.toFixed(0)}, external ${m.external.toFixed(0)}), frames ${e2e.count}, e2e p99 ${e2e.quantile(0.99).toFixed(1)} ms`,
       );
     }
   }
@@ -174,22 +199,23 @@ export async function trial(o: {
   const published = Number(/"published":(\d+)/.exec(genOut)?.[1] ?? 0);
   await svc.stop();
   const stages: Record<string, { p50: number; p99: number }> = {};
-  for (const [k, v] of Object.entries(stageVals)) stages[k] = { p50: median(v), p99: p99(v) };
+  for (const [k, v] of Object.entries(stageVals)) stages[k] = { p50: v.quantile(0.5), p99: v.quantile(0.99) };
   return {
     vehicles: o.vehicles,
     fusion: o.fusion,
-    frames: e2e.length,
-    e2e_p50_ms: median(e2e),
-    e2e_p99_ms: p99(e2e),
-    e2e_max_ms: e2e.length ? Math.max(...e2e) : Number.NaN,
+    frames: e2e.count,
+    e2e_p50_ms: e2e.quantile(0.5),
+    e2e_p99_ms: e2e.quantile(0.99),
+    e2e_max_ms: e2e.count ? e2e.max : Number.NaN,
     shed,
-    tick_ratio: e2e.length / (o.vehicles * refHz * elapsedS),
+    tick_ratio: e2e.count / (o.vehicles * refHz * elapsedS),
     loop_lag_p99_ms: lag.percentile(99) / 1e6,
     rss_start_mb: rss[0]!,
     rss_end_mb: rssEnd,
     published,
     stages,
     rss_mb: rss,
+    mem,
     engine: Object.fromEntries(Object.entries(engineTimes).map(([k, v]) => [k, { p50: v.p50, p99: v.p99 }])),
     cpu_service_pct: ((cpu.user + cpu.system) / 1e6 / elapsedS) * 100,
     cpu_loadgen_pct: (genCpu / elapsedS) * 100,

@@ -64,7 +64,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     out.vehicles_classical = c.capacity;
     const l = await search(b.url, file, "intermediate", opts);
     out.vehicles_learned = l.capacity;
-    out.trials = [...c.trials, ...l.trials].map(({ rss_mb: _r, ...t }) => t);
+    out.trials = [...c.trials, ...l.trials].map(({ rss_mb: _r, mem: _m, ...t }) => t);
   } finally {
     await b.stop();
   }

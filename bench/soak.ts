@@ -55,6 +55,11 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
       e2e_max_ms: r.e2e_max_ms,
       frames: r.frames,
       rss_mb: r.rss_mb.map((x) => Math.round(x)),
+      mem_mb: r.mem.map((m) =>
+        Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v * 10) / 10])),
+      ),
+      cpu_service_pct: r.cpu_service_pct,
+      load_avg_1m: r.load_avg_1m,
     };
   } finally {
     await b.stop();
