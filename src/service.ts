@@ -149,7 +149,9 @@ export interface Service {
    * per stage, ms), keyed by rig name. Not part of `stats()`: it sorts recent samples. `reset`:
    * start afresh after reading (a benchmark's window after its warm-up).
    */
-  engineTimes(reset?: boolean): Record<string, Record<string, { p50: number; p99: number; mean: number; n: number }>>;
+  engineTimes(
+    reset?: boolean,
+  ): Record<string, Record<string, { p50: number; p99: number; mean: number; n: number }>>;
   stop(): Promise<void>;
 }
 
