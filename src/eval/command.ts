@@ -71,6 +71,7 @@ function list<T extends string>(v: string | undefined, allowed: readonly T[], wh
  * module imports no simulator. Real logs (`--data`) have a command of their own (./real-command.ts).
  */
 export async function evalCommand(argv: string[], source: EvalSource): Promise<number> {
+  if (argv.includes("--gap")) return (await import("./gap-command.ts")).gapCommand(argv, source);
   if (argv.some((a) => a === "--data" || a.startsWith("--data=")))
     return (await import("./real-command.ts")).realEvalCommand(argv);
   const options = {
