@@ -13,7 +13,7 @@ import type { FusionEngine, FusionMode } from "./fusion/types.ts";
 import type { RigMap } from "./rig/map.ts";
 import { toReport } from "./health/index.ts";
 import { topics } from "./msg/topics.ts";
-import type { FusedFrame, HealthReport } from "./msg/types.ts";
+import type { FusedFrame, HealthReport, OodGuardInfo } from "./msg/types.ts";
 import { Publisher, serviceWill } from "./outputs/publisher.ts";
 import type { RigConfig } from "./rig/schema.ts";
 import type { FleetEngine } from "./runtime/vehicle.ts";
@@ -366,6 +366,38 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         logger.limited(`output:${what}`, "error", `${what} failed: ${(e as Error).stack ?? e}`);
       }
     };
+    // The OOD guard of a learned engine, per vehicle: its latest state goes into the health report;
+    // a switch (model <-> classical) is logged and republished in the health report at once.
+    const guardOf = new Map<string, OodGuardInfo>();
+    const lastReport = new Map<string, HealthReport>();
+    const noteGuard = (frame: FusedFrame) => {
+      const g = frame.guard;
+      if (!g) return;
+      const prev = guardOf.get(frame.vehicle);
+      guardOf.set(frame.vehicle, g);
+      if (prev?.state === g.state) return;
+      if (g.state === "fallback")
+        logger.log(
+          "warn",
+          g.reason
+            ? `guard ${frame.vehicle}: serving classical: ${g.reason}`
+            : `guard ${frame.vehicle}: input out of distribution for the model (${g.triggerModality} ${g.triggerFeature} distance ${g.triggerDistance.toFixed(1)} > ${g.threshold}): serving classical`,
+        );
+      else if (g.state === "unguarded") logger.log("warn", `guard ${frame.vehicle}: ${g.reason}`);
+      else if (prev)
+        logger.log(
+          "info",
+          `guard ${frame.vehicle}: input back in distribution (distance ${g.distance.toFixed(1)}): serving ${g.served}`,
+        );
+      const r = lastReport.get(frame.vehicle);
+      if (r && prev) {
+        const report = { ...r, stampNs: frame.stampNs, guard: g };
+        lastReport.set(frame.vehicle, report);
+        publisher.health(report);
+        telemetry?.health(report);
+        health$.next(report);
+      }
+    };
     const pipelineSub: Subscription = fleetPipeline(
       inputs$,
       {
@@ -403,6 +435,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
               const t0 = now();
               const e2eMs = (t0 - lastInputStampNs(tick)) / 1e6;
               frame.latency.push({ stage: "e2e", ms: e2eMs });
+              noteGuard(frame);
               publisher.fused(frame);
               frame.latency.push({ stage: "publish", ms: (now() - t0) / 1e6 });
               frames$.next(frame);
@@ -419,6 +452,9 @@ export async function startService(o: ServiceOptions): Promise<Service> {
                 return;
               }
               const report = toReport(snap);
+              const g = guardOf.get(ev.vehicle);
+              if (g) report.guard = g;
+              lastReport.set(ev.vehicle, report);
               publisher.health(report);
               telemetry?.health(report);
               health$.next(report);
@@ -432,6 +468,10 @@ export async function startService(o: ServiceOptions): Promise<Service> {
             // an evicted vehicle's retained health would describe it forever: clear it (a released
             // one's is the next owner's to write)
             if (ev.type === "evicted" && proofOf(ev.vehicle)) publisher.clearHealth(ev.vehicle);
+            if (ev.type !== "admitted") {
+              guardOf.delete(ev.vehicle);
+              lastReport.delete(ev.vehicle);
+            }
             publishStatus();
             return;
           case "restarted":

@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createClassicalEngine } from "../fusion/classical/index.ts";
 import { EVAL_SEEDS, FIRST_EVAL_SEED } from "./seeds.ts";
+import { selectGuarded } from "../fusion/guard/select.ts";
+import { guardLines } from "./guard-tally.ts";
 import { createLearnedEngine, defaultModelPath } from "../fusion/learned/index.ts";
 import { learnedEngineOptionsOf } from "../fusion/learned/config.ts";
 import type { DecodeOptions } from "../fusion/learned/decode.ts";
@@ -122,7 +124,8 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
   let models = list(values.models, EVAL_MODELS, "model") ?? [...EVAL_MODELS];
   const dir = values["models-dir"] ?? rig.fusion.learned.models_dir;
   const pathOf = (m: EvalModel) => (dir ? join(dir, `fusion-${m}.onnx`) : defaultModelPath(m));
-  const missing = models.filter((m) => m !== "classical" && !existsSync(pathOf(m)));
+  const fileOf = (m: EvalModel) => pathOf(m === "auto" ? "intermediate" : m);
+  const missing = models.filter((m) => m !== "classical" && m !== "auto" && !existsSync(fileOf(m)));
   for (const m of missing)
     process.stderr.write(`eval: skipping ${m}: no model file ${pathOf(m)} (run npm run train)\n`);
   models = models.filter((m) => !missing.includes(m));
@@ -139,18 +142,31 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
   const res = await runEvaluation(
     rig,
     plan,
-    async (m) =>
-      m === "classical"
-        ? createClassicalEngine(rig, rig.fusion.classical)
-        : createLearnedEngine(rig, {
+    async (m) => {
+      if (m === "classical") return createClassicalEngine(rig, rig.fusion.classical);
+      // learned models behind their OOD guard: observed (the model is scored, the guard's would-be
+      // fallbacks reported); `auto` serves classical where the guard falls back
+      const model = m === "auto" ? "intermediate" : m;
+      const sel = await selectGuarded(
+        m === "auto" ? "auto" : "intermediate",
+        rig,
+        pathOf(model),
+        () =>
+          createLearnedEngine(rig, {
             // the rig's fusion.learned section, then the command line's overrides
             ...learnedEngineOptionsOf(rig.fusion.learned, m === "late" ? "late" : "intermediate"),
             mode: m === "late" ? "late" : "intermediate",
-            modelPath: pathOf(m),
+            modelPath: pathOf(model),
             ep,
             decode: { ...rig.fusion.learned.decode, ...decode },
             tracker: { ...rig.fusion.learned.tracker, ...tracker },
           }),
+        () => createClassicalEngine(rig, rig.fusion.classical),
+        m === "auto" ? "fallback" : "observe",
+      );
+      process.stdout.write(`eval: ${m}: ${sel.summary.replace(/^fusion [a-z_]+: /, "")}\n`);
+      return sel.engine;
+    },
     source,
     (l) => process.stdout.write(`eval: ${l}\n`),
   );
@@ -199,5 +215,6 @@ export function formatTable(res: EvalResults, conditions: readonly EvalCondition
         ].join(""),
       );
   }
+  lines.push(...guardLines(res, conditions));
   return `${lines.join("\n")}\n`;
 }

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createClassicalEngine } from "../fusion/classical/index.ts";
+import { selectGuarded } from "../fusion/guard/select.ts";
 import { createLearnedEngine, defaultModelPath } from "../fusion/learned/index.ts";
 import type { ExecutionProvider } from "../fusion/learned/session.ts";
 import type { FusionEngine } from "../fusion/types.ts";
@@ -17,6 +18,7 @@ import { findVersionDir, type CameraMode, NuScenesSource } from "../replay/nusce
 import type { ReplayItem } from "../replay/types.ts";
 import { loadNuScenesRig } from "../rig/nuscenes.ts";
 import type { RigConfig } from "../rig/schema.ts";
+import { GuardTally, guardLines } from "./guard-tally.ts";
 import type { FrameEval } from "./metrics.ts";
 import {
   evaluateLog,
@@ -168,7 +170,7 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
   let models = list(values.models, EVAL_MODELS, "model") ?? [...EVAL_MODELS];
   const dir = values["models-dir"];
   const pathOf = (m: EvalModel) => (dir ? join(dir, `fusion-${m}.onnx`) : defaultModelPath(m));
-  const missing = models.filter((m) => m !== "classical" && !existsSync(pathOf(m)));
+  const missing = models.filter((m) => m !== "classical" && m !== "auto" && !existsSync(pathOf(m)));
   for (const m of missing)
     process.stderr.write(`eval: skipping ${m}: no model file ${pathOf(m)} (run npm run train)\n`);
   models = models.filter((m) => !missing.includes(m));
@@ -197,18 +199,34 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
     res[model] = {};
     for (const cond of conditions) {
       const frames: FrameEval[] = [];
+      const tally = new GuardTally();
       let ignored = 0;
       let ticks = 0;
       let unscored = 0;
       for (const [k, log] of logs.entries()) {
-        const engine: FusionEngine =
-          model === "classical"
-            ? createClassicalEngine(log.rig, log.rig.fusion.classical)
-            : await createLearnedEngine(log.rig, {
+        const model_ = model === "auto" ? "intermediate" : model;
+        let engine: FusionEngine;
+        if (model === "classical") engine = createClassicalEngine(log.rig, log.rig.fusion.classical);
+        else {
+          // learned models behind their OOD guard: observed (the model is scored, the guard's
+          // would-be fallbacks reported); `auto` serves classical where the guard says so
+          const sel = await selectGuarded(
+            model === "auto" ? "auto" : "intermediate",
+            log.rig,
+            pathOf(model_),
+            () =>
+              createLearnedEngine(log.rig, {
                 mode: model === "late" ? "late" : "intermediate",
-                modelPath: pathOf(model),
+                modelPath: pathOf(model_),
                 ep,
-              });
+              }),
+            () => createClassicalEngine(log.rig, log.rig.fusion.classical),
+            model === "auto" ? "fallback" : "observe",
+          );
+          if (cond === conditions[0] && k === 0)
+            process.stdout.write(`eval: ${model}: ${sel.summary.replace(/^fusion [a-z_]+: /, "")}\n`);
+          engine = sel.engine;
+        }
         try {
           const r = await evaluateLog(
             log.rig,
@@ -217,6 +235,7 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
             cond as RealCondition,
             `eval-${cond}-${k}`,
             { rangeM },
+            tally,
           );
           frames.push(...r.frames);
           ignored += r.ignored;
@@ -226,7 +245,7 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
           await engine.close();
         }
       }
-      res[model]![cond] = summarise(frames, ignored, ticks, cameraInput, unscored);
+      res[model]![cond] = { ...summarise(frames, ignored, ticks, cameraInput, unscored), ...tally.figures() };
     }
     process.stdout.write(`eval: ${model} done (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
   }
@@ -283,5 +302,6 @@ export function formatRealTable(
     const th = ["0.5", "1", "2", "4"].map((t) => f(r.AP_by_threshold_m[t])).join("/");
     L.push(`${m.padEnd(13)} ${cls}; ${th}`);
   }
+  L.push(...guardLines(res, conditions, 38));
   return `${L.join("\n")}\n`;
 }

@@ -20,6 +20,7 @@ import type { ReplayItem, TruthExtra } from "../replay/types.ts";
 import type { RigConfig } from "../rig/schema.ts";
 import { fleetReplay } from "../runtime/fleet.ts";
 import { createLogger } from "../util/log.ts";
+import type { GuardFigures, GuardTally } from "./guard-tally.ts";
 import { type DetectionMetrics, detectionMetrics, type EvalBox, type FrameEval } from "./metrics.ts";
 
 export const REAL_CONDITIONS = ["all", "no_lidar", "no_radar", "no_camera"] as const;
@@ -36,7 +37,7 @@ export interface RealEvalOptions {
   rangeM?: number;
 }
 
-export interface RealConditionResult extends DetectionMetrics {
+export interface RealConditionResult extends DetectionMetrics, Partial<GuardFigures> {
   AP_agnostic_2m: number;
   /** All tracked outputs within range vs truth, greedy by score at 2 m, class-agnostic. */
   precision_2m: number;
@@ -58,6 +59,7 @@ export async function evaluateLog(
   condition: RealCondition,
   vehicle: string,
   opts: RealEvalOptions = {},
+  guard?: GuardTally,
 ): Promise<{ frames: FrameEval[]; ignored: number; ticks: number; unscored: number }> {
   const rangeM = opts.rangeM ?? 50;
   const removed = REMOVED[condition];
@@ -129,7 +131,9 @@ export async function evaluateLog(
       idleEvictMs: 0,
     }).subscribe({
       next: (ev) => {
-        if (ev.type === "frame") onFrame(ev.tick, ev.frame.objects);
+        if (ev.type !== "frame") return;
+        guard?.add(vehicle, ev.tick.stampNs, ev.frame.guard);
+        onFrame(ev.tick, ev.frame.objects);
       },
       error: reject,
       complete: resolve,

@@ -23,6 +23,7 @@ import type { RigConfig } from "../rig/schema.ts";
 import { fleetReplay } from "../runtime/fleet.ts";
 import { replayTicks } from "../runtime/offline.ts";
 import { createLogger } from "../util/log.ts";
+import { type GuardFigures, GuardTally } from "./guard-tally.ts";
 import { type DetectionMetrics, detectionMetrics, type FrameEval } from "./metrics.ts";
 import { pairTruth, type RunSpec, type SimFrame, type TruthBox, truthInVehicle } from "./truth.ts";
 
@@ -40,7 +41,8 @@ type Conditions = "clear" | "rain" | "fog" | "night";
 
 export const EVAL_CONDITIONS = ["all", "no_lidar", "no_radar", "no_camera", "rain", "fog", "night"] as const;
 export type EvalCondition = (typeof EVAL_CONDITIONS)[number];
-export const EVAL_MODELS = ["classical", "lidar_only", "intermediate", "late"] as const;
+/** `auto`: the intermediate model behind its OOD guard, served with classical where the guard falls back. */
+export const EVAL_MODELS = ["classical", "lidar_only", "intermediate", "late", "auto"] as const;
 export type EvalModel = (typeof EVAL_MODELS)[number];
 
 const WEATHER: Partial<Record<EvalCondition, Conditions>> = { rain: "rain", fog: "fog", night: "night" };
@@ -62,7 +64,7 @@ export interface EvalPlan {
   raw?: boolean;
 }
 
-export interface ConditionResult extends DetectionMetrics {
+export interface ConditionResult extends DetectionMetrics, Partial<GuardFigures> {
   /** Mean gate per modality (learned engines). */
   gates?: Record<PerceptionModality, number>;
 }
@@ -176,6 +178,7 @@ export async function runEvaluation(
 ): Promise<EvalResults> {
   const perModel = new Map<string, Map<string, FrameEval[]>>();
   const gateSums = new Map<string, { n: number; g: Record<PerceptionModality, number> }>();
+  const guards = new Map<string, GuardTally>();
   for (const m of plan.models) {
     perModel.set(m, new Map(plan.conditions.map((c) => [c, []])));
     if (plan.raw && m !== "classical") perModel.set(`${m}:raw`, new Map(plan.conditions.map((c) => [c, []])));
@@ -241,6 +244,9 @@ export async function runEvaluation(
                 if (ev.type !== "frame") return;
                 const s = byVehicle.get(ev.vehicle)!;
                 const t = ev.tick;
+                const gk = `${model}/${s.condition}`;
+                if (!guards.has(gk)) guards.set(gk, new GuardTally());
+                guards.get(gk)!.add(ev.vehicle, t.stampNs, ev.frame.guard);
                 const first = firstNs.get(ev.vehicle) ?? t.stampNs;
                 firstNs.set(ev.vehicle, first);
                 if ((t.stampNs - first) / 1e9 < plan.warmupS) return;
@@ -292,6 +298,8 @@ export async function runEvaluation(
       const r: ConditionResult = detectionMetrics(frames);
       const gs = gateSums.get(`${model}/${cond}`);
       if (gs) r.gates = { lidar: gs.g.lidar / gs.n, radar: gs.g.radar / gs.n, camera: gs.g.camera / gs.n };
+      const gf = guards.get(`${model}/${cond}`)?.figures();
+      if (gf) Object.assign(r, gf);
       out[model]![cond] = r;
     }
   }

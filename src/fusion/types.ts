@@ -2,14 +2,18 @@
 import type { AlignedTick } from "../align/types.ts";
 import type { HealthSnapshot, PerceptionModality } from "../health/types.ts";
 import type { FusedObject } from "../msg/types.ts";
+import type { GuardStatus } from "./guard/ood.ts";
 
-export type FusionMode = "classical" | "intermediate" | "late";
+/** `auto`: the learned model where its rig matches and its input is in distribution, else classical. */
+export type FusionMode = "classical" | "intermediate" | "late" | "auto";
 
 export interface FusionResult {
   /** Tracked objects in the vehicle frame at the tick time, with stable ids. */
   objects: FusedObject[];
   /** How much each perception modality was trusted this tick, 0..1. */
   gates: Record<PerceptionModality, number>;
+  /** The out-of-distribution guard's status, when a learned engine runs behind it (src/fusion/guard). */
+  guard?: GuardStatus;
 }
 
 /**

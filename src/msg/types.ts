@@ -200,6 +200,25 @@ export interface FusedFrame {
   ownershipRevision?: number;
   /** First frame of a freshly started aligner and tracker for this vehicle in this worker. */
   freshStart?: boolean;
+  /** Learned engines: the out-of-distribution guard (absent for the classical engine). */
+  guard?: OodGuardInfo;
+}
+
+/** The out-of-distribution guard's state as published (proto OodGuard). */
+export interface OodGuardInfo {
+  state: string;
+  served: string;
+  distance: number;
+  modality: string;
+  feature: string;
+  threshold: number;
+  triggerDistance: number;
+  triggerModality: string;
+  triggerFeature: string;
+  triggerStampNs: number;
+  fallbacks: number;
+  reason: string;
+  distances: Record<string, number>;
 }
 
 export interface SensorHealth {
@@ -223,6 +242,7 @@ export interface HealthReport {
   mode: SystemMode;
   reasons: string[];
   sensors: SensorHealth[];
+  guard?: OodGuardInfo;
 }
 
 export interface TruthObject {

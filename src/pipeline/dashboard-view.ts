@@ -4,6 +4,7 @@ import {
   type GroundTruth,
   type HealthReport,
   Modality,
+  type OodGuardInfo,
   OBJECT_CLASS_NAMES,
   SENSOR_STATE_NAMES,
   SYSTEM_MODE_NAMES,
@@ -55,8 +56,8 @@ export function frameView(f: FusedFrame, e2eMs: number | null) {
       reason: s.reason,
     })),
     latency: f.latency,
-    // The out-of-distribution guard's state, once FusedFrame carries one (shown in the page's slot).
-    guard: (f as { guard?: unknown }).guard ?? null,
+    // The out-of-distribution guard of a learned engine (shown in the page's slot); null: classical.
+    guard: f.guard ? guardView(f.guard) : null,
   };
 }
 
@@ -82,6 +83,24 @@ export function truthView(t: GroundTruth) {
   };
 }
 
+export function guardView(g: OodGuardInfo) {
+  return {
+    state: g.state,
+    served: g.served,
+    distance: r2(g.distance),
+    modality: g.modality,
+    feature: g.feature,
+    threshold: r2(g.threshold),
+    trigger:
+      g.state === "fallback" && g.triggerDistance >= 0
+        ? { distance: r2(g.triggerDistance), modality: g.triggerModality, feature: g.triggerFeature }
+        : null,
+    fallbacks: g.fallbacks,
+    reason: g.reason,
+    distances: Object.fromEntries(Object.entries(g.distances).map(([k, v]) => [k, r2(v)])),
+  };
+}
+
 export function healthView(h: HealthReport) {
   return {
     type: "health",
@@ -99,5 +118,6 @@ export function healthView(h: HealthReport) {
       decodeErrors: s.decodeErrors,
       drops: s.drops,
     })),
+    guard: h.guard ? guardView(h.guard) : null,
   };
 }

@@ -3,8 +3,10 @@ import type { AlignedTick } from "../align/types.ts";
 import type { FusionResult } from "../fusion/types.ts";
 import type { HealthSnapshot, PerceptionModality } from "../health/types.ts";
 import { isPerceptionKind, MODALITY_OF_KIND } from "../msg/kinds.ts";
+import type { GuardStatus } from "../fusion/guard/ood.ts";
 import {
   type FusedFrame,
+  type OodGuardInfo,
   SENSOR_STATE_NAMES,
   SensorState,
   type SensorStatus,
@@ -64,6 +66,29 @@ export function buildFrame(args: {
     modeReasons: result ? health.reasons : [...health.reasons, "fusion failed this tick"],
     fusion: args.fusion,
     trigger: tick.trigger,
+    ...(result?.guard ? { guard: guardInfo(result.guard) } : {}),
+  };
+}
+
+/** The guard's status as published (FusedFrame.guard, HealthReport.guard); NaN (unknown) as -1. */
+export function guardInfo(g: GuardStatus): OodGuardInfo {
+  const num = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : -1);
+  const distances: Record<string, number> = {};
+  for (const [m, d] of Object.entries(g.distances)) distances[m] = num(d);
+  return {
+    state: g.state,
+    served: g.served,
+    distance: num(g.distance),
+    modality: g.modality,
+    feature: g.feature,
+    threshold: num(g.threshold),
+    triggerDistance: num(g.trigger?.distance),
+    triggerModality: g.trigger?.modality ?? "",
+    triggerFeature: g.trigger?.feature ?? "",
+    triggerStampNs: g.trigger?.stampNs ?? 0,
+    fallbacks: g.fallbacks,
+    reason: g.reason ?? "",
+    distances,
   };
 }
 

@@ -85,6 +85,18 @@ export class InfluxTelemetry {
     };
     for (const l of f.latency) fields[`${l.stage}_ms`] = l.ms;
     for (const s of f.sensors) fields[`gate_${s.sensorId}`] = s.gateWeight;
+    if (f.guard) {
+      // the OOD guard: state, engine served, distance now and the one that triggered a fallback
+      fields["guard_state"] = f.guard.state;
+      fields["guard_served"] = f.guard.served;
+      fields["guard_fallback"] = f.guard.state === "fallback" ? 1 : 0;
+      if (f.guard.distance >= 0) fields["guard_distance"] = f.guard.distance;
+      if (f.guard.state === "fallback" && f.guard.triggerDistance >= 0) {
+        fields["guard_trigger_distance"] = f.guard.triggerDistance;
+        fields["guard_trigger"] = `${f.guard.triggerModality}/${f.guard.triggerFeature}`;
+      }
+      for (const [m, d] of Object.entries(f.guard.distances)) if (d >= 0) fields[`guard_distance_${m}`] = d;
+    }
     this.push({
       measurement: "fused",
       tags: { vehicle: f.vehicle, fusion: f.fusion, trigger: f.trigger },
@@ -124,7 +136,18 @@ export class InfluxTelemetry {
     this.push({
       measurement: "system",
       tags: { vehicle: h.vehicle },
-      fields: { mode: SYSTEM_MODE_NAMES[h.mode], reasons: h.reasons.join("; ") },
+      fields: {
+        mode: SYSTEM_MODE_NAMES[h.mode],
+        reasons: h.reasons.join("; "),
+        ...(h.guard
+          ? {
+              guard_state: h.guard.state,
+              guard_served: h.guard.served,
+              ...(h.guard.distance >= 0 ? { guard_distance: h.guard.distance } : {}),
+              ...(h.guard.triggerDistance >= 0 ? { guard_trigger_distance: h.guard.triggerDistance } : {}),
+            }
+          : {}),
+      },
       timestamp: ts,
     });
     for (const s of h.sensors) {

@@ -201,12 +201,32 @@ function show(f, live) {
   $("reasons").textContent = (f.modeReasons ?? []).join(" · ");
   $("reasons").title = (f.modeReasons ?? []).join("\n");
   $("fusion").textContent = `fusion: ${f.fusion}`;
-  if (f.guard != null)
-    $("guard").textContent =
-      `OOD guard: ${typeof f.guard === "object" ? (f.guard.state ?? JSON.stringify(f.guard)) : f.guard}`;
+  renderGuard(f.guard);
   renderTiles();
   updateTimeline();
   S.dirty = true;
+}
+
+/** The OOD guard's slot: state, the engine served, the distance (and what triggered a fallback). */
+function renderGuard(g) {
+  const el = $("guard");
+  if (g == null) {
+    el.textContent = "OOD guard: n/a";
+    el.className = "pill muted";
+    el.title = "out-of-distribution guard of the learned engine (none for the classical engine)";
+    return;
+  }
+  const d = (v) => (v == null || v < 0 ? "—" : v.toFixed(1));
+  let text = `OOD guard: ${g.state} → ${g.served}`;
+  if (g.state === "fallback" && g.trigger)
+    text += ` (${g.trigger.modality} ${g.trigger.feature} distance ${d(g.trigger.distance)} > ${d(g.threshold)}; now ${d(g.distance)})`;
+  else if (g.reason) text += ` (${g.reason})`;
+  else text += ` (distance ${d(g.distance)} of ${d(g.threshold)})`;
+  el.textContent = text;
+  el.className = `pill ${g.state === "model" ? "ok" : g.state === "fallback" ? "warn" : "muted"}`;
+  el.title = `per modality: ${Object.entries(g.distances ?? {})
+    .map(([k, v]) => `${k} ${d(v)}`)
+    .join(", ")}; fallbacks so far: ${g.fallbacks}`;
 }
 
 // ---------------------------------------------------------------- sensor tiles
