@@ -23,7 +23,9 @@ import type { FrameEval } from "./metrics.ts";
 import {
   evaluateLog,
   REAL_CONDITIONS,
+  REAL_SPLITS,
   type RealCondition,
+  type RealSplit,
   type RealConditionResult,
   summarise,
 } from "./real.ts";
@@ -49,6 +51,9 @@ Options:
                         false positives per frame, noise seed (defaults 0, 0, 0, 1)
   --kitti-calib DIR     KITTI raw: folder with calib_*.txt (default: beside the drive)
   --range M             scoring range around the ego, m (default 50)
+  --split all|val|test  score all annotated instants, the first half of each log's (val: where
+                        parameters are chosen) or the second half (test: held out); the engines
+                        always run over the whole log
   --ep auto|cpu|webgpu|cuda   execution provider of the learned engines (default cpu)
   --models-dir DIR      where fusion-<model>.onnx live (default models/)
   --out FILE            output JSON (default bench/results/eval-real.json)
@@ -143,6 +148,7 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
     "derived-fp": { type: "string", default: "0" },
     seed: { type: "string", default: "1" },
     range: { type: "string", default: "50" },
+    split: { type: "string", default: "all" },
     ep: { type: "string", default: "cpu" },
     "models-dir": { type: "string" },
     out: { type: "string" },
@@ -162,6 +168,8 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
   const camera = values.camera as CameraMode;
   if (camera !== "derived" && camera !== "none")
     throw new UsageError(`--camera: derived or none, got '${camera}'`);
+  const split = values.split as RealSplit;
+  if (!REAL_SPLITS.includes(split)) throw new UsageError(`--split: all, val or test, got '${values.split}'`);
   const rangeM = Number(values.range);
   if (!(rangeM > 0)) throw new UsageError(`--range: a positive number of metres, got '${values.range}'`);
   const ep = values.ep as ExecutionProvider;
@@ -234,7 +242,7 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
             engine,
             cond as RealCondition,
             `eval-${cond}-${k}`,
-            { rangeM },
+            { rangeM, split },
             tally,
           );
           frames.push(...r.frames);
@@ -249,6 +257,10 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
     }
     process.stdout.write(`eval: ${model} done (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
   }
+  if (split !== "all")
+    process.stdout.write(
+      `eval: split ${split}: ${split === "val" ? "first" : "second"} half of each log's annotated instants scored (${split === "val" ? "validation: parameters are chosen here" : "held out"})\n`,
+    );
   process.stdout.write(formatRealTable(res, conditions, cameraInput, unmodelled, rangeM));
   const first = Object.values(res)[0]?.[conditions[0]!];
   if (first)

@@ -35,7 +35,16 @@ const REMOVED: Record<RealCondition, string | null> = {
 export interface RealEvalOptions {
   /** Scoring range around the ego, m. Default 50 (nuScenes). */
   rangeM?: number;
+  /**
+   * Which annotated instants are scored: `val` the first half of each log's (in time), `test` the
+   * second half, `all` (default). The engines always run over the whole log (the tracker is warm
+   * at the split); only the scoring is restricted. Parameters are chosen on `val`, reported on `test`.
+   */
+  split?: RealSplit;
 }
+
+export const REAL_SPLITS = ["all", "val", "test"] as const;
+export type RealSplit = (typeof REAL_SPLITS)[number];
 
 export interface RealConditionResult extends DetectionMetrics, Partial<GuardFigures> {
   AP_agnostic_2m: number;
@@ -146,7 +155,10 @@ export async function evaluateLog(
   const refStamps = items
     .filter((it) => it.kind === "sensor" && it.msg.header.sensorId === rig.reference)
     .map((it) => it.tNs);
-  for (const t of truths) {
+  const split = opts.split ?? "all";
+  const half = Math.floor(truths.length / 2);
+  for (const [i, t] of [...truths].sort((a, b) => a.tNs - b.tNs).entries()) {
+    if ((split === "val" && i >= half) || (split === "test" && i < half)) continue;
     if (!refStamps.some((r) => Math.abs(r - t.tNs) <= windowNs)) {
       unscored++;
       continue;
