@@ -35,7 +35,8 @@ import {
   VehicleGuard,
 } from "../src/fusion/guard/ood.ts";
 import { calibrationPathOf, sha256Of } from "../src/fusion/learned/index.ts";
-import type { HealthSnapshot, PerceptionModality } from "../src/health/types.ts";
+import type { FusionInputs } from "../src/fusion/types.ts";
+import type { PerceptionModality } from "../src/health/types.ts";
 import { loadRig } from "../src/rig/load.ts";
 import type { RigConfig } from "../src/rig/schema.ts";
 import { replayTicks } from "../src/runtime/offline.ts";
@@ -86,7 +87,7 @@ function quantile(sorted: Float64Array, p: number): number {
 /** Largest guard distance over a tick stream, and the fallbacks the guard makes on it. */
 function runGuard(
   ref: OodReference,
-  ticks: { tick: AlignedTick; health: HealthSnapshot }[],
+  ticks: { tick: AlignedTick; fusion: FusionInputs }[],
   removed: PerceptionModality | null,
 ) {
   const g = new VehicleGuard(ref, { ...ref.thresholds });
@@ -94,7 +95,7 @@ function runGuard(
   let max = 0;
   let where = "";
   let fallbacks = 0;
-  for (const { tick, health } of ticks) {
+  for (const { tick, fusion: health } of ticks) {
     const use = {
       lidar: health.mask.lidar && removed !== "lidar",
       radar: health.mask.radar && removed !== "radar",
