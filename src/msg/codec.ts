@@ -471,10 +471,16 @@ function decodeOut<T>(type: protobuf.Type, bytes: Uint8Array): DecodeResult<T> {
 }
 
 export const encodeFusedFrame = (f: FusedFrame): Uint8Array => PB.FusedFrame.encode(f as never).finish();
-export const decodeFusedFrame = (b: Uint8Array) => decodeOut<FusedFrame>(PB.FusedFrame, b);
+/** An absent optional message field (the OOD guard) stays absent instead of `null`. */
+function dropNullGuard<T extends { guard?: unknown }>(r: DecodeResult<T>): DecodeResult<T> {
+  if (r.ok && r.value.guard == null) delete r.value.guard;
+  return r;
+}
+export const decodeFusedFrame = (b: Uint8Array) => dropNullGuard(decodeOut<FusedFrame>(PB.FusedFrame, b));
 export const encodeHealthReport = (h: HealthReport): Uint8Array =>
   PB.HealthReport.encode(h as never).finish();
-export const decodeHealthReport = (b: Uint8Array) => decodeOut<HealthReport>(PB.HealthReport, b);
+export const decodeHealthReport = (b: Uint8Array) =>
+  dropNullGuard(decodeOut<HealthReport>(PB.HealthReport, b));
 export const encodeGroundTruth = (g: GroundTruth): Uint8Array => PB.GroundTruth.encode(g as never).finish();
 export const decodeGroundTruth = (b: Uint8Array) => decodeOut<GroundTruth>(PB.GroundTruth, b);
 export const encodeServiceStatus = (s: ServiceStatus): Uint8Array =>
