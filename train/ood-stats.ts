@@ -3,13 +3,15 @@
  * model file's metadata (`ood_stats`). A development tool, not used at run time:
  *
  *   node --import tsx train/ood-stats.ts [--rig sim] [--train-seeds 100-279] [--val-seeds 6001-6008]
- *        [--models-dir models] [--write] [--out reference.json] [--check-seeds 9001-9009]
+ *        [--models-dir models] [--write] [--out reference.json] [--reference reference.json]
+ *        [--check-seeds 9001-9009]
  *
  * 1. Reference: the training dataset's runs re-simulated with the exporter's recipe (train/dataset.ts
  *    runSpecOf: the same seeds, scenarios, weathers and drop-outs, 12 s, every 3rd tick after 1.5 s),
  *    through the live aligner; per tick the guard's input features (src/fusion/guard/features.ts);
  *    per feature p0.5 / p99.5 / mean / std on the guard's scale. (The exported dataset itself is not
  *    kept: ~160 MB under data/, git-ignored; the runs are deterministic, so these are its ticks.)
+ *    `--reference FILE` takes the features of an earlier `--out` instead (step 2 onwards only).
  * 2. Thresholds, on validation seeds below 9000 only: every tick of each seed's own scenario in
  *    clear, rain, fog and night (20 s, as the evaluation runs), plus each modality removed, through
  *    the guard; `on` = max(3, 2 x the largest distance seen), `off` = on / 2.
@@ -52,6 +54,7 @@ const { values } = parseArgs({
     "models-dir": { type: "string", default: "models" },
     write: { type: "boolean", default: false },
     out: { type: "string" },
+    reference: { type: "string" },
   },
 });
 
@@ -111,14 +114,7 @@ function runGuard(
   return { max, where, fallbacks };
 }
 
-async function main() {
-  const rig = loadRig(values.rig);
-  const trainSeeds = seedsOf(values["train-seeds"]);
-  const valSeeds = seedsOf(values["val-seeds"]);
-  for (const s of [...trainSeeds, ...valSeeds])
-    if (s >= FIRST_EVAL_SEED)
-      throw new Error(`seed ${s}: seeds >= ${FIRST_EVAL_SEED} are for evaluation only`);
-  // 1. reference
+async function reference(rig: RigConfig, trainSeeds: number[]): Promise<OodReference> {
   const names = MODS.flatMap((m) => [...INPUT_FEATURES[m]]);
   const vals = new Map<string, number[]>(names.map((n) => [n, []]));
   const ex = new InputFeatureExtractor();
@@ -159,7 +155,7 @@ async function main() {
       std: r4(Math.sqrt(Math.max(0, sq / s.length - mean * mean))),
     };
   }
-  const ref: OodReference = {
+  return {
     version: 1,
     source: `training dataset recipe (train/dataset.ts runSpecOf) re-simulated: rig ${rig.name}, seeds ${values["train-seeds"]}, 12 s, every 3rd tick after 1.5 s`,
     rig: rig.name,
@@ -167,8 +163,21 @@ async function main() {
     features,
     thresholds: { ...DEFAULT_THRESHOLDS },
   };
-  log(`reference: ${samples} ticks`);
-  for (const [n, f] of Object.entries(features))
+}
+
+async function main() {
+  const rig = loadRig(values.rig);
+  const trainSeeds = seedsOf(values["train-seeds"]);
+  const valSeeds = seedsOf(values["val-seeds"]);
+  for (const s of [...trainSeeds, ...valSeeds])
+    if (s >= FIRST_EVAL_SEED)
+      throw new Error(`seed ${s}: seeds >= ${FIRST_EVAL_SEED} are for evaluation only`);
+  // 1. reference
+  let ref: OodReference;
+  if (values.reference) ref = JSON.parse(readFileSync(values.reference, "utf8")) as OodReference;
+  else ref = await reference(rig, trainSeeds);
+  log(`reference: ${ref.samples} ticks`);
+  for (const [n, f] of Object.entries(ref.features))
     log(`  ${n.padEnd(20)} lo ${f.lo} hi ${f.hi} mean ${f.mean} std ${f.std}`);
   // 2. thresholds on validation seeds
   let valMax = 0;

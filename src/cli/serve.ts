@@ -89,8 +89,8 @@ export const SERVE_FLAGS: FlagSpecs = {
   fusion: {
     type: "string",
     arg: "MODE",
-    help: `fusion strategy: ${FUSION_MODES.join("|")}`,
-    default: "classical",
+    help: `fusion strategy: ${FUSION_MODES.join("|")} (auto: the intermediate model where it was trained for the rig and its input is in distribution, else classical)`,
+    default: "auto",
   },
   ep: {
     type: "string",

@@ -163,6 +163,7 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
           }),
         () => createClassicalEngine(rig, rig.fusion.classical),
         m === "auto" ? "fallback" : "observe",
+        model,
       );
       process.stdout.write(`eval: ${m}: ${sel.summary.replace(/^fusion [a-z_]+: /, "")}\n`);
       return sel.engine;

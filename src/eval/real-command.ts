@@ -51,6 +51,7 @@ Options:
                         false positives per frame, noise seed (defaults 0, 0, 0, 1)
   --kitti-calib DIR     KITTI raw: folder with calib_*.txt (default: beside the drive)
   --range M             scoring range around the ego, m (default 50)
+  --classical JSON      overrides of the rig's fusion.classical section (parameter studies on --split val)
   --split all|val|test  score all annotated instants, the first half of each log's (val: where
                         parameters are chosen) or the second half (test: held out); the engines
                         always run over the whole log
@@ -149,6 +150,7 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
     seed: { type: "string", default: "1" },
     range: { type: "string", default: "50" },
     split: { type: "string", default: "all" },
+    classical: { type: "string" },
     ep: { type: "string", default: "cpu" },
     "models-dir": { type: "string" },
     out: { type: "string" },
@@ -168,6 +170,22 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
   const camera = values.camera as CameraMode;
   if (camera !== "derived" && camera !== "none")
     throw new UsageError(`--camera: derived or none, got '${camera}'`);
+  let classicalOverrides: Record<string, unknown> = {};
+  if (values.classical !== undefined) {
+    try {
+      classicalOverrides = JSON.parse(values.classical) as Record<string, unknown>;
+      if (
+        classicalOverrides === null ||
+        typeof classicalOverrides !== "object" ||
+        Array.isArray(classicalOverrides)
+      )
+        throw new Error("not a JSON object");
+    } catch (e) {
+      throw new UsageError(`--classical: ${(e as Error).message}`);
+    }
+  }
+  const classicalOf = (rig: RigConfig) =>
+    ({ ...rig.fusion.classical, ...classicalOverrides }) as RigConfig["fusion"]["classical"];
   const split = values.split as RealSplit;
   if (!REAL_SPLITS.includes(split)) throw new UsageError(`--split: all, val or test, got '${values.split}'`);
   const rangeM = Number(values.range);
@@ -214,7 +232,7 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
       for (const [k, log] of logs.entries()) {
         const model_ = model === "auto" ? "intermediate" : model;
         let engine: FusionEngine;
-        if (model === "classical") engine = createClassicalEngine(log.rig, log.rig.fusion.classical);
+        if (model === "classical") engine = createClassicalEngine(log.rig, classicalOf(log.rig));
         else {
           // learned models behind their OOD guard: observed (the model is scored, the guard's
           // would-be fallbacks reported); `auto` serves classical where the guard says so
@@ -228,8 +246,9 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
                 modelPath: pathOf(model_),
                 ep,
               }),
-            () => createClassicalEngine(log.rig, log.rig.fusion.classical),
+            () => createClassicalEngine(log.rig, classicalOf(log.rig)),
             model === "auto" ? "fallback" : "observe",
+            model_,
           );
           if (cond === conditions[0] && k === 0)
             process.stdout.write(`eval: ${model}: ${sel.summary.replace(/^fusion [a-z_]+: /, "")}\n`);

@@ -6,7 +6,8 @@
  *
  * Distance of a feature: its mean over the last `window_s` of ticks (log1p for counts), outside
  * the training range [p0.5, p99.5], in training standard deviations (0 inside the range). A
- * modality's distance is its largest feature distance; the vehicle's is the largest modality's.
+ * modality's distance is the root sum of squares of its features' distances; the vehicle's is
+ * that of all features (the modality and feature reported are the largest contributors).
  * Fallback when the distance stays above `on` for `enter_s`; back to the model when it stays
  * below `off` for `exit_s`.
  */
@@ -90,10 +91,10 @@ export interface GuardStatus {
   state: GuardState;
   /** The engine that produced this tick's objects. */
   served: string;
-  /** The vehicle's distance now (largest modality), and per modality (absent: masked or missing). */
+  /** The vehicle's distance now (all features), and per modality (absent: masked or missing). */
   distance: number;
   distances: Partial<Record<PerceptionModality, number>>;
-  /** Modality and feature with the largest distance now. */
+  /** Modality and feature contributing most to the distance now. */
   modality: string;
   feature: string;
   /** Distance (and its modality/feature) that triggered the fallback in force; absent in `model`. */
@@ -149,10 +150,15 @@ export class VehicleGuard {
           sum[i]! += s.v[i]!;
           cnt[i]!++;
         }
-    const d: Partial<Record<PerceptionModality, number>> = {};
-    let max = 0;
+    // per feature: the excess outside the training range in stds; a modality's distance is the
+    // root sum of squares of its features' excesses, the vehicle's that of all features (input
+    // that is a little off on many features at once is far off: a per-feature maximum missed the
+    // real nuScenes scene for 9 s, DECISIONS L27)
+    const sq: Partial<Record<PerceptionModality, number>> = {};
+    let total = 0;
     let mod = "";
     let feat = "";
+    let worst = -1;
     for (let i = 0; i < n; i++) {
       if (!cnt[i]) continue;
       const r = this.ref.features[this.names[i]!]!;
@@ -160,13 +166,23 @@ export class VehicleGuard {
       const sd = Math.max(r.std, 1e-3);
       const di = Math.max(0, (mean - r.hi) / sd, (r.lo - mean) / sd);
       const m = this.modOf[i]!;
-      d[m] = Math.max(d[m] ?? 0, di);
-      if (di > max || !feat) {
-        if (di > max) max = di;
-        mod = m;
+      sq[m] = (sq[m] ?? 0) + di * di;
+      total += di * di;
+      if (di > worst) {
+        worst = di;
         feat = this.names[i]!;
       }
     }
+    const d: Partial<Record<PerceptionModality, number>> = {};
+    let big = -1;
+    for (const [m, v] of Object.entries(sq) as [PerceptionModality, number][]) {
+      d[m] = Math.sqrt(v);
+      if (v > big) {
+        big = v;
+        mod = m;
+      }
+    }
+    const max = Math.sqrt(total);
     return { d, max, mod, feat };
   }
 

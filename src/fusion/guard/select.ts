@@ -67,8 +67,10 @@ export async function selectGuarded(
   makeLearned: () => Promise<FusionEngine>,
   makeClassical: () => FusionEngine,
   serve: "fallback" | "observe" = "fallback",
+  /** Model name in messages (default the mode's model). */
+  modelName?: string,
 ): Promise<GuardedSelection> {
-  const model = mode === "auto" ? "intermediate" : mode;
+  const model = modelName ?? (mode === "auto" ? "intermediate" : mode);
   const classicalOnly = (reason: string): GuardedSelection => ({
     engine: withFixedGuard(makeClassical(), mode, fixed("fallback", "classical", reason)),
     summary: `fusion ${mode}: classical engine (${reason})`,
