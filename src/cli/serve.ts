@@ -90,7 +90,7 @@ export const SERVE_FLAGS: FlagSpecs = {
     type: "string",
     arg: "MODE",
     help: `fusion strategy: ${FUSION_MODES.join("|")} (auto: the intermediate model where it was trained for the rig and its input is in distribution, else classical)`,
-    default: "auto",
+    default: "classical",
   },
   ep: {
     type: "string",

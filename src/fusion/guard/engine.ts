@@ -1,8 +1,8 @@
 /**
  * A learned engine behind its out-of-distribution guard (./ood.ts): per vehicle, the live input's
  * distance from the model's training statistics decides whether the tick is served by the model or
- * by the classical engine (which runs on every tick, so its tracks are established when the guard
- * switches). Every result carries the guard's status (`FusionResult.guard`), which the FusedFrame,
+ * by the classical engine (which runs from the moment the distance exceeds `off`, so its tracks are
+ * established when the guard switches at `on`). Every result carries the guard's status (`FusionResult.guard`), which the FusedFrame,
  * health report, dashboard and telemetry show.
  *
  * `serve: "observe"` measures and reports but always serves the model (evaluation of the model
@@ -77,10 +77,14 @@ export function createGuardedEngine(o: GuardedEngineOptions): GuardedEngine {
       const fallback = o.serve === "fallback" && status.state === "fallback";
       if (o.serve === "observe") status.served = names.model;
       last.set(tick.vehicle, status);
-      // both engines see every tick: the one not served keeps its tracks for a switch; a failure of
-      // the one not served is its own (counted by that engine), not this tick's
+      // The classical engine runs while the input is not clearly in distribution (distance above
+      // `off`) and during a fallback: it has tracks established when the guard switches, and costs
+      // nothing on in-distribution input. The learned engine sees every tick (its tracks and
+      // previous sweep stay current for the way back). A failure of the engine not served is its
+      // own, not this tick's.
       const lp = o.learned.fuse(tick, health);
-      const cp = o.serve === "fallback" ? o.classical!.fuse(tick, health) : null;
+      const shadow = o.serve === "fallback" && (status.state === "fallback" || status.distance > th.off);
+      const cp = shadow ? o.classical!.fuse(tick, health) : null;
       if (fallback) {
         lp.catch(() => {});
         return { ...(await cp!), guard: status };
