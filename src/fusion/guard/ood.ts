@@ -2,7 +2,7 @@
  * Out-of-distribution guard of a learned model: how far a vehicle's live input is, per modality,
  * from the statistics of the model's training inputs (carried in the model file's metadata under
  * `ood_stats`, written by train/ood-stats.ts), and the decision to serve the classical engine
- * instead, with hysteresis. docs/fusion-learned.md "Out-of-distribution guard", DECISIONS L27.
+ * instead, with hysteresis. docs/fusion-learned.md "Out-of-distribution guard", DECISIONS L28.
  *
  * Distance of a feature: its mean over the last `window_s` of ticks (log1p for counts), outside
  * the training range [p0.5, p99.5], in training standard deviations (0 inside the range). A
@@ -153,7 +153,7 @@ export class VehicleGuard {
     // per feature: the excess outside the training range in stds; a modality's distance is the
     // root sum of squares of its features' excesses, the vehicle's that of all features (input
     // that is a little off on many features at once is far off: a per-feature maximum missed the
-    // real nuScenes scene for 9 s, DECISIONS L27)
+    // real nuScenes scene for 9 s, DECISIONS L28)
     const sq: Partial<Record<PerceptionModality, number>> = {};
     let total = 0;
     let mod = "";
