@@ -122,6 +122,17 @@ describe("serve against a real mosquitto with the simulator", { skip: needs("mos
     assert.ok(recall >= 0.5, `recall ${recall}`);
   });
 
+  test("without --etcd one process owns the vehicle: its frames name it, revision 0, one fresh start", () => {
+    const fs = frames(col).map((x) => x.f);
+    assert.ok(fs.length > 5);
+    for (const f of fs) {
+      assert.equal(f.worker, "e2e");
+      assert.equal(f.ownershipRevision, 0);
+    }
+    assert.equal(fs[0]!.freshStart, true, "the first frame of a fresh aligner and tracker says so");
+    assert.equal(fs.filter((f) => f.freshStart).length, 1);
+  });
+
   test("the service status is retained online", async () => {
     await col.until(() => col.on(topics.serviceStatus("e2e")).length > 0, 5000, "status");
     const s = decodeServiceStatus(col.on(topics.serviceStatus("e2e")).at(-1)!.payload);
