@@ -47,6 +47,7 @@ Options:
   --models-dir DIR      where fusion-<model>.onnx live (default: the rig's fusion.learned.models_dir, else models/)
   --decode JSON         override decode options of the learned engines, e.g. '{"score_threshold":0.05}'
   --tracker JSON        override tracker options of the learned engines, e.g. '{"max_coast_ms":900}'
+  --classical JSON      override the rig's fusion.classical options of the classical engine (parameter studies on seeds < 9000)
   --raw                 also score learned detections before tracking (as <model>:raw)
   --data SPEC           evaluate on a real log instead: nuscenes:<dataroot>[#scene] | kitti:<path>
                         (fusion eval --data x --help for its options)
@@ -89,6 +90,7 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
     raw: { type: "boolean", default: false },
     decode: { type: "string" },
     tracker: { type: "string" },
+    classical: { type: "string" },
     help: { type: "boolean", default: false },
   } as const;
   let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>["values"];
@@ -120,6 +122,7 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
   };
   const decode = jsonOpt<Partial<DecodeOptions>>("decode", values.decode);
   const tracker = jsonOpt<TrackerConfigInput>("tracker", values.tracker);
+  const classicalOverrides = jsonOpt<Record<string, unknown>>("classical", values.classical);
   const rig = loadRig(values.rig!);
   let models = list(values.models, EVAL_MODELS, "model") ?? [...EVAL_MODELS];
   const dir = values["models-dir"] ?? rig.fusion.learned.models_dir;
@@ -143,7 +146,8 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
     rig,
     plan,
     async (m) => {
-      if (m === "classical") return createClassicalEngine(rig, rig.fusion.classical);
+      if (m === "classical")
+        return createClassicalEngine(rig, { ...rig.fusion.classical, ...classicalOverrides });
       // learned models behind their OOD guard: observed (the model is scored, the guard's would-be
       // fallbacks reported); `auto` serves classical where the guard falls back
       const model = m === "auto" ? "intermediate" : m;

@@ -52,6 +52,8 @@ Options:
   --kitti-calib DIR     KITTI raw: folder with calib_*.txt (default: beside the drive)
   --range M             scoring range around the ego, m (default 50)
   --classical JSON      overrides of the rig's fusion.classical section (parameter studies on --split val)
+  --radar-filter        nuScenes: the devkit's default radar state filters (invalid_state 0, dyn_prop 0-6,
+                        ambig_state 3), as \`fusion replay --radar-filter\`
   --split all|val|test  score all annotated instants, the first half of each log's (val: where
                         parameters are chosen) or the second half (test: held out); the engines
                         always run over the whole log
@@ -93,6 +95,7 @@ export function openLogs(
   camera: CameraMode,
   kittiCalib?: string,
   derived: Partial<DerivedDetectionOptions> = {},
+  radarFilter = false,
 ): LogRun[] {
   const warn = () => {};
   const unmodelledOf = (items: ReplayItem[]) =>
@@ -104,10 +107,24 @@ export function openLogs(
   if (spec.startsWith("nuscenes:")) {
     const [root, scene] = spec.slice(9).split("#");
     if (!root) throw new UsageError("--data nuscenes:<dataroot>[#scene]: dataroot missing");
-    const all = new NuScenesSource(root, { vehicle: "eval", scene: scene || "all", camera, derived, warn });
+    const all = new NuScenesSource(root, {
+      vehicle: "eval",
+      scene: scene || "all",
+      camera,
+      derived,
+      warn,
+      radarFilter,
+    });
     const dir = findVersionDir(root);
     return all.scenes.map((name) => {
-      const src = new NuScenesSource(root, { vehicle: "eval", scene: name, camera, derived, warn });
+      const src = new NuScenesSource(root, {
+        vehicle: "eval",
+        scene: name,
+        camera,
+        derived,
+        warn,
+        radarFilter,
+      });
       const items = [...src.items()];
       return {
         name,
@@ -150,6 +167,7 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
     seed: { type: "string", default: "1" },
     range: { type: "string", default: "50" },
     split: { type: "string", default: "all" },
+    "radar-filter": { type: "boolean", default: false },
     classical: { type: "string" },
     ep: { type: "string", default: "cpu" },
     "models-dir": { type: "string" },
@@ -213,7 +231,7 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
     falsePositives: num("derived-fp", values["derived-fp"], 50),
     seed: Math.round(num("seed", values.seed, 2 ** 32 - 1)),
   };
-  const logs = openLogs(values.data, camera, values["kitti-calib"], derived);
+  const logs = openLogs(values.data, camera, values["kitti-calib"], derived, values["radar-filter"]);
   const cameraInput = [...new Set(logs.map((l) => l.cameraInput))].join(", ");
   const unmodelled = [...new Set(logs.flatMap((l) => [...l.unmodelled]))].sort();
   process.stdout.write(

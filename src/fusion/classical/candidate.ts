@@ -87,6 +87,8 @@ export interface DetectStats {
   radarRejected: number;
   cameraAssociated: number;
   cameraOnly: number;
+  /** Ego-velocity error the radar returns showed this tick (and was corrected), m/s; 0 when not fitted. */
+  radarEgoResidualMps: number;
 }
 
 export function emptyStats(): DetectStats {
@@ -97,5 +99,6 @@ export function emptyStats(): DetectStats {
     radarRejected: 0,
     cameraAssociated: 0,
     cameraOnly: 0,
+    radarEgoResidualMps: 0,
   };
 }

@@ -68,6 +68,9 @@ export const classicalConfigSchema = z
     /** Radar-only objects need this many returns, and one moving faster than radar_moving_mps. */
     radar_min_returns: z.number().int().min(1).default(1),
     radar_moving_mps: z.number().min(0).default(1.0),
+    /** Fit the ego-velocity error the returns show (static returns read e . u instead of 0) and
+     *  correct their radial velocities before association (radar-ego.ts, DECISIONS C11). */
+    radar_ego_correction: z.boolean().default(true),
     /** With LiDAR in use, radar/camera-only objects are made only beyond this range, m (0: anywhere;
      *  on simulated data LiDAR misses enough at range that suppressing them costs more than it saves). */
     lidar_trusted_range_m: z.number().min(0).default(0),

@@ -31,6 +31,7 @@ import type { ClassicalConfig } from "./config.ts";
 import { fuseCandidate } from "./fuse.ts";
 import { lidarCandidates } from "./lidar-candidates.ts";
 import { associateRadar } from "./radar.ts";
+import { correctRadarEgo, radarEgoResidual } from "./radar-ego.ts";
 
 export type { DetectStats } from "./candidate.ts";
 
@@ -108,7 +109,15 @@ export class ClassicalDetector {
       // dates the radar-only objects.
       const radars = tick.inputs.filter((i) => i.kind === "radar" && i.stampNs !== null);
       const dtS = radars.length === 1 ? (radars[0]!.stampNs! - tick.stampNs) / 1e9 : 0;
-      associateRadar({ radar: tick.radar, cands, nLidar, lidarUsed: use.lidar, dtS, stats }, cfg);
+      let radar = tick.radar;
+      if (cfg.radar_ego_correction) {
+        const e = radarEgoResidual(radar);
+        if (e) {
+          radar = correctRadarEgo(radar, e);
+          stats.radarEgoResidualMps = Math.hypot(e.ex, e.ey);
+        }
+      }
+      associateRadar({ radar, cands, nLidar, lidarUsed: use.lidar, dtS, stats }, cfg);
     }
 
     // 3. Camera detections: to the best object by bearing and range, the rest into camera-only objects.
