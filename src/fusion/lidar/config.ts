@@ -12,6 +12,12 @@ export const groundFields = {
   ground_height_m: z.number().default(0.3),
   /** Points higher than this belong to no object (buildings, trees, overhangs), m. */
   max_height_m: z.number().default(4.0),
+  /** Local ground: heights relative to a ground height per `ground_cell_m` cell (its lowest point,
+   *  allowed to rise at most `ground_max_step_m` above a neighbour's), for sloped and kerbed real
+   *  streets; false: the flat plane z = 0 (ground.ts). */
+  ground_local: z.boolean().default(false),
+  ground_cell_m: z.number().positive().default(2),
+  ground_max_step_m: z.number().min(0).default(0.4),
 };
 
 /** Ground segmentation plus BEV-grid clustering (src/fusion/lidar/cluster.ts). */
@@ -44,7 +50,10 @@ export const lidarClusterFields = {
 
 export const lidarClusterSchema = z.object(lidarClusterFields).strict();
 export type LidarClusterOptions = z.infer<typeof lidarClusterSchema>;
-export type GroundOptions = Pick<LidarClusterOptions, "ground_height_m" | "max_height_m">;
+export type GroundOptions = Pick<
+  LidarClusterOptions,
+  "ground_height_m" | "max_height_m" | "ground_local" | "ground_cell_m" | "ground_max_step_m"
+>;
 
 /** The defaults (what the learned engine's refinement stage clusters with). */
 export const LIDAR_CLUSTER_DEFAULTS: LidarClusterOptions = Object.freeze(lidarClusterSchema.parse({}));

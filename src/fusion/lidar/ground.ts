@@ -30,12 +30,80 @@ export function segmentGround(pc: PackedArray, opts: GroundOptions, out: Uint8Ar
     out.fill(GROUND, 0, count);
     return 0;
   }
+  if (opts.ground_local) return segmentLocal(pc, opts, out);
   const zLo = opts.ground_height_m;
   const zHi = opts.max_height_m;
   let objects = 0;
   for (let i = 0, o = fz; i < count; i++, o += stride) {
     const z = data[o]!;
     if (!(z > zLo)) out[i] = GROUND;
+    else if (!(z < zHi)) out[i] = OVERHEAD;
+    else {
+      out[i] = OBJECT;
+      objects++;
+    }
+  }
+  return objects;
+}
+
+/** Local ground grid: 128 m square around the vehicle (beyond it, the flat plane). */
+const LOCAL_HALF_M = 64;
+let scratch: { n: number; lo: Float32Array; g: Float32Array } | null = null;
+
+/**
+ * Heights relative to a local ground: per `ground_cell_m` cell the lowest point (a point lower than
+ * 3 m below the plane is a reflection, not ground), then each cell's ground limited to
+ * `ground_max_step_m` above its lowest neighbour's (a cell filled by a car or a wall does not lift
+ * the ground to its bottom), and within -3 m..5 m; cells without points take z = 0.
+ */
+function segmentLocal(pc: PackedArray, opts: GroundOptions, out: Uint8Array): number {
+  const { data, stride, count } = pc;
+  const fx = pc.fields["x"];
+  const fy = pc.fields["y"];
+  const fz = pc.fields["z"]!;
+  if (fx === undefined || fy === undefined) return segmentGround(pc, { ...opts, ground_local: false }, out);
+  const cm = opts.ground_cell_m;
+  const n = Math.ceil((2 * LOCAL_HALF_M) / cm);
+  if (!scratch || scratch.n !== n) scratch = { n, lo: new Float32Array(n * n), g: new Float32Array(n * n) };
+  const { lo, g } = scratch;
+  lo.fill(Number.POSITIVE_INFINITY);
+  const cellOf = (x: number, y: number) => {
+    const r = Math.floor((x + LOCAL_HALF_M) / cm);
+    const c = Math.floor((y + LOCAL_HALF_M) / cm);
+    return r < 0 || r >= n || c < 0 || c >= n ? -1 : r * n + c;
+  };
+  for (let i = 0, o = 0; i < count; i++, o += stride) {
+    const z = data[o + fz]!;
+    if (!(z > -3)) continue;
+    const k = cellOf(data[o + fx]!, data[o + fy]!);
+    if (k >= 0 && z < lo[k]!) lo[k] = z;
+  }
+  const step = opts.ground_max_step_m;
+  for (let r = 0; r < n; r++)
+    for (let c = 0; c < n; c++) {
+      const k = r * n + c;
+      let v = lo[k]!;
+      let nb = Number.POSITIVE_INFINITY;
+      for (let dr = -1; dr <= 1; dr++)
+        for (let dc = -1; dc <= 1; dc++) {
+          if (!dr && !dc) continue;
+          const rr = r + dr;
+          const cc = c + dc;
+          if (rr < 0 || rr >= n || cc < 0 || cc >= n) continue;
+          const w = lo[rr * n + cc]!;
+          if (w < nb) nb = w;
+        }
+      if (Number.isFinite(nb)) v = Math.min(v, nb + step);
+      g[k] = Number.isFinite(v) ? Math.max(-3, Math.min(5, v)) : 0;
+    }
+  const zLo = opts.ground_height_m;
+  const zHi = opts.max_height_m;
+  let objects = 0;
+  for (let i = 0, o = 0; i < count; i++, o += stride) {
+    const z = data[o + fz]!;
+    const k = cellOf(data[o + fx]!, data[o + fy]!);
+    const h = z - (k >= 0 ? g[k]! : 0);
+    if (!(h > zLo)) out[i] = GROUND;
     else if (!(z < zHi)) out[i] = OVERHEAD;
     else {
       out[i] = OBJECT;
