@@ -179,10 +179,15 @@ export class SensorMonitor {
     if (env.msg.payload.kind === "camera_detections") this.lastDetectionsNs = t;
     if (this.lastArrivalNs >= 0) {
       const gap = t - this.lastArrivalNs;
-      if (gap > this.staleNs) {
+      // The time the service itself was stalled in between is not the sensor's silence, as in
+      // `silenceNs`: `t` after a stall is an estimate (stamp + smoothed latency) and may overshoot
+      // the real arrival by more than the sensor's stale time (docs/DECISIONS.md).
+      const stalled = this.stalls ? this.stalls.overlapNs(this.lastArrivalNs, t) : 0;
+      const silent = gap - stalled;
+      if (silent > this.staleNs) {
         // went stale between two evaluations: remember it for the hysteresis
         this.mark("stale", t);
-        if (gap >= this.failedNs) this.mark("failed_timeout", t);
+        if (silent >= this.failedNs) this.mark("failed_timeout", t);
         this.resumeNs = t;
         this.msgs.reset();
       }
@@ -192,7 +197,8 @@ export class SensorMonitor {
       // stamps) then raises the estimate at most that far, and it falls back under the threshold
       // within ~25 messages instead of tens of seconds (issue 18, defect 8).
       const cap = 4 * this.hc.max_jitter_ms * NS_PER_MS;
-      if (gap <= this.staleNs && !resync)
+      // (no sample across a stall of the service: that spacing is the process's, not the sensor's)
+      if (gap <= this.staleNs && !resync && stalled <= 0)
         this.jitterNs += (Math.min(Math.abs(d), cap) - this.jitterNs) * JITTER_GAIN;
     } else {
       this.resumeNs = t;

@@ -135,3 +135,85 @@ describe("health does not blame sensors for the service's stalls", () => {
     assert.equal(first.tMs, 2850, `STALE at ${first.tMs}`);
   });
 });
+
+describe("a message read after a freeze is not a stale gap because its latency estimate overshoots", () => {
+  // The sim rig's sensors: the radar's stale time is 3 periods (231 ms at 13 Hz), so an arrival
+  // estimate (stamp + smoothed latency) 154 ms later than the last message's real latency makes a
+  // gap of more than 231 ms between two arrivals: that is how radar_front went STALE after a 1 s
+  // SIGSTOP on a loaded machine (docs/DECISIONS.md).
+  const rig = testRig({
+    sensors: [
+      { id: "lidar", kind: "lidar", rate_hz: 10, extrinsic: { translation_m: [1, 0, 2] } },
+      { id: "radar_front", kind: "radar", rate_hz: 13, extrinsic: { translation_m: [3, 0, 0.5] } },
+    ],
+  });
+  const r = rng(11);
+  let seq = 0;
+
+  /**
+   * Both sensors publish on time; the service reads each message `latencyMs(sentMs)` after its
+   * stamp (a loaded process reads late), nothing while frozen (the messages wait in the broker and
+   * the socket and are read at the first turn after the freeze). Heartbeat every 20 ms, health
+   * evaluated every 50 ms and after every message.
+   */
+  function run(freeze: { fromMs: number; toMs: number } | null, latencyMs: (sentMs: number) => number) {
+    const stalls = new StallMonitor({ now: () => T0, intervalMs: 20, thresholdMs: 20 });
+    const h = new HealthMonitor("v1", rig, { stalls });
+    const msgs: { sensor: (typeof rig.sensors)[number]; sentMs: number; readMs: number }[] = [];
+    for (const sensor of rig.sensors)
+      for (let k = 0; ; k++) {
+        const sentMs = (k * 1000) / sensor.rate_hz;
+        if (sentMs > 4000) break;
+        msgs.push({ sensor, sentMs, readMs: sentMs + latencyMs(sentMs) });
+      }
+    msgs.sort((a, b) => a.readMs - b.readMs);
+    const bad: string[] = [];
+    const evaluate = (tMs: number) => {
+      const snap = h.evaluate(T0 + tMs * MS);
+      const stale = snap.sensors.filter((s) => s.state >= SensorState.STALE);
+      if (tMs > 1000 && (stale.length > 0 || snap.mode === SystemMode.SAFE_STOP))
+        bad.push(`${tMs}: mode ${snap.mode} ${stale.map((s) => `${s.sensorId}(${s.reasons})`).join(" ")}`);
+      return snap;
+    };
+    let i = 0;
+    let last: ReturnType<typeof evaluate> | null = null;
+    for (let tMs = 0; tMs <= 4000; tMs++) {
+      if (freeze && tMs >= freeze.fromMs && tMs < freeze.toMs) continue;
+      const at = T0 + tMs * MS;
+      if (tMs % 20 === 0) stalls.beat(at);
+      if (tMs % 50 === 0) last = evaluate(tMs);
+      while (i < msgs.length && msgs[i]!.readMs <= tMs) {
+        const m = msgs[i++]!;
+        h.onMessage(envelope("v1", m.sensor.id, payloadFor(m.sensor, r), T0 + m.sentMs * MS, at, seq++));
+        last = evaluate(tMs);
+      }
+    }
+    return { bad, last: last!, stalls };
+  }
+
+  // A loaded process reads 250 ms late (the smoothed latency follows), then gets the CPU and
+  // catches up at 1481 ms: the radar's messages of the last 330 ms before the freeze are read at
+  // once (latencies 250 down to 19 ms) while its smoothed latency is still about 230 ms. The first
+  // message read after the freeze is estimated at stamp + 230 ms, 287 ms after the last arrival.
+  const loaded = (sentMs: number) => (sentMs < 1150 ? 250 : Math.max(19, 1481 - sentMs));
+
+  test("a 1 s freeze right after the read latency dropped: no STALE, no SAFE_STOP", () => {
+    const { bad, stalls } = run({ fromMs: 1500, toMs: 2500 }, loaded);
+    assert.equal(Math.round((stalls.lastStall()!.endNs - stalls.lastStall()!.startNs) / MS), 1000);
+    assert.deepEqual(bad, []);
+  });
+
+  test("the same latencies without a freeze: no STALE (the scenario itself is healthy)", () => {
+    assert.deepEqual(run(null, loaded).bad, []);
+  });
+
+  test("a radar that really stops during the freeze still goes STALE one timeout after it", () => {
+    // the same run, and the radar's messages after 1800 ms never come
+    const { bad } = run({ fromMs: 1500, toMs: 2500 }, (s) => (s >= 1800 ? 1e9 : loaded(s)));
+    const first = bad.find((b) => b.includes("radar_front"));
+    assert.ok(first, "radar went STALE");
+    // last radar message sent at 1769 ms, read from the backlog at 2500 ms; the freeze is excused,
+    // so it has 231 ms from the end of the freeze: STALE at the first evaluation after 2731 ms
+    assert.equal(Number(first.split(":")[0]), 2750, first);
+  });
+});
