@@ -47,6 +47,51 @@ describe("stall monitor", () => {
   });
 });
 
+describe("a freeze is measured whole, whatever runs around it", () => {
+  // After SIGCONT on a loaded machine the process runs in slices: heartbeats late by a random lag,
+  // probes with the read time of messages (which may predate the freeze: stamped, then frozen before
+  // health saw them). Whatever the order, the freeze is excused (all but the first heartbeat
+  // period, which is not late yet) and reported as one stall covering it: a stall measured shorter
+  // than a SIGSTOP would leave part of it to blame on the sensors.
+  test("random heartbeat lags and probes around a 1 s freeze, 200 schedules", () => {
+    const r = rng(3);
+    for (let run = 0; run < 200; run++) {
+      const seen: Stall[] = [];
+      const m = new StallMonitor({
+        now: () => T0,
+        intervalMs: 20,
+        thresholdMs: 20,
+        onStall: (x) => seen.push(x),
+      });
+      const f0 = T0 + (1000 + r() * 100) * MS;
+      const f1 = f0 + 1000 * MS;
+      let t = T0;
+      let lastRead = T0;
+      while (t < f1 + 1500 * MS) {
+        t += (20 + (r() < 0.3 ? r() * 80 : r() * 5)) * MS; // the next turn of the loop
+        if (t >= f0 && t < f1) t = f1 + r() * 30 * MS; // frozen: the first turn after SIGCONT
+        const probes = Math.floor(r() * 3);
+        for (let k = 0; k < probes; k++) {
+          // a message read at some point since the last read (maybe before the freeze)
+          const read = lastRead + r() * (t - lastRead);
+          m.probe(read);
+          lastRead = read;
+        }
+        m.beat(t);
+      }
+      // a stall starts when the next heartbeat was due: up to one period (20 ms) after the freeze did
+      const ov = m.overlapNs(f0, f1);
+      assert.ok(ov >= f1 - f0 - 20 * MS, `run ${run}: ${ov / MS} ms of the freeze excused`);
+      const covering = seen.filter((x) => x.startNs <= f0 + 20 * MS && x.endNs >= f1);
+      assert.equal(
+        covering.length,
+        1,
+        `run ${run}: ${seen.map((x) => (x.endNs - x.startNs) / MS).join("/")}`,
+      );
+    }
+  });
+});
+
 describe("health does not blame sensors for the service's stalls", () => {
   // LiDAR 10 Hz, stale after 300 ms; the rig's default mode rules send a vehicle without perception
   // to SAFE_STOP.
