@@ -139,6 +139,8 @@ export async function startOwnership(o: OwnershipOptions): Promise<Ownership> {
   const known = new Set<string>();
   const owned = new Map<string, number>(); // vehicle -> revision
   let workers: string[] = [];
+  /** When each live worker was first seen (monotonic ms): a newcomer is given vehicles after settleMs. */
+  const seenSince = new Map<string, number>();
   let lease: Lease | null = null;
   let leaseId: string | null = null;
   let registered = false;
@@ -309,14 +311,23 @@ export async function startOwnership(o: OwnershipOptions): Promise<Ownership> {
       try {
         const keys = await within(client.getAll().prefix(`${prefix}workers/`).keys(), callMs, "membership");
         workers = keys.map((k) => k.slice(prefix.length + "workers/".length)).sort();
+        const t = nowMs();
+        for (const w of workers) if (!seenSince.has(w)) seenSince.set(w, t);
+        for (const w of [...seenSince.keys()]) if (!workers.includes(w)) seenSince.delete(w);
       } catch (e) {
         etcdError("membership", e);
       }
       if (!workers.includes(o.instance)) workers = [...workers, o.instance].sort();
       const jobs: Promise<void>[] = [];
+      // Releases go to workers that have been registered for settleMs, the time a newcomer waits
+      // before taking vehicles: handing a vehicle over earlier would only leave it unowned longer.
+      const now0 = nowMs();
+      const settled = workers.filter(
+        (w) => w === o.instance || now0 - (seenSince.get(w) ?? now0) >= settleMs,
+      );
       for (const v of [...owned.keys()]) {
         if (!known.has(v)) jobs.push(giveBack(v, "forgotten"));
-        else if (rendezvousOwner(v, workers) !== o.instance) jobs.push(giveBack(v, "rebalance"));
+        else if (rendezvousOwner(v, settled) !== o.instance) jobs.push(giveBack(v, "rebalance"));
       }
       // Taking a vehicle needs a lease that is valid now: acquiring under an expiring lease would
       // hand out a token nobody can honour.

@@ -209,6 +209,16 @@ describe("fleet workers: etcd ownership, handover, partition", { skip: needs("mo
     await settled(WORKERS, startedAt, 30_000, "after restart");
     await sleep(2000);
     const back = VEHICLES.filter((v) => rendezvousOwner(v, WORKERS) === victim);
+    const gaps = back
+      .map((v) => {
+        const t = terms(v);
+        const i = t.findIndex((x) => x.worker === victim && x.first.atMs >= startedAt);
+        return t[i]!.first.atMs - t[i - 1]!.last.atMs;
+      })
+      .sort((a, b) => a - b);
+    console.log(
+      `# ${victim} rejoined: ${back.length} vehicles moved back; gap per vehicle p50 ${gaps[Math.floor(gaps.length / 2)]} ms, max ${gaps.at(-1)} ms`,
+    );
     for (const v of VEHICLES) {
       const after = seen.filter((s) => s.vehicle === v && s.atMs >= startedAt);
       if (back.includes(v)) {
