@@ -104,7 +104,7 @@ export interface ClusterOptions {
   prefix?: string;
   /** Lease TTL, s. Default 3. */
   leaseS?: number;
-  /** Sensor id whose traffic discovers vehicles (besides birth messages); null = births only. Default `gnss`. */
+  /** Sensor id whose traffic discovers vehicles (besides birth messages); null = births only (default). */
   discoverSensor?: string | null;
 }
 

@@ -84,7 +84,7 @@ export const SERVE_FLAGS: FlagSpecs = {
     type: "string",
     arg: "ID|none",
     help: "worker: besides retained birth messages (fusion/<vehicle>/rig), discover vehicles from this sensor's traffic (fusion/+/sensors/<ID>); none = births only",
-    default: DISCOVERY_DEFAULTS.sensor,
+    default: DISCOVERY_DEFAULTS.sensor ?? "none",
   },
   fusion: {
     type: "string",

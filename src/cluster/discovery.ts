@@ -5,7 +5,7 @@
  *  - the retained birth message `fusion/<vehicle>/rig` (a vehicle's gateway publishes it when it
  *    connects and clears it, an empty retained payload, when it leaves; its last will does so when
  *    it dies): a new worker learns every vehicle at once from the broker's retained store;
- *  - traffic of one light sensor of every vehicle (`fusion/+/sensors/<id>`, default `gnss`, 10 Hz
+ *  - optionally, traffic of one light sensor of every vehicle (`fusion/+/sensors/<id>`, e.g. `gnss`, 10 Hz
  *    of ~100 bytes), for gateways that publish no birth message; such a vehicle is forgotten after
  *    `forgetAfterMs` without traffic.
  * Vehicle ids are checked as admission checks them; the set is bounded (`maxVehicles`), refusals
@@ -15,7 +15,7 @@ import { vehicleIdProblem } from "../runtime/admission.ts";
 import { ROOT } from "../msg/topics.ts";
 
 export interface DiscoveryOptions {
-  /** Sensor id whose traffic also discovers vehicles; null = birth messages only. Default `gnss`. */
+  /** Sensor id whose traffic also discovers vehicles; null = birth messages only (default). */
   sensor?: string | null;
   /** A vehicle known only from traffic is forgotten after this long without it, ms. Default 30000. */
   forgetAfterMs?: number;
@@ -23,7 +23,11 @@ export interface DiscoveryOptions {
   maxVehicles?: number;
 }
 
-export const DISCOVERY_DEFAULTS = { sensor: "gnss", forgetAfterMs: 30_000, maxVehicles: 10_000 } as const;
+export const DISCOVERY_DEFAULTS = {
+  sensor: null as string | null,
+  forgetAfterMs: 30_000,
+  maxVehicles: 10_000,
+} as const;
 
 export type DiscoveryChange = { type: "discovered" | "forgotten"; vehicle: string };
 
