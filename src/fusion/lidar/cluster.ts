@@ -49,6 +49,8 @@ export class LidarClusterer {
   private pointCell: Int32Array = new Int32Array(65536);
   /** Per point: height band of the ground segmentation. */
   private band: Uint8Array = new Uint8Array(65536);
+  /** Per point: ground height under it (0 for the flat plane). */
+  private groundZ: Float32Array = new Float32Array(65536);
   private stack: Int32Array = new Int32Array(4096);
 
   /**
@@ -91,10 +93,13 @@ export class LidarClusterer {
     if (this.pointCell.length < count) {
       this.pointCell = new Int32Array(count * 2);
       this.band = new Uint8Array(count * 2);
+      this.groundZ = new Float32Array(count * 2);
     }
     const pointCell = this.pointCell;
     const band = this.band;
-    segmentGround(pc, cfg, band);
+    // heights above the ground (the local ground's when ground_local, else z itself)
+    const gz = this.groundZ;
+    segmentGround(pc, cfg, band, gz);
     const mark = this.mark;
     const label = this.label;
     const tall = this.tall;
@@ -109,7 +114,7 @@ export class LidarClusterer {
       pointCell[i] = -1;
       const b = band[i]!;
       if (b === GROUND) continue;
-      const z = data[o + fz]!;
+      const z = data[o + fz]! - gz[i]!;
       const x = data[o + fx]!;
       const y = data[o + fy]!;
       if (x > exMin && x < exMax && y > eyMin && y < eyMax) continue;
@@ -279,7 +284,7 @@ export class LidarClusterer {
       const l = label[c]!;
       if (l < 0) continue;
       cnt[l]!++;
-      const z = data[o + fz]!;
+      const z = data[o + fz]! - gz[i]!;
       if (z > zMax[l]!) zMax[l] = z;
       if (z < zMin[l]!) zMin[l] = z;
     }

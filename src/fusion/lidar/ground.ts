@@ -23,14 +23,21 @@ export type HeightBand = typeof GROUND | typeof OBJECT | typeof OVERHEAD;
  * Band of every point of `pc` into `out[0..count)` (`out` at least `pc.count` long); returns the
  * number of OBJECT points. Without a z field every point is ground.
  */
-export function segmentGround(pc: PackedArray, opts: GroundOptions, out: Uint8Array): number {
+export function segmentGround(
+  pc: PackedArray,
+  opts: GroundOptions,
+  out: Uint8Array,
+  /** Optional: each point's ground height (0 for the flat plane), for heights above the ground. */
+  groundZ?: Float32Array,
+): number {
   const { data, stride, count } = pc;
   const fz = pc.fields["z"];
+  if (groundZ) groundZ.fill(0, 0, count);
   if (fz === undefined) {
     out.fill(GROUND, 0, count);
     return 0;
   }
-  if (opts.ground_local) return segmentLocal(pc, opts, out);
+  if (opts.ground_local) return segmentLocal(pc, opts, out, groundZ);
   const zLo = opts.ground_height_m;
   const zHi = opts.max_height_m;
   let objects = 0;
@@ -56,12 +63,13 @@ let scratch: { n: number; lo: Float32Array; g: Float32Array } | null = null;
  * `ground_max_step_m` above its lowest neighbour's (a cell filled by a car or a wall does not lift
  * the ground to its bottom), and within -3 m..5 m; cells without points take z = 0.
  */
-function segmentLocal(pc: PackedArray, opts: GroundOptions, out: Uint8Array): number {
+function segmentLocal(pc: PackedArray, opts: GroundOptions, out: Uint8Array, groundZ?: Float32Array): number {
   const { data, stride, count } = pc;
   const fx = pc.fields["x"];
   const fy = pc.fields["y"];
   const fz = pc.fields["z"]!;
-  if (fx === undefined || fy === undefined) return segmentGround(pc, { ...opts, ground_local: false }, out);
+  if (fx === undefined || fy === undefined)
+    return segmentGround(pc, { ...opts, ground_local: false }, out, groundZ);
   const cm = opts.ground_cell_m;
   const n = Math.ceil((2 * LOCAL_HALF_M) / cm);
   if (!scratch || scratch.n !== n) scratch = { n, lo: new Float32Array(n * n), g: new Float32Array(n * n) };
@@ -102,9 +110,11 @@ function segmentLocal(pc: PackedArray, opts: GroundOptions, out: Uint8Array): nu
   for (let i = 0, o = 0; i < count; i++, o += stride) {
     const z = data[o + fz]!;
     const k = cellOf(data[o + fx]!, data[o + fy]!);
-    const h = z - (k >= 0 ? g[k]! : 0);
+    const gz = k >= 0 ? g[k]! : 0;
+    if (groundZ) groundZ[i] = gz;
+    const h = z - gz;
     if (!(h > zLo)) out[i] = GROUND;
-    else if (!(z < zHi)) out[i] = OVERHEAD;
+    else if (!(h < zHi)) out[i] = OVERHEAD;
     else {
       out[i] = OBJECT;
       objects++;
