@@ -24,8 +24,13 @@ async function search(
     const r = await trial({ brokerUrl, rigFile: file, fusion, vehicles: n, warmS, windowS });
     trials.push(r);
     process.stdout.write(
-      `  ${fusion} x${n}: e2e p50 ${r.e2e_p50_ms.toFixed(1)} p99 ${r.e2e_p99_ms.toFixed(1)} max ${r.e2e_max_ms.toFixed(1)} ms, shed ${r.shed}, ticks ${(r.tick_ratio * 100).toFixed(0)} %, loop lag p99 ${r.loop_lag_p99_ms.toFixed(1)} ms -> ${sustains(r) ? "ok" : "no"}\n`,
+      `  ${fusion} x${n}: e2e p50 ${r.e2e_p50_ms.toFixed(1)} p99 ${r.e2e_p99_ms.toFixed(1)} max ${r.e2e_max_ms.toFixed(1)} ms, shed ${r.shed}, ticks ${(r.tick_ratio * 100).toFixed(0)} %, loop lag p99 ${r.loop_lag_p99_ms.toFixed(1)} ms, cpu service ${r.cpu_service_pct.toFixed(0)} % loadgen ${r.cpu_loadgen_pct.toFixed(0)} % of a core, load ${r.load_avg_1m.toFixed(1)} -> ${sustains(r) ? "ok" : "no"}\n`,
     );
+    const eng = Object.entries(r.engine);
+    if (eng.length)
+      process.stdout.write(
+        `    engine p50/p99 ms: ${eng.map(([k, v]) => `${k} ${v.p50.toFixed(1)}/${v.p99.toFixed(1)}`).join(", ")}\n`,
+      );
     return sustains(r);
   };
   let lo = 0; // largest passing
