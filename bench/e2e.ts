@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchOptions } from "../src/cli/bench.ts";
 import { defaultModelPath } from "../src/fusion/learned/index.ts";
@@ -72,6 +72,7 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
   e2e.length = 0;
   service.length = 0;
   for (const k of Object.keys(stages)) delete stages[k];
+  svc.engineTimes(true);
   const since = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const recv: number[] = [];
@@ -86,12 +87,14 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
     recv.push(((performance.timeOrigin + m.atMs) * 1e6 - last) / 1e6);
   }
   const stats = svc.stats();
+  // inside the learned engine: prepare (rasterize + LiDAR clusters), wait, run (model + transfer), post
+  const engine = Object.values(svc.engineTimes())[0] ?? {};
   sub.unsubscribe();
   sim.kill("SIGTERM");
   await new Promise((r) => sim.once("exit", r));
   await col.close();
   await svc.stop();
-  return { e2e, service, recv, stages, ticks: stats.ticks, fusionDrops: stats.fusionDrops };
+  return { e2e, service, recv, stages, engine, ticks: stats.ticks, fusionDrops: stats.fusionDrops };
 }
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -120,8 +123,14 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
         let drops = 0;
         const stageP50: Record<string, number[]> = {};
         const stageP99: Record<string, number[]> = {};
+        const engP50: Record<string, number[]> = {};
+        const engP99: Record<string, number[]> = {};
         for (let i = 0; i < reps; i++) {
           const r = await once(rigFile, mode, url, seconds);
+          for (const [k, v] of Object.entries(r.engine)) {
+            (engP50[k] ??= []).push(v.p50);
+            (engP99[k] ??= []).push(v.p99);
+          }
           for (const [k, v] of Object.entries(r.stages)) {
             (stageP50[k] ??= []).push(median(v));
             (stageP99[k] ??= []).push(p99(v));
@@ -134,7 +143,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
           serviceP99.push(p99(r.service));
           drops += r.fusionDrops;
           process.stdout.write(
-            `  ${mode}/${broker} run ${i + 1}: p50 ${median(r.e2e).toFixed(2)} ms, p99 ${p99(r.e2e).toFixed(2)} ms, max ${Math.max(...r.e2e).toFixed(2)} ms, ${r.e2e.length} frames, recv p50 ${median(r.recv).toFixed(2)} ms\n`,
+            `  ${mode}/${broker} run ${i + 1}: p50 ${median(r.e2e).toFixed(2)} ms, p99 ${p99(r.e2e).toFixed(2)} ms, max ${Math.max(...r.e2e).toFixed(2)} ms, ${r.e2e.length} frames, recv p50 ${median(r.recv).toFixed(2)} ms, load ${loadavg()[0]!.toFixed(1)}\n`,
           );
         }
         const prefix = broker === "embedded" ? "" : "mosquitto_";
@@ -155,6 +164,13 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
             ]),
           ),
           stage_transport_p50_ms: median(p50s) - median(serviceP50),
+          ...Object.fromEntries(
+            Object.keys(engP50).flatMap((k) => [
+              [`engine_${k}_p50_ms`, median(engP50[k]!)],
+              [`engine_${k}_p99_ms`, median(engP99[k]!)],
+            ]),
+          ),
+          load_avg_1m: loadavg()[0],
         };
         if (mode === "classical") for (const [k, v] of Object.entries(res)) out[`${prefix}${k}`] = v;
         else for (const [k, v] of Object.entries(res)) out[`${mode}_${prefix}${k}`] = v;
