@@ -13,6 +13,10 @@
  *    window, the figure of earlier runs, warm-up included.
  *  - `rss_slope_mb_per_min`: least-squares slope over the settled part; a leak shows here as a
  *    steady rise, warm-up does not. `heap_used_slope_mb_per_min` the same for the V8 heap.
+ *  - `rss_less_buffers_growth_pct` (a diagnostic, not the target): the same growth of RSS minus the
+ *    live ArrayBuffers (sensor data received and not yet fused). When the machine cannot keep up,
+ *    the backlog of ~0.7 MB sweeps at the sampling instant moves RSS by tens of MB either way; this
+ *    figure says whether anything but that backlog grew.
  * Every memory sample (rss, heap used/total, external, array buffers) is in the result, so the
  * plateau can be checked, not taken on trust. `--quick`: 60 s.
  */
@@ -77,6 +81,9 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
         settled.map((m) => m.t_s / 60),
         settled.map((m) => m[k]),
       );
+    const own = (ms: typeof settled) => median(ms.map((m) => m.rss - m.array_buffers));
+    const ownBase = own(settled.slice(0, 3));
+    const ownEnd = own(settled.slice(-3));
     return {
       broker: b.name,
       vehicles,
@@ -88,6 +95,9 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
       rss_end_mb: end,
       rss_slope_mb_per_min: perMin("rss"),
       heap_used_slope_mb_per_min: perMin("heap_used"),
+      rss_less_buffers_growth_pct: ((ownEnd - ownBase) / ownBase) * 100,
+      array_buffers_baseline_mb: median(settled.slice(0, 3).map((m) => m.array_buffers)),
+      array_buffers_end_mb: median(settled.slice(-3).map((m) => m.array_buffers)),
       rss_growth_pct_from_warmup: ((r.rss_end_mb - r.rss_start_mb) / r.rss_start_mb) * 100,
       rss_start_mb: r.rss_start_mb,
       rss_last_sample_mb: r.rss_end_mb,
