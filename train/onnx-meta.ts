@@ -4,17 +4,7 @@
  * entry is appended (protobuf fields may come in any order). The graph, and so the model's
  * outputs, stay identical; only the file's bytes (its sha256) change.
  */
-function varint(buf: Uint8Array, pos: { p: number }): number {
-  let v = 0;
-  let mul = 1;
-  for (;;) {
-    if (pos.p >= buf.length) throw new Error("truncated varint");
-    const b = buf[pos.p++]!;
-    v += (b & 0x7f) * mul;
-    if (b < 0x80) return v;
-    mul *= 128;
-  }
-}
+import { varint } from "../src/fusion/learned/contract.ts";
 
 function encVarint(v: number): number[] {
   const out: number[] = [];

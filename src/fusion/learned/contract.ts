@@ -65,7 +65,8 @@ export interface TargetTime {
   sweep_start_azimuth_rad: number;
 }
 
-function varint(buf: Uint8Array, pos: { p: number }): number {
+/** Read one protobuf varint at `pos.p` (advanced past it). Also used by train/onnx-meta.ts. */
+export function varint(buf: Uint8Array, pos: { p: number }): number {
   let v = 0;
   let mul = 1;
   for (;;) {
