@@ -4,7 +4,7 @@
  * entry is appended (protobuf fields may come in any order). The graph, and so the model's
  * outputs, stay identical; only the file's bytes (its sha256) change.
  */
-import { varint } from "../src/fusion/learned/contract.ts";
+import { metadataEntry, ONNX_METADATA_FIELD, protoFields } from "../src/fusion/learned/contract.ts";
 
 function encVarint(v: number): number[] {
   const out: number[] = [];
@@ -24,37 +24,12 @@ function lenField(fieldNo: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Key of a StringStringEntryProto body. */
-function keyOf(body: Uint8Array): string {
-  const pos = { p: 0 };
-  while (pos.p < body.length) {
-    const t = varint(body, pos);
-    const l = varint(body, pos);
-    if (t >> 3 === 1) return new TextDecoder().decode(body.subarray(pos.p, pos.p + l));
-    pos.p += l;
-  }
-  return "";
-}
-
 /** `value` null: remove the key. */
 export function setOnnxMetadata(buf: Uint8Array, key: string, value: string | null): Uint8Array {
   const parts: Uint8Array[] = [];
-  const pos = { p: 0 };
-  while (pos.p < buf.length) {
-    const start = pos.p;
-    const tag = varint(buf, pos);
-    const wt = tag & 7;
-    if (wt === 0) varint(buf, pos);
-    else if (wt === 1) pos.p += 8;
-    else if (wt === 5) pos.p += 4;
-    else if (wt === 2) {
-      const len = varint(buf, pos);
-      const bodyStart = pos.p;
-      pos.p += len;
-      if (pos.p > buf.length) throw new Error("truncated field");
-      if (tag >> 3 === 14 && keyOf(buf.subarray(bodyStart, pos.p)) === key) continue;
-    } else throw new Error(`unsupported wire type ${wt}`);
-    parts.push(buf.subarray(start, pos.p));
+  for (const f of protoFields(buf)) {
+    if (f.field === ONNX_METADATA_FIELD && f.body && metadataEntry(f.body).key === key) continue;
+    parts.push(buf.subarray(f.start, f.end));
   }
   const enc = new TextEncoder();
   if (value !== null) {

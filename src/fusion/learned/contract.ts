@@ -65,8 +65,8 @@ export interface TargetTime {
   sweep_start_azimuth_rad: number;
 }
 
-/** Read one protobuf varint at `pos.p` (advanced past it). Also used by train/onnx-meta.ts. */
-export function varint(buf: Uint8Array, pos: { p: number }): number {
+/** Read one protobuf varint at `pos.p` (advanced past it). */
+function varint(buf: Uint8Array, pos: { p: number }): number {
   let v = 0;
   let mul = 1;
   for (;;) {
@@ -78,37 +78,59 @@ export function varint(buf: Uint8Array, pos: { p: number }): number {
   }
 }
 
-/** Parse metadata_props of an ONNX ModelProto. Throws on malformed protobuf. */
-export function readOnnxMetadata(buf: Uint8Array): Record<string, string> {
-  const out: Record<string, string> = {};
-  const dec = new TextDecoder();
+/** One top-level protobuf field: its number, its bytes [start, end) and, when length-delimited, its body. */
+export interface ProtoField {
+  field: number;
+  start: number;
+  end: number;
+  body: Uint8Array | null;
+}
+
+/** The top-level fields of a protobuf message, in order. Throws on malformed protobuf. */
+export function* protoFields(buf: Uint8Array): Generator<ProtoField> {
   const pos = { p: 0 };
   while (pos.p < buf.length) {
+    const start = pos.p;
     const tag = varint(buf, pos);
-    const fieldNo = Math.floor(tag / 8);
     const wt = tag & 7;
+    let body: Uint8Array | null = null;
     if (wt === 0) varint(buf, pos);
     else if (wt === 1) pos.p += 8;
     else if (wt === 5) pos.p += 4;
     else if (wt === 2) {
       const len = varint(buf, pos);
-      const start = pos.p;
+      const bodyStart = pos.p;
       pos.p += len;
       if (pos.p > buf.length) throw new Error("truncated field");
-      if (fieldNo !== 14) continue;
-      const sub = { p: start };
-      let key = "";
-      let value = "";
-      while (sub.p < start + len) {
-        const t = varint(buf, sub);
-        const l = varint(buf, sub);
-        const s = dec.decode(buf.subarray(sub.p, sub.p + l));
-        sub.p += l;
-        if (t >> 3 === 1) key = s;
-        else if (t >> 3 === 2) value = s;
-      }
-      out[key] = value;
+      body = buf.subarray(bodyStart, pos.p);
     } else throw new Error(`unsupported wire type ${wt}`);
+    if (pos.p > buf.length) throw new Error("truncated field");
+    yield { field: Math.floor(tag / 8), start, end: pos.p, body };
+  }
+}
+
+/** ModelProto's metadata_props field number. */
+export const ONNX_METADATA_FIELD = 14;
+
+/** Key and value of a StringStringEntryProto body (one metadata_props entry). */
+export function metadataEntry(body: Uint8Array): { key: string; value: string } {
+  const dec = new TextDecoder();
+  let key = "";
+  let value = "";
+  for (const f of protoFields(body)) {
+    if (f.field === 1 && f.body) key = dec.decode(f.body);
+    else if (f.field === 2 && f.body) value = dec.decode(f.body);
+  }
+  return { key, value };
+}
+
+/** Parse metadata_props of an ONNX ModelProto. Throws on malformed protobuf. */
+export function readOnnxMetadata(buf: Uint8Array): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of protoFields(buf)) {
+    if (f.field !== ONNX_METADATA_FIELD || !f.body) continue;
+    const { key, value } = metadataEntry(f.body);
+    out[key] = value;
   }
   return out;
 }
