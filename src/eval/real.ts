@@ -60,6 +60,82 @@ export interface RealConditionResult extends DetectionMetrics, Partial<GuardFigu
   unscored_frames: number;
 }
 
+/** One annotated instant of a log, moved to a tick. */
+export interface TruthAtTick {
+  /** The annotated instant, ns. */
+  tNs: number;
+  /** Tick stamp minus the instant, s. */
+  dt: number;
+  /** The truth moved to the tick by its velocity, with the logged ego pose nearest the tick. */
+  truth: GroundTruth;
+  extra: TruthExtra[];
+}
+
+/**
+ * The annotated instants of a log and its logged ego poses. A tick is matched to the nearest
+ * instant within half a reference period (the LiDAR tick itself normally; a timer tick when the
+ * LiDAR is removed); the truth is moved to the tick by its velocity, in the vehicle frame of the
+ * logged ego pose nearest the tick. Shared by the evaluation and the real-log dataset export.
+ */
+export class TruthIndex {
+  private readonly truths: { tNs: number; truth: GroundTruth; extra: TruthExtra[] }[] = [];
+  private readonly poses: { tNs: number; x: number; y: number; z: number; yaw: number }[] = [];
+  /** Half a reference period, ns. */
+  readonly windowNs: number;
+
+  constructor(rig: RigConfig, items: readonly ReplayItem[]) {
+    for (const it of items) {
+      if (it.kind === "truth") this.truths.push({ tNs: it.tNs, truth: it.truth, extra: it.extra });
+      if (it.kind === "sensor" && it.msg.payload.kind === "pose") {
+        const [w, x, y, z] = it.msg.payload.orientation;
+        const p = it.msg.payload.position;
+        this.poses.push({
+          tNs: it.tNs,
+          x: p[0],
+          y: p[1],
+          z: p[2],
+          yaw: Math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)),
+        });
+      }
+    }
+    const ref = rig.sensors.find((x) => x.id === rig.reference)!;
+    this.windowNs = ref.jitter_window_ms * 1e6;
+  }
+
+  /** The annotated instants in time order, with the split each belongs to (val: first half). */
+  instants(): { tNs: number; truth: GroundTruth; extra: TruthExtra[]; split: "val" | "test" }[] {
+    const half = Math.floor(this.truths.length / 2);
+    return [...this.truths]
+      .sort((a, b) => a.tNs - b.tNs)
+      .map((t, i) => ({ ...t, split: i < half ? "val" : "test" }));
+  }
+
+  /** The instant nearest `stampNs` within the window, moved to it; null when none. */
+  at(stampNs: number): TruthAtTick | null {
+    const t = nearest(this.truths, stampNs, this.windowNs);
+    if (!t) return null;
+    const dt = (stampNs - t.tNs) / 1e9;
+    const pose = nearest(this.poses, stampNs, 30e6);
+    return {
+      tNs: t.tNs,
+      dt,
+      truth: {
+        ...t.truth,
+        ego: pose ? { ...t.truth.ego, x: pose.x, y: pose.y, z: pose.z, yaw: pose.yaw } : t.truth.ego,
+        objects: t.truth.objects.map((o) => ({ ...o, x: o.x + o.vx * dt, y: o.y + o.vy * dt })),
+      },
+      extra: t.extra,
+    };
+  }
+}
+
+function nearest<T extends { tNs: number }>(xs: readonly T[], t: number, maxNs: number): T | null {
+  let b: T | null = null;
+  for (const x of xs)
+    if (Math.abs(x.tNs - t) <= maxNs && (!b || Math.abs(x.tNs - t) < Math.abs(b.tNs - t))) b = x;
+  return b;
+}
+
 /** One log's frames: ticks through the engine, scored where the log has truth. */
 export async function evaluateLog(
   rig: RigConfig,
@@ -73,53 +149,21 @@ export async function evaluateLog(
   const rangeM = opts.rangeM ?? 50;
   const removed = REMOVED[condition];
   const kindOf = new Map(rig.sensors.map((s) => [s.id, s.kind]));
-  const truths: { tNs: number; truth: GroundTruth; extra: TruthExtra[] }[] = [];
-  const poses: { tNs: number; x: number; y: number; z: number; yaw: number }[] = [];
-  for (const it of items) {
-    if (it.kind === "truth") truths.push({ tNs: it.tNs, truth: it.truth, extra: it.extra });
-    if (it.kind === "sensor" && it.msg.payload.kind === "pose") {
-      const [w, x, y, z] = it.msg.payload.orientation;
-      const p = it.msg.payload.position;
-      poses.push({
-        tNs: it.tNs,
-        x: p[0],
-        y: p[1],
-        z: p[2],
-        yaw: Math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)),
-      });
-    }
-  }
-  // A tick is scored against the nearest annotated instant within half a reference period (the
-  // LiDAR tick itself normally; a timer tick when the LiDAR is removed), the truth moved to the
-  // tick by its velocity, in the vehicle frame of the logged ego pose nearest the tick.
-  const ref = rig.sensors.find((x) => x.id === rig.reference)!;
-  const windowNs = ref.jitter_window_ms * 1e6;
+  const index = new TruthIndex(rig, items);
+  const windowNs = index.windowNs;
   const best = new Map<number, { dt: number; frame: FrameEval; ignored: number }>();
-  const nearest = <T extends { tNs: number }>(xs: T[], t: number, maxNs: number): T | null => {
-    let b: T | null = null;
-    for (const x of xs)
-      if (Math.abs(x.tNs - t) <= maxNs && (!b || Math.abs(x.tNs - t) < Math.abs(b.tNs - t))) b = x;
-    return b;
-  };
   const frames: FrameEval[] = [];
   let ignored = 0;
   let ticks = 0;
   let unscored = 0;
   const onFrame = (tick: AlignedTick, objects: FusedObject[]) => {
     ticks++;
-    const t = nearest(truths, tick.stampNs, windowNs);
+    const t = index.at(tick.stampNs);
     if (!t) return;
-    const dt = (tick.stampNs - t.tNs) / 1e9;
-    const pose = nearest(poses, tick.stampNs, 30e6);
-    const moved: GroundTruth = {
-      ...t.truth,
-      ego: pose ? { ...t.truth.ego, x: pose.x, y: pose.y, z: pose.z, yaw: pose.yaw } : t.truth.ego,
-      objects: t.truth.objects.map((o) => ({ ...o, x: o.x + o.vx * dt, y: o.y + o.vy * dt })),
-    };
-    const scored = scoreFrame(tick, moved, t.extra, objects, rangeM);
+    const scored = scoreFrame(tick, t.truth, t.extra, objects, rangeM);
     const prev = best.get(t.tNs);
-    if (!prev || Math.abs(dt) < prev.dt)
-      best.set(t.tNs, { dt: Math.abs(dt), frame: scored.frame, ignored: scored.ignored });
+    if (!prev || Math.abs(t.dt) < prev.dt)
+      best.set(t.tNs, { dt: Math.abs(t.dt), frame: scored.frame, ignored: scored.ignored });
   };
   // The log through the fleet runtime in replay mode: the live pipeline (health monitor, aligner on
   // event time, fusion, tracked objects fed back to the aligner), every tick fused, none shed.
@@ -156,9 +200,8 @@ export async function evaluateLog(
     .filter((it) => it.kind === "sensor" && it.msg.header.sensorId === rig.reference)
     .map((it) => it.tNs);
   const split = opts.split ?? "all";
-  const half = Math.floor(truths.length / 2);
-  for (const [i, t] of [...truths].sort((a, b) => a.tNs - b.tNs).entries()) {
-    if ((split === "val" && i >= half) || (split === "test" && i < half)) continue;
+  for (const t of index.instants()) {
+    if (split !== "all" && t.split !== split) continue;
     if (!refStamps.some((r) => Math.abs(r - t.tNs) <= windowNs)) {
       unscored++;
       continue;
@@ -174,7 +217,7 @@ export async function evaluateLog(
 }
 
 /** Rotate world -> vehicle frame of an ego pose (identity when the pose is unknown). */
-function toVehicle(g: GroundTruth) {
+export function toVehicle(g: GroundTruth) {
   const e = g.ego;
   const c = Math.cos(e.yaw);
   const s = Math.sin(e.yaw);
@@ -186,7 +229,7 @@ function toVehicle(g: GroundTruth) {
 }
 
 /** LiDAR points of the tick inside a vehicle-frame box (footprint and height), for truth without counts. */
-function pointsInBox(
+export function pointsInBox(
   tick: AlignedTick,
   b: { x: number; y: number; z: number; yaw: number; length: number; width: number; height: number },
 ): number {
