@@ -75,7 +75,7 @@ export function runSpecOf(seed: number, durationS: number): RunSpec {
   return { seed, scenario, conditions, faults, durationS };
 }
 
-class SplitWriter {
+export class SplitWriter {
   private readonly fIdx: number;
   private readonly fVal: number;
   private readonly offsets: bigint[] = [0n];

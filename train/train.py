@@ -2,6 +2,8 @@
 
   /usr/bin/python3 train/train.py [--data data/bev] [--out models] [--models intermediate,late,lidar_only]
                                   [--steps 1200] [--batch 16] [--threads 2] [--seed 0] [--smoke]
+  fine-tuning: train/train.py --models intermediate --init models/fusion-intermediate.pt
+                              --data data/bev-real --out /tmp/ft --steps 200 --lr 2e-4
 
 Deterministic for a given seed and thread count: one numpy Generator drives batch order, flips,
 modality dropout and health jitter; torch is seeded and runs on a fixed number of threads.
@@ -138,12 +140,34 @@ def warm_start(model: FusionNet, lidar: FusionNet) -> int:
     return n
 
 
+def load_checkpoint(path: str, name: str):
+    """A fusion-<model>.pt written by train.py: (config, state_dict, its training info). The config
+    must be the preset's architecture (mode and modalities)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    d = dict(ckpt["config"])
+    d["modalities"] = tuple(d["modalities"])
+    cfg = ModelConfig(**d)
+    want = ModelConfig(**PRESETS[name])
+    if (cfg.mode, tuple(cfg.modalities)) != (want.mode, tuple(want.modalities)):
+        raise SystemExit(f"train: --init {path} is a {cfg.mode} model of {cfg.modalities}, not '{name}'")
+    return cfg, ckpt["state_dict"], ckpt.get("training", {})
+
+
 def train_one(name, ds, val, args, out_dir, log, init_from=None):
     cfg = ModelConfig(**PRESETS[name])
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    model = FusionNet(cfg)
-    if init_from is not None:
+    init_info = None
+    if args.init:
+        cfg, state, prev = load_checkpoint(args.init, name)
+        model = FusionNet(cfg)
+        model.load_state_dict(state)
+        init_info = {"checkpoint": os.path.basename(args.init), "steps": prev.get("steps"),
+                     "dataset": (prev.get("dataset") or {}).get("rig")}
+        log(f"[{name}] fine-tuning from {args.init} ({prev.get('steps')} steps on rig {init_info['dataset']})")
+    else:
+        model = FusionNet(cfg)
+    if init_from is not None and not args.init:
         log(f"[{name}] warm start from lidar_only: {warm_start(model, init_from)} tensors")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = {"intermediate": args.steps, "late": args.late_steps or args.steps, "lidar_only": args.lidar_steps or args.steps}[name]
@@ -196,7 +220,8 @@ def train_one(name, ds, val, args, out_dir, log, init_from=None):
         "steps": steps, "steps_planned": planned, "batch": args.batch, "seed": args.seed, "threads": args.threads, "lr": args.lr,
         "train_seconds": round(train_s, 1), "params": count_params(model), "val_loss": vloss,
         "train_samples": len(ds), "dataset": getattr(ds, "index", {}).get("summary"),
-        "warm_start": "lidar_only" if init_from is not None else None,
+        "warm_start": "lidar_only" if init_from is not None and not args.init else None,
+        "fine_tuned_from": init_info,
         "p_drop": args.p_drop.tolist() if fusion else None,
     }
     export_onnx(model, onnx_path, name, extra={"training": info})
@@ -242,6 +267,8 @@ def main() -> int:
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--max-minutes", type=float, default=28, help="safety stop per fusion model, lidar_only gets 0.4x (0 = off)")
     ap.add_argument("--smoke", action="store_true", help="a few steps on synthetic data into a temp dir")
+    ap.add_argument("--init", help="fine-tune: start from this checkpoint (a fusion-<model>.pt written by train.py) "
+                    "instead of from scratch; needs exactly one model in --models")
     args = ap.parse_args()
     try:
         args.p_drop = np.array([float(v) for v in args.p_drop.split(",")])
@@ -273,6 +300,12 @@ def main() -> int:
         if name not in PRESETS:
             print(f"train: unknown model '{name}' (known: {', '.join(PRESETS)})", file=sys.stderr)
             return 2
+    if args.init and len(names) != 1:
+        print("train: --init fine-tunes one model: give exactly one in --models", file=sys.stderr)
+        return 2
+    if args.init and not os.path.exists(args.init):
+        print(f"train: --init {args.init}: no such file", file=sys.stderr)
+        return 2
     # lidar_only first: the fusion models start from its LiDAR path
     names.sort(key=lambda n: n != "lidar_only")
     lidar = None

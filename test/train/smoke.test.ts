@@ -52,3 +52,24 @@ test("train.py --smoke trains a few steps and exports valid models", { skip: ski
   const summary = JSON.parse(readFileSync(join(out, "training.json"), "utf8"));
   assert.ok(summary.models.intermediate.params > 10_000);
 });
+
+test("train.py --init fine-tunes the intermediate model from its checkpoint, and refuses another architecture", {
+  skip: skip ?? false,
+}, () => {
+  const ckpt = join(out, "fusion-intermediate.pt");
+  assert.ok(existsSync(ckpt), "the smoke run above writes the checkpoint");
+  const ft = join(out, "ft");
+  const common = ["--smoke", "--out", ft, "--steps", "2", "--batch", "4", "--log-every", "1", "--init", ckpt];
+  const r = runPython([join(REPO, "train/train.py"), ...common, "--models", "intermediate"], 180_000);
+  assert.match(r.stdout, /\[intermediate\] fine-tuning from .*fusion-intermediate\.pt \(3 steps/);
+  assert.doesNotMatch(r.stdout, /warm start from lidar_only/);
+  const c = loadModelContract(join(ft, "fusion-intermediate.onnx"), DEFAULT_GRID);
+  const info = JSON.parse(c.meta["training"]!);
+  assert.equal(info.steps, 2);
+  assert.deepEqual(info.fine_tuned_from.checkpoint, "fusion-intermediate.pt");
+  assert.equal(info.fine_tuned_from.steps, 3);
+  assert.throws(
+    () => runPython([join(REPO, "train/train.py"), ...common, "--models", "late"], 180_000),
+    /is a intermediate model .* not 'late'/s,
+  );
+});
