@@ -17,6 +17,7 @@ const { values } = parseArgs({
     data: { type: "string" },
     split: { type: "string", default: "val" },
     "radar-filter": { type: "boolean", default: false },
+    "kitti-calib": { type: "string" },
     rig: { type: "string", default: "sim" },
     "train-runs": { type: "string", default: String(DEFAULT_DATASET.trainRuns) },
     "val-runs": { type: "string", default: String(DEFAULT_DATASET.valRuns) },
@@ -27,7 +28,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     `usage: tsx train/export-dataset.ts [--out DIR] [--rig preset|file] [--train-runs N] [--val-runs N] [--duration-s S]
-       tsx train/export-dataset.ts --data nuscenes:<dataroot>[#scene] | kitti:<path> [--split val|test|all] [--radar-filter] [--out DIR]
+       tsx train/export-dataset.ts --data nuscenes:<dataroot>[#scene] | kitti:<path> [--split val|test|all] [--radar-filter] [--kitti-calib DIR] [--out DIR]
 
 Simulator runs (default, out data/bev), or a real log with its annotations (--data, out data/bev-real):
 the log through the service's stages as \`fusion eval --data\` runs it, one sample per annotated
@@ -44,13 +45,20 @@ if (values.data !== undefined) {
     process.exit(2);
   }
   const out = values.out ?? fileURLToPath(new URL("../data/bev-real", import.meta.url));
-  const res = await exportRealDataset({
-    data: values.data,
-    split,
-    outDir: out,
-    radarFilter: values["radar-filter"],
-    log: (l) => process.stdout.write(`${l}\n`),
-  });
+  let res: Record<string, unknown>;
+  try {
+    res = await exportRealDataset({
+      data: values.data,
+      split,
+      outDir: out,
+      radarFilter: values["radar-filter"],
+      kittiCalib: values["kitti-calib"],
+      log: (l) => process.stdout.write(`${l}\n`),
+    });
+  } catch (e) {
+    process.stderr.write(`dataset: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
   process.stdout.write(`${JSON.stringify(res, null, 2)}\ndataset: done -> ${out}\n`);
   process.exit(0);
 }

@@ -35,6 +35,8 @@ export interface RealDatasetOptions {
   outDir: string;
   /** The nuScenes devkit's default radar filters (`--radar-filter`). */
   radarFilter?: boolean;
+  /** KITTI raw: the folder with calib_*.txt (default: beside the drive). */
+  kittiCalib?: string;
   log?: (line: string) => void;
 }
 
@@ -69,7 +71,7 @@ export async function exportRealDataset(o: RealDatasetOptions): Promise<Record<s
   const log = o.log ?? (() => {});
   const t0 = performance.now();
   const writers = [new SplitWriter(join(o.outDir, "train")), new SplitWriter(join(o.outDir, "val"))];
-  const logs = openLogs(o.data, "derived", undefined, {}, o.radarFilter ?? false);
+  const logs = openLogs(o.data, "derived", o.kittiCalib, {}, o.radarFilter ?? false);
   const perLog: Record<string, { instants: number; samples: number; boxes: number; camera: string }> = {};
   for (const run of logs) {
     const index = new TruthIndex(run.rig, run.items);
