@@ -6,10 +6,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../src/util/net.ts";
 
 const BIN = fileURLToPath(new URL("../bin/fusion.js", import.meta.url));
 const REPO = fileURLToPath(new URL("..", import.meta.url));
@@ -25,17 +26,6 @@ export function findProgram(name: string, envVar: string): string | null {
       return p;
     } catch {}
   return null;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const portOpen = (port: number) =>
