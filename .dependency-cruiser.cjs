@@ -1,6 +1,6 @@
 /**
  * Import rules of the project (docs/DECISIONS.md D12), checked by `npm run lint`
- * (`depcruise --config .dependency-cruiser.cjs src sim bench train test`).
+ * (`depcruise --config .dependency-cruiser.cjs src sim bench train harness test`).
  * test/lint/depcruise.test.ts shows that each rule fails when broken.
  */
 module.exports = {
@@ -15,10 +15,10 @@ module.exports = {
     {
       name: "runtime-not-to-tools",
       comment:
-        "Runtime code under src/ never imports sim/, eval/ (top level), bench/, train/ or test/: only src/cli wires them.",
+        "Runtime code under src/ never imports sim/, eval/ (top level), bench/, train/, harness/ or test/: only src/cli wires them.",
       severity: "error",
       from: { path: "^src/", pathNot: "^src/cli/" },
-      to: { path: "^(sim|eval|bench|train|test)/" },
+      to: { path: "^(sim|eval|bench|train|harness|test)/" },
     },
     {
       name: "only-cli-imports-cli",
@@ -51,20 +51,11 @@ module.exports = {
     {
       name: "shipped-not-to-test",
       comment:
-        "bench/, sim/ and train/ (loaded by the shipped CLI or tools) never import test/. Known break left " +
-        "(issue 15): bench/e2e.ts, bench/replay.ts, bench/sim.ts and bench/_headroom.ts start mosquitto through the test harness " +
-        "(test/helpers/{cli,mosquitto,mqtt-collect}.ts); it moves to a shared harness folder once the work on " +
-        "test/helpers (issue 17) has landed. No other file may join them.",
+        "bench/, sim/, train/ and harness/ (loaded by the shipped CLI or tools) never import test/. What " +
+        "benches and tests share (starting mosquitto, running the CLI, finding system programs) lives in harness/.",
       severity: "error",
-      from: { path: "^(bench|sim|train)/", pathNot: "^bench/(e2e|replay|sim|_headroom)\\.ts$" },
+      from: { path: "^(bench|sim|train|harness)/" },
       to: { path: "^test/" },
-    },
-    {
-      name: "shipped-not-to-test-known",
-      comment: "The known break above, limited to the test harness helpers.",
-      severity: "error",
-      from: { path: "^bench/(e2e|replay|sim|_headroom)\\.ts$" },
-      to: { path: "^test/", pathNot: "^test/helpers/(cli|mosquitto|mqtt-collect)\\.ts$" },
     },
   ],
   options: {

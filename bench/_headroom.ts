@@ -15,7 +15,7 @@ import type { FusionMode } from "../src/fusion/types.ts";
 import { loadRig } from "../src/rig/load.ts";
 import { startService } from "../src/service.ts";
 import { silentLogger } from "../src/util/log.ts";
-import { startMosquitto } from "../test/helpers/mosquitto.ts";
+import { startMosquitto } from "../harness/mosquitto.ts";
 import { Histogram } from "./_stats.ts";
 import { zeroDelay } from "./_loadgen.ts";
 

@@ -18,9 +18,9 @@ import { loadRig } from "../src/rig/load.ts";
 import type { RigConfig } from "../src/rig/schema.ts";
 import { startService } from "../src/service.ts";
 import { silentLogger } from "../src/util/log.ts";
-import { BIN } from "../test/helpers/cli.ts";
-import { startMosquitto } from "../test/helpers/mosquitto.ts";
-import { Collector } from "../test/helpers/mqtt-collect.ts";
+import { BIN } from "../harness/cli.ts";
+import { startMosquitto } from "../harness/mosquitto.ts";
+import { Collector } from "../harness/mqtt-collect.ts";
 import { median, p99 } from "./_stats.ts";
 
 /** The rig with every modelled transport delay set to zero. */

@@ -23,9 +23,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BenchOptions } from "../src/cli/bench.ts";
-import { BIN, REPO } from "../test/helpers/cli.ts";
-import { startMosquitto } from "../test/helpers/mosquitto.ts";
-import { Collector } from "../test/helpers/mqtt-collect.ts";
+import { BIN, REPO } from "../harness/cli.ts";
+import { startMosquitto } from "../harness/mosquitto.ts";
+import { Collector } from "../harness/mqtt-collect.ts";
 import { median } from "./_stats.ts";
 
 const REAL = fileURLToPath(new URL("../../shared/realdata/", import.meta.url));

@@ -7,7 +7,7 @@ import { cpus, loadavg } from "node:os";
 import type { BenchOptions } from "../src/cli/bench.ts";
 import { loadRig } from "../src/rig/load.ts";
 import { DEFAULT_SIM_OPTIONS, runSimulation, type SimEvent } from "../sim/index.ts";
-import { startMosquitto } from "../test/helpers/mosquitto.ts";
+import { startMosquitto } from "../harness/mosquitto.ts";
 import { median, p99 } from "./_stats.ts";
 
 interface RealTimeRun {

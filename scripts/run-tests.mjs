@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with Node's test runner through tsx (Node 20's --test has no globs),
-// then prints a summary of the tests skipped for a missing system program (test/helpers/programs.ts).
+// then prints a summary of the tests skipped for a missing system program (harness/programs.ts).
 // Usage: node scripts/run-tests.mjs [filter-substring ...]
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";

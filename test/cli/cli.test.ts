@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { runSync, spawnFusion } from "../helpers/cli.ts";
+import { runSync, spawnFusion } from "../../harness/cli.ts";
 import { SERVE_FLAGS } from "../../src/cli/serve.ts";
 
 const oneLine = (s: string) =>

@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { decodeHealthReport } from "../../src/msg/codec.ts";
 import { SystemMode } from "../../src/msg/types.ts";
-import { REPO, runSync, spawnFusion } from "../helpers/cli.ts";
-import { Collector } from "../helpers/mqtt-collect.ts";
+import { REPO, runSync, spawnFusion } from "../../harness/cli.ts";
+import { Collector } from "../../harness/mqtt-collect.ts";
 
 test("first hour: --version prints the package version", () => {
   const r = runSync(["--version"]);

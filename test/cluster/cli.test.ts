@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { runSync } from "../helpers/cli.ts";
+import { runSync } from "../../harness/cli.ts";
 
 describe("fusion serve --worker flags", () => {
   for (const [args, line] of [

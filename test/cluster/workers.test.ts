@@ -17,10 +17,10 @@ import { fileURLToPath } from "node:url";
 import mqtt, { type MqttClient } from "mqtt";
 import { rendezvousOwner } from "../../src/cluster/rendezvous.ts";
 import { decodeFusedFrame } from "../../src/msg/codec.ts";
-import { type Running, spawnFusion } from "../helpers/cli.ts";
+import { type Running, spawnFusion } from "../../harness/cli.ts";
 import { type Etcd, startEtcd } from "../helpers/etcd.ts";
-import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
-import { needs } from "../helpers/programs.ts";
+import { type Mosquitto, startMosquitto } from "../../harness/mosquitto.ts";
+import { needs } from "../../harness/programs.ts";
 
 const RIG = fileURLToPath(new URL("../fixtures/rigs/fleet-light.yaml", import.meta.url));
 const VEHICLES = Array.from({ length: 12 }, (_, i) => `sim-${i + 1}`);

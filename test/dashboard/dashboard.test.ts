@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "../helpers/browser.ts";
-import { REPO, type Running, spawnFusion } from "../helpers/cli.ts";
-import { needs } from "../helpers/programs.ts";
+import { REPO, type Running, spawnFusion } from "../../harness/cli.ts";
+import { needs } from "../../harness/programs.ts";
 
 const skip = needs("chromium");
 const ARTIFACTS = join(REPO, "test-artifacts");

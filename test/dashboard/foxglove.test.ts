@@ -5,7 +5,7 @@ import wsProtocol from "@foxglove/ws-protocol";
 import protobuf from "protobufjs";
 import descriptor from "protobufjs/ext/descriptor/index.js";
 import { WebSocket } from "ws";
-import { type Running, spawnFusion } from "../helpers/cli.ts";
+import { type Running, spawnFusion } from "../../harness/cli.ts";
 
 const { FoxgloveClient } = wsProtocol;
 

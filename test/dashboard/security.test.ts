@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { WebSocket } from "ws";
 import { startDashboard } from "../../src/dashboard/server.ts";
-import { runSync } from "../helpers/cli.ts";
+import { runSync } from "../../harness/cli.ts";
 
 const TOKEN = "0123456789abcdef-test-token";
 

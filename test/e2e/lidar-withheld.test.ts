@@ -4,10 +4,10 @@ import { test } from "node:test";
 import { decodeFusedFrame, decodeGroundTruth } from "../../src/msg/codec.ts";
 import { topics } from "../../src/msg/topics.ts";
 import type { FusedFrame } from "../../src/msg/types.ts";
-import { spawnFusion } from "../helpers/cli.ts";
-import { startMosquitto } from "../helpers/mosquitto.ts";
-import { needs } from "../helpers/programs.ts";
-import { Collector } from "../helpers/mqtt-collect.ts";
+import { spawnFusion } from "../../harness/cli.ts";
+import { startMosquitto } from "../../harness/mosquitto.ts";
+import { needs } from "../../harness/programs.ts";
+import { Collector } from "../../harness/mqtt-collect.ts";
 
 test("ticks continue from the timer while LiDAR is dropped, and LiDAR-triggered ticks resume after", {
   skip: needs("mosquitto"),

@@ -12,10 +12,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { decodeFusedFrame, decodeGroundTruth, decodeSensorMessage } from "../../src/msg/codec.ts";
-import { type Running, runSync, spawnFusion } from "../helpers/cli.ts";
-import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
-import { Collector } from "../helpers/mqtt-collect.ts";
-import { needs } from "../helpers/programs.ts";
+import { type Running, runSync, spawnFusion } from "../../harness/cli.ts";
+import { type Mosquitto, startMosquitto } from "../../harness/mosquitto.ts";
+import { Collector } from "../../harness/mqtt-collect.ts";
+import { needs } from "../../harness/programs.ts";
 import { NUSC_ROOT, NUSC_TABLES, realdataSkip } from "../helpers/realdata.ts";
 
 const NS_FIX = fileURLToPath(new URL("../fixtures/nuscenes", import.meta.url));

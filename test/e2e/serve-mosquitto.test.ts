@@ -16,10 +16,10 @@ import {
 import { topics } from "../../src/msg/topics.ts";
 import type { FusedFrame, GroundTruth } from "../../src/msg/types.ts";
 import { loadRig } from "../../src/rig/load.ts";
-import { type Running, spawnFusion } from "../helpers/cli.ts";
-import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
-import { Collector } from "../helpers/mqtt-collect.ts";
-import { needs } from "../helpers/programs.ts";
+import { type Running, spawnFusion } from "../../harness/cli.ts";
+import { type Mosquitto, startMosquitto } from "../../harness/mosquitto.ts";
+import { Collector } from "../../harness/mqtt-collect.ts";
+import { needs } from "../../harness/programs.ts";
 
 const rig = loadRig("sim");
 const lidarHz = rig.sensors.find((s) => s.id === rig.reference)!.rate_hz;

@@ -10,10 +10,10 @@ import { decodeHealthReport } from "../../src/msg/codec.ts";
 import { topics } from "../../src/msg/topics.ts";
 import { type HealthReport, SENSOR_STATE_NAMES, SensorState, SystemMode } from "../../src/msg/types.ts";
 import { loadRig } from "../../src/rig/load.ts";
-import { type Running, spawnFusion } from "../helpers/cli.ts";
-import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
-import { Collector } from "../helpers/mqtt-collect.ts";
-import { needs } from "../helpers/programs.ts";
+import { type Running, spawnFusion } from "../../harness/cli.ts";
+import { type Mosquitto, startMosquitto } from "../../harness/mosquitto.ts";
+import { Collector } from "../../harness/mqtt-collect.ts";
+import { needs } from "../../harness/programs.ts";
 
 const VEHICLE = "sim-1";
 const rig = loadRig("sim");

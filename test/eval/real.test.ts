@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { AlignedTick } from "../../src/align/types.ts";
 import { agnosticMetrics, scoreFrame } from "../../src/eval/real.ts";
 import type { GroundTruth } from "../../src/msg/types.ts";
-import { runSync } from "../helpers/cli.ts";
+import { runSync } from "../../harness/cli.ts";
 import { NUSC_ROOT, realdataSkip } from "../helpers/realdata.ts";
 
 const NS_FIX = fileURLToPath(new URL("../fixtures/nuscenes", import.meta.url));

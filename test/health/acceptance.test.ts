@@ -30,9 +30,9 @@ import { loadRig } from "../../src/rig/load.ts";
 import { type Service, startService } from "../../src/service.ts";
 import { wallNs } from "../../src/util/clock.ts";
 import { createLogger } from "../../src/util/log.ts";
-import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
-import { Collector } from "../helpers/mqtt-collect.ts";
-import { needs } from "../helpers/programs.ts";
+import { type Mosquitto, startMosquitto } from "../../harness/mosquitto.ts";
+import { Collector } from "../../harness/mqtt-collect.ts";
+import { needs } from "../../harness/programs.ts";
 
 const S = 1e9;
 const MS = 1e6;

@@ -1,6 +1,6 @@
 /** Real headless (playwright gives each launch a fresh temporary profile) Chromium (Debian package `chromium`) driven by playwright-core. */
 import { type Browser, chromium } from "playwright-core";
-import { requireProgram } from "./programs.ts";
+import { requireProgram } from "../../harness/programs.ts";
 
 /** Chromium on PATH (or CHROMIUM_BIN); tests pass `{ skip: needs("chromium") }`. */
 export function chromiumPath(): string {

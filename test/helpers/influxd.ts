@@ -3,8 +3,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./mosquitto.ts";
-import { requireProgram } from "./programs.ts";
+import { freePort } from "../../src/util/net.ts";
+import { requireProgram } from "../../harness/programs.ts";
 
 export interface Influxd {
   url: string;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import mqtt from "mqtt";
-import { startMosquitto } from "./mosquitto.ts";
-import { needs } from "./programs.ts";
+import { startMosquitto } from "../../harness/mosquitto.ts";
+import { needs } from "../../harness/programs.ts";
 
 test("harness: a real mosquitto starts on a free port and relays a message", {
   skip: needs("mosquitto"),

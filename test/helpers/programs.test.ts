@@ -5,8 +5,15 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { findProgram, missingMessage, needsIn, PROGRAMS, type ProgramName, searchDirs } from "./programs.ts";
-import { REPO } from "./cli.ts";
+import {
+  findProgram,
+  missingMessage,
+  needsIn,
+  PROGRAMS,
+  type ProgramName,
+  searchDirs,
+} from "../../harness/programs.ts";
+import { REPO } from "../../harness/cli.ts";
 
 test("programs: with an empty PATH nothing is found and each skip line names the program and its install", () => {
   const env = { PATH: "" };

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import YAML from "yaml";
 import { ConfigError, loadRig, parseRig } from "../../src/rig/load.ts";
-import { runSync } from "../helpers/cli.ts";
+import { runSync } from "../../harness/cli.ts";
 
 const sensors = (): {
   id: string;

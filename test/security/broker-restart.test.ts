@@ -14,7 +14,7 @@ import { topics } from "../../src/msg/topics.ts";
 import { loadRig } from "../../src/rig/load.ts";
 import { startService } from "../../src/service.ts";
 import { silentLogger } from "../../src/util/log.ts";
-import { freePort } from "../helpers/mosquitto.ts";
+import { freePort } from "../../src/util/net.ts";
 
 const MOSQUITTO = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
 const missing = !existsSync(MOSQUITTO);

@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import mqtt from "mqtt";
 import { BrokerConfigError, PacketSizeGuard, startEmbeddedBroker } from "../../src/broker/embedded.ts";
 import { redact, redactUrl, splitUrlCredentials } from "../../src/mqtt/security.ts";
-import { runSync } from "../helpers/cli.ts";
+import { runSync } from "../../harness/cli.ts";
 
 // "alice:s3cret" hashed by mosquitto_passwd 2 ($7$: PBKDF2-SHA512, 101 iterations).
 const ALICE_7 =

@@ -13,11 +13,11 @@ import { after, before, describe, test } from "node:test";
 import mqtt from "mqtt";
 import { decodeFusedFrame } from "../../src/msg/codec.ts";
 import { topics } from "../../src/msg/topics.ts";
-import { spawnFusion } from "../helpers/cli.ts";
-import { freePort } from "../helpers/mosquitto.ts";
-import { needs, requireProgram } from "../helpers/programs.ts";
+import { spawnFusion } from "../../harness/cli.ts";
+import { freePort } from "../../src/util/net.ts";
+import { needs, requireProgram } from "../../harness/programs.ts";
 
-// Found on PATH (test/helpers/programs.ts); absent: one skip line (a failure under CI=true).
+// Found on PATH (harness/programs.ts); absent: one skip line (a failure under CI=true).
 const skip = needs("mosquitto", "mosquitto_passwd", "openssl");
 const bin = (name: "mosquitto" | "mosquitto_passwd" | "openssl") => (skip ? name : requireProgram(name));
 const MOSQUITTO = bin("mosquitto");

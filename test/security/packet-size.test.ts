@@ -8,8 +8,8 @@ import { test } from "node:test";
 import mqtt from "mqtt";
 import { startEmbeddedBroker } from "../../src/broker/embedded.ts";
 import { connectMqtt } from "../../src/mqtt/connect.ts";
-import { startMosquitto } from "../helpers/mosquitto.ts";
-import { needs } from "../helpers/programs.ts";
+import { startMosquitto } from "../../harness/mosquitto.ts";
+import { needs } from "../../harness/programs.ts";
 
 test("mosquitto drops a message larger than the client's maximum packet size; smaller ones flow", {
   skip: needs("mosquitto"),

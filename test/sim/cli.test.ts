@@ -4,8 +4,8 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import { decodeGroundTruth } from "../../src/msg/codec.ts";
-import { type Mosquitto, startMosquitto } from "../helpers/mosquitto.ts";
-import { needs } from "../helpers/programs.ts";
+import { type Mosquitto, startMosquitto } from "../../harness/mosquitto.ts";
+import { needs } from "../../harness/programs.ts";
 import { decodeOk, runFor, simOptions } from "./_helpers.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/fusion.js", import.meta.url));

@@ -7,7 +7,7 @@ import { EMPTY_EGO, type FusedFrame } from "../../src/msg/types.ts";
 import { InfluxTelemetry } from "../../src/telemetry/influx.ts";
 import { silentLogger } from "../../src/util/log.ts";
 import { startInfluxd } from "../helpers/influxd.ts";
-import { needs } from "../helpers/programs.ts";
+import { needs } from "../../harness/programs.ts";
 
 const skip = needs("influxd");
 

@@ -31,7 +31,7 @@ import {
 import { MODEL_CONTRACT_PATH, parseModelContract } from "../../src/fusion/model-contract.ts";
 import { OBJECT_CLASS_NAMES, type ObjectClass } from "../../src/msg/types.ts";
 import { loadRig } from "../../src/rig/load.ts";
-import { noteSkip } from "../helpers/programs.ts";
+import { noteSkip } from "../../harness/programs.ts";
 import { PYTHON, REPO, torchMissing } from "../fusion/learned/_python.ts";
 
 const FILE = JSON.parse(readFileSync(MODEL_CONTRACT_PATH, "utf8")) as Record<string, unknown>;

@@ -1,7 +1,7 @@
 /** Shared helpers of the learned-fusion tests: the Python that runs train/ (PyTorch), repo paths. */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { noteSkip } from "../../helpers/programs.ts";
+import { noteSkip } from "../../../harness/programs.ts";
 
 export const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 export const PYTHON = process.env.PYTHON ?? "/usr/bin/python3";

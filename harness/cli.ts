@@ -2,8 +2,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-export const BIN = fileURLToPath(new URL("../../bin/fusion.js", import.meta.url));
-export const REPO = fileURLToPath(new URL("../..", import.meta.url));
+export const BIN = fileURLToPath(new URL("../bin/fusion.js", import.meta.url));
+export const REPO = fileURLToPath(new URL("..", import.meta.url));
 
 export interface Running {
   proc: ChildProcess;

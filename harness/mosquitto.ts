@@ -1,16 +1,14 @@
 /**
  * Starts a real mosquitto broker on a free loopback port for a test, and stops it after.
  * Needs `mosquitto` on PATH (Debian package `mosquitto`, installed by .ci/run): tests pass
- * `{ skip: needs("mosquitto") }` (test/helpers/programs.ts).
+ * `{ skip: needs("mosquitto") }` (harness/programs.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireProgram } from "./programs.ts";
-import { freePort } from "../../src/util/net.ts";
-
-export { freePort };
+import { freePort } from "../src/util/net.ts";
 
 export interface Mosquitto {
   url: string;
