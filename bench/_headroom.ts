@@ -6,7 +6,7 @@
  * busy), tick continuity, event-loop lag and resident memory.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -16,11 +16,11 @@ import { loadRig } from "../src/rig/load.ts";
 import { startService } from "../src/service.ts";
 import { silentLogger } from "../src/util/log.ts";
 import { startMosquitto } from "../harness/mosquitto.ts";
+import { findProgram } from "../harness/programs.ts";
 import { Histogram } from "./_stats.ts";
 import { zeroDelay } from "./_loadgen.ts";
 
 const LOADGEN = fileURLToPath(new URL("./_loadgen.ts", import.meta.url));
-const MOSQUITTO = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
 
 export interface TrialResult {
   vehicles: number;
@@ -77,7 +77,7 @@ export interface Broker {
 }
 
 export async function broker(): Promise<Broker> {
-  if (existsSync(MOSQUITTO)) {
+  if (findProgram("mosquitto")) {
     const m = await startMosquitto();
     return { url: m.url, name: "mosquitto", stop: () => m.stop() };
   }

@@ -11,27 +11,13 @@
  * so the figures are a floor for a desktop browser with a GPU.
  */
 import { spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import type { BenchOptions } from "../src/cli/bench.ts";
 import { median, quantile } from "./_stats.ts";
+import { findProgram } from "../harness/programs.ts";
 
 const BIN = fileURLToPath(new URL("../bin/fusion.js", import.meta.url));
-
-/** Chromium from CHROMIUM_BIN or PATH (Debian package `chromium`), or null. */
-function findChromium(): string | null {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/bin", "/usr/local/bin"];
-  for (const c of [process.env.CHROMIUM_BIN, ...dirs.filter(Boolean).map((d) => join(d, "chromium"))]) {
-    if (!c) continue;
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {}
-  }
-  return null;
-}
 
 /** `fusion serve …` as a child process; resolves with the dashboard URL it prints. */
 function serve(args: string[]) {
@@ -74,7 +60,7 @@ interface DashWindow {
 }
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
-  const chromiumBin = findChromium();
+  const chromiumBin = findProgram("chromium");
   if (!chromiumBin)
     return { draws_per_s: null, note: "chromium not on PATH (apt-get install chromium): nothing measured" };
   const windows = opts.quick ? 2 : 6;

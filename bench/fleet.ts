@@ -27,7 +27,9 @@ import { decodeFusedFrame } from "../src/msg/codec.ts";
 import { topics } from "../src/msg/topics.ts";
 import { loadRig } from "../src/rig/load.ts";
 import { zeroDelay } from "./_loadgen.ts";
-import { type Child, fusion, startEtcd, startMosquitto } from "./_procs.ts";
+import { type Running, spawnFusion } from "../harness/cli.ts";
+import { startEtcd } from "../harness/etcd.ts";
+import { startMosquitto } from "../harness/mosquitto.ts";
 import { median, p99 } from "./_stats.ts";
 
 const LOADGEN = fileURLToPath(new URL("./_loadgen.ts", import.meta.url));
@@ -69,9 +71,9 @@ function workerArgs(etcdUrl: string, prefix: string, brokerUrl: string, rig: str
 }
 
 async function startPool(n: number, etcdUrl: string, prefix: string, brokerUrl: string, rig: string) {
-  const ws = new Map<string, Child>();
+  const ws = new Map<string, Running>();
   for (let i = 1; i <= n; i++)
-    ws.set(`bw-${i}`, fusion(workerArgs(etcdUrl, prefix, brokerUrl, rig, `bw-${i}`)));
+    ws.set(`bw-${i}`, spawnFusion(workerArgs(etcdUrl, prefix, brokerUrl, rig, `bw-${i}`)));
   await Promise.all([...ws.values()].map((w) => w.waitFor(/fusion service .* running/, 60_000)));
   return ws;
 }
@@ -120,7 +122,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     criterion: "p99 e2e < 100 ms and ticks >= 95 % over all vehicles, at a subscriber",
     lease_s: 3,
   };
-  const children: Child[] = [];
+  const children: Running[] = [];
   try {
     // 1. Throughput for 1, 2, 3 workers.
     const warmS = opts.quick ? 3 : 5;
@@ -214,11 +216,11 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     // 2. Handover gaps: kill -9 and rejoin, three workers, twelve light vehicles.
     const prefix = `/bench-fleet-${process.pid}-handover/`;
     const ids = ["hw-1", "hw-2", "hw-3"];
-    const pool = new Map<string, Child>();
-    for (const id of ids) pool.set(id, fusion(workerArgs(etcd.url, prefix, broker.url, LIGHT_RIG, id)));
+    const pool = new Map<string, Running>();
+    for (const id of ids) pool.set(id, spawnFusion(workerArgs(etcd.url, prefix, broker.url, LIGHT_RIG, id)));
     children.push(...pool.values());
     await Promise.all([...pool.values()].map((w) => w.waitFor(/fusion service .* running/, 60_000)));
-    const sim = fusion([
+    const sim = spawnFusion([
       "sim",
       "--broker",
       broker.url,
@@ -269,7 +271,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
       await waitUntil(() => settledOn(live, killedAt), 30_000, `take-over after kill -9 ${victim}`);
       recover.push(performance.now() - killedAt);
       killGaps.push(...gapsAfter(killedAt, moved, () => victim));
-      const w = fusion(workerArgs(etcd.url, prefix, broker.url, LIGHT_RIG, victim));
+      const w = spawnFusion(workerArgs(etcd.url, prefix, broker.url, LIGHT_RIG, victim));
       pool.set(victim, w);
       children.push(w);
       await w.waitFor(/fusion service .* running/, 60_000);

@@ -11,6 +11,9 @@ export interface Running {
   /** Resolve with the first match of `re` in stdout+stderr; reject after `timeoutMs` or on exit. */
   waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Send `signal` and wait for the exit (SIGKILL after 5 s); no-op once it has exited. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+  /** kill("SIGTERM"). */
   stop(): Promise<void>;
 }
 
@@ -68,12 +71,15 @@ export function spawnFusion(args: string[], env: Record<string, string> = {}): R
         check();
       });
     },
-    async stop() {
+    async kill(signal) {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill("SIGTERM");
+      proc.kill(signal);
       const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
       await exited;
       clearTimeout(t);
+    },
+    stop() {
+      return this.kill("SIGTERM");
     },
   };
 }

@@ -39,7 +39,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
       stderr += e.message;
     });
     proc.stderr?.on("data", (d) => {
-      stderr += d;
+      stderr = (stderr + d).slice(-4000); // bounded: a broker runs for a whole bench
     });
     const ok = await waitForPort(port, proc, 5000);
     if (ok) {

@@ -18,7 +18,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { rendezvousOwner } from "../../src/cluster/rendezvous.ts";
 import { decodeFusedFrame } from "../../src/msg/codec.ts";
 import { type Running, spawnFusion } from "../../harness/cli.ts";
-import { type Etcd, startEtcd } from "../helpers/etcd.ts";
+import { type Etcd, startEtcd } from "../../harness/etcd.ts";
 import { type Mosquitto, startMosquitto } from "../../harness/mosquitto.ts";
 import { needs } from "../../harness/programs.ts";
 

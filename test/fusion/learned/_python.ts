@@ -1,10 +1,32 @@
 /** Shared helpers of the learned-fusion tests: the Python that runs train/ (PyTorch), repo paths. */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { noteSkip } from "../../../harness/programs.ts";
+import { accessSync, constants } from "node:fs";
+import { join } from "node:path";
+import { noteSkip, searchDirs } from "../../../harness/programs.ts";
 
 export const REPO = fileURLToPath(new URL("../../../", import.meta.url));
-export const PYTHON = process.env.PYTHON ?? "/usr/bin/python3";
+/**
+ * The Python that runs train/: $PYTHON, else the first `python3` on PATH (sbin siblings too) that
+ * can import torch and onnx (a PATH may start with a pyenv or venv Python without them), else the
+ * first `python3` on PATH, else plain "python3" (the tests then skip with one line, or fail under CI).
+ */
+export const PYTHON = process.env.PYTHON ?? findPython();
+
+function findPython(): string {
+  const found: string[] = [];
+  for (const d of searchDirs(process.env.PATH)) {
+    const p = join(d, "python3");
+    try {
+      accessSync(p, constants.X_OK);
+      found.push(p);
+    } catch {}
+  }
+  const withTorch = found.find(
+    (p) => spawnSync(p, ["-c", "import torch, onnx"], { stdio: "ignore", timeout: 60_000 }).status === 0,
+  );
+  return withTorch ?? found[0] ?? "python3";
+}
 
 /**
  * null when PyTorch + onnx are importable, else the one-line reason (the test is then skipped and the

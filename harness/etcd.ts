@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../../src/util/net.ts";
-import { requireProgram } from "../../harness/programs.ts";
+import { freePort } from "../src/util/net.ts";
+import { requireProgram } from "./programs.ts";
 
 export interface Etcd {
   url: string;
