@@ -19,12 +19,16 @@ import type { AlignedTick } from "../src/align/types.ts";
 import { createClassicalEngine } from "../src/fusion/classical/index.ts";
 import { ALL_ON, BevRasterizer } from "../src/fusion/bev/rasterize.ts";
 import type { FusionEngine } from "../src/fusion/types.ts";
-import type { SensorEnvelope } from "../src/msg/types.ts";
 import { openLogs } from "../src/eval/real-command.ts";
-import { pointsInBox, type RealSplit, toVehicle, type TruthAtTick, TruthIndex } from "../src/eval/real.ts";
+import {
+  pointsInBox,
+  type RealSplit,
+  replayLog,
+  toVehicle,
+  type TruthAtTick,
+  TruthIndex,
+} from "../src/eval/real.ts";
 import type { TruthBox } from "../src/eval/truth.ts";
-import { fleetReplay } from "../src/runtime/fleet.ts";
-import { createLogger } from "../src/util/log.ts";
 import { SplitWriter, trainableTruth } from "./dataset.ts";
 
 export interface RealDatasetOptions {
@@ -109,18 +113,7 @@ export async function exportRealDataset(o: RealDatasetOptions): Promise<Record<s
       release: (v) => classical.release?.(v),
       close: () => classical.close(),
     };
-    const inputs = function* (): Generator<SensorEnvelope> {
-      for (const it of run.items)
-        if (it.kind === "sensor") yield { msg: it.msg, arrivalNs: it.tNs, bytes: 0 };
-    };
-    await new Promise<void>((resolve, reject) =>
-      fleetReplay(inputs(), {
-        rig: run.rig,
-        engine,
-        logger: createLogger({ level: "error" }),
-        idleEvictMs: 0,
-      }).subscribe({ error: reject, complete: resolve }),
-    );
+    await replayLog(run.rig, run.items, engine, {}, () => {});
     await engine.close();
     perLog[run.name] = { instants: samples + wanted.size, samples, boxes, camera: run.cameraInput };
     log(

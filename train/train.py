@@ -167,7 +167,7 @@ def train_one(name, ds, val, args, out_dir, log, init_from=None):
         log(f"[{name}] fine-tuning from {args.init} ({prev.get('steps')} steps on rig {init_info['dataset']})")
     else:
         model = FusionNet(cfg)
-    if init_from is not None and not args.init:
+    if init_from is not None:
         log(f"[{name}] warm start from lidar_only: {warm_start(model, init_from)} tensors")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = {"intermediate": args.steps, "late": args.late_steps or args.steps, "lidar_only": args.lidar_steps or args.steps}[name]
@@ -220,7 +220,7 @@ def train_one(name, ds, val, args, out_dir, log, init_from=None):
         "steps": steps, "steps_planned": planned, "batch": args.batch, "seed": args.seed, "threads": args.threads, "lr": args.lr,
         "train_seconds": round(train_s, 1), "params": count_params(model), "val_loss": vloss,
         "train_samples": len(ds), "dataset": getattr(ds, "index", {}).get("summary"),
-        "warm_start": "lidar_only" if init_from is not None and not args.init else None,
+        "warm_start": "lidar_only" if init_from is not None else None,
         "fine_tuned_from": init_info,
         "p_drop": args.p_drop.tolist() if fusion else None,
     }

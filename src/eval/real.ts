@@ -15,7 +15,7 @@
 import type { AlignedTick } from "../align/types.ts";
 import type { FusionEngine } from "../fusion/types.ts";
 import { KIND_OF_PAYLOAD } from "../msg/kinds.ts";
-import type { FusedObject, GroundTruth, ObjectClass, SensorEnvelope } from "../msg/types.ts";
+import type { FusedFrame, FusedObject, GroundTruth, ObjectClass, SensorEnvelope } from "../msg/types.ts";
 import type { ReplayItem, TruthExtra } from "../replay/types.ts";
 import type { RigConfig } from "../rig/schema.ts";
 import { fleetReplay } from "../runtime/fleet.ts";
@@ -136,6 +136,45 @@ function nearest<T extends { tNs: number }>(xs: readonly T[], t: number, maxNs: 
   return b;
 }
 
+/**
+ * A log through the fleet runtime in replay mode: the live pipeline (health monitor, aligner on
+ * event time, fusion, tracked objects fed back to the aligner), every tick fused, none shed.
+ * `removed`: a sensor kind whose messages are withheld; `vehicle`: the id the messages carry.
+ */
+export async function replayLog(
+  rig: RigConfig,
+  items: readonly ReplayItem[],
+  engine: FusionEngine,
+  o: { removed?: string | null; vehicle?: string },
+  onFrame: (tick: AlignedTick, frame: FusedFrame) => void,
+): Promise<void> {
+  const kindOf = new Map(rig.sensors.map((s) => [s.id, s.kind]));
+  const inputs = function* (): Generator<SensorEnvelope> {
+    for (const it of items) {
+      if (it.kind !== "sensor") continue;
+      const m = it.msg;
+      const kind = kindOf.get(m.header.sensorId) ?? KIND_OF_PAYLOAD[m.payload.kind];
+      if (o.removed && kind === o.removed) continue;
+      const msg = o.vehicle ? { ...m, header: { ...m.header, vehicle: o.vehicle } } : m;
+      yield { msg, arrivalNs: it.tNs, bytes: 0 };
+    }
+  };
+  await new Promise<void>((resolve, reject) =>
+    fleetReplay(inputs(), {
+      rig,
+      engine,
+      logger: createLogger({ level: "error" }),
+      idleEvictMs: 0,
+    }).subscribe({
+      next: (ev) => {
+        if (ev.type === "frame") onFrame(ev.tick, ev.frame);
+      },
+      error: reject,
+      complete: resolve,
+    }),
+  );
+}
+
 /** One log's frames: ticks through the engine, scored where the log has truth. */
 export async function evaluateLog(
   rig: RigConfig,
@@ -148,7 +187,6 @@ export async function evaluateLog(
 ): Promise<{ frames: FrameEval[]; ignored: number; ticks: number; unscored: number }> {
   const rangeM = opts.rangeM ?? 50;
   const removed = REMOVED[condition];
-  const kindOf = new Map(rig.sensors.map((s) => [s.id, s.kind]));
   const index = new TruthIndex(rig, items);
   const windowNs = index.windowNs;
   const best = new Map<number, { dt: number; frame: FrameEval; ignored: number }>();
@@ -165,33 +203,10 @@ export async function evaluateLog(
     if (!prev || Math.abs(t.dt) < prev.dt)
       best.set(t.tNs, { dt: Math.abs(t.dt), frame: scored.frame, ignored: scored.ignored });
   };
-  // The log through the fleet runtime in replay mode: the live pipeline (health monitor, aligner on
-  // event time, fusion, tracked objects fed back to the aligner), every tick fused, none shed.
-  const inputs = function* (): Generator<SensorEnvelope> {
-    for (const it of items) {
-      if (it.kind !== "sensor") continue;
-      const m = it.msg;
-      const kind = kindOf.get(m.header.sensorId) ?? KIND_OF_PAYLOAD[m.payload.kind];
-      if (removed && kind === removed) continue;
-      yield { msg: { ...m, header: { ...m.header, vehicle } }, arrivalNs: it.tNs, bytes: 0 };
-    }
-  };
-  await new Promise<void>((resolve, reject) =>
-    fleetReplay(inputs(), {
-      rig,
-      engine,
-      logger: createLogger({ level: "error" }),
-      idleEvictMs: 0,
-    }).subscribe({
-      next: (ev) => {
-        if (ev.type !== "frame") return;
-        guard?.add(vehicle, ev.tick.stampNs, ev.frame.guard);
-        onFrame(ev.tick, ev.frame.objects);
-      },
-      error: reject,
-      complete: resolve,
-    }),
-  );
+  await replayLog(rig, items, engine, { removed, vehicle }, (tick, frame) => {
+    guard?.add(vehicle, tick.stampNs, frame.guard);
+    onFrame(tick, frame.objects);
+  });
   // An annotated instant whose log has the reference sensor's data (whatever the condition removes)
   // but no tick near it is scored with no predictions: its boxes are misses (the service gave no
   // output then). Instants where the log itself has no reference data (absent files) are not

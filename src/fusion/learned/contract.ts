@@ -99,10 +99,8 @@ export function* protoFields(buf: Uint8Array): Generator<ProtoField> {
     else if (wt === 5) pos.p += 4;
     else if (wt === 2) {
       const len = varint(buf, pos);
-      const bodyStart = pos.p;
+      body = buf.subarray(pos.p, pos.p + len);
       pos.p += len;
-      if (pos.p > buf.length) throw new Error("truncated field");
-      body = buf.subarray(bodyStart, pos.p);
     } else throw new Error(`unsupported wire type ${wt}`);
     if (pos.p > buf.length) throw new Error("truncated field");
     yield { field: Math.floor(tag / 8), start, end: pos.p, body };

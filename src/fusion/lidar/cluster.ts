@@ -97,9 +97,9 @@ export class LidarClusterer {
     }
     const pointCell = this.pointCell;
     const band = this.band;
-    // heights above the ground (the local ground's when ground_local, else z itself)
-    const gz = this.groundZ;
-    segmentGround(pc, cfg, band, gz);
+    // heights above the ground: the local ground's when ground_local, else z itself (flat plane)
+    const gz = cfg.ground_local ? this.groundZ : null;
+    segmentGround(pc, cfg, band, gz ?? undefined);
     const mark = this.mark;
     const label = this.label;
     const tall = this.tall;
@@ -114,7 +114,7 @@ export class LidarClusterer {
       pointCell[i] = -1;
       const b = band[i]!;
       if (b === GROUND) continue;
-      const z = data[o + fz]! - gz[i]!;
+      const z = gz ? data[o + fz]! - gz[i]! : data[o + fz]!;
       const x = data[o + fx]!;
       const y = data[o + fy]!;
       if (x > exMin && x < exMax && y > eyMin && y < eyMax) continue;
@@ -284,7 +284,7 @@ export class LidarClusterer {
       const l = label[c]!;
       if (l < 0) continue;
       cnt[l]!++;
-      const z = data[o + fz]! - gz[i]!;
+      const z = gz ? data[o + fz]! - gz[i]! : data[o + fz]!;
       if (z > zMax[l]!) zMax[l] = z;
       if (z < zMin[l]!) zMin[l] = z;
     }

@@ -27,12 +27,14 @@ export function segmentGround(
   pc: PackedArray,
   opts: GroundOptions,
   out: Uint8Array,
-  /** Optional: each point's ground height (0 for the flat plane), for heights above the ground. */
+  /**
+   * Optional, written by the local ground only (`ground_local`): each point's ground height. With the
+   * flat plane the ground is z = 0 and it is left alone.
+   */
   groundZ?: Float32Array,
 ): number {
   const { data, stride, count } = pc;
   const fz = pc.fields["z"];
-  if (groundZ) groundZ.fill(0, 0, count);
   if (fz === undefined) {
     out.fill(GROUND, 0, count);
     return 0;
@@ -68,8 +70,10 @@ function segmentLocal(pc: PackedArray, opts: GroundOptions, out: Uint8Array, gro
   const fx = pc.fields["x"];
   const fy = pc.fields["y"];
   const fz = pc.fields["z"]!;
-  if (fx === undefined || fy === undefined)
-    return segmentGround(pc, { ...opts, ground_local: false }, out, groundZ);
+  if (fx === undefined || fy === undefined) {
+    groundZ?.fill(0, 0, count); // the flat plane, for a caller that reads heights from groundZ
+    return segmentGround(pc, { ...opts, ground_local: false }, out);
+  }
   const cm = opts.ground_cell_m;
   const n = Math.ceil((2 * LOCAL_HALF_M) / cm);
   if (!scratch || scratch.n !== n) scratch = { n, lo: new Float32Array(n * n), g: new Float32Array(n * n) };
