@@ -30,15 +30,25 @@ export const CALIBRATION_FEATURES = [
 export type CalibrationFeature = (typeof CALIBRATION_FEATURES)[number];
 export type CalibrationWeights = Record<CalibrationFeature, number>;
 
-/** Feature vector of one tracked object (vehicle frame). */
-export function calibrationFeatures(o: FusedObject, out: Float64Array = new Float64Array(13)): Float64Array {
+/**
+ * Feature vector of one tracked object (vehicle frame). `ageScale`: the tracker's tick interval over
+ * its reference (tick_reference_s, the simulated rig's 10 Hz), so that `age` (in ticks) counts
+ * reference ticks: the classical weights were fitted at 10 Hz, and a track 4 ticks old at 2 Hz is
+ * as established as one 20 ticks old at 10 Hz.
+ */
+export function calibrationFeatures(
+  o: FusedObject,
+  out: Float64Array = new Float64Array(13),
+  ageScale = 1,
+): Float64Array {
+  const age = Math.round(o.age * ageScale);
   const s = Math.min(1 - 1e-3, Math.max(1e-3, o.score));
   const L = o.modalities.includes(Modality.LIDAR) ? 1 : 0;
   const C = o.modalities.includes(Modality.CAMERA) ? 1 : 0;
   out[0] = 1;
   out[1] = Math.log(s / (1 - s));
-  out[2] = Math.min(o.age, 20) / 20;
-  out[3] = o.age < 3 ? 1 : 0;
+  out[2] = Math.min(age, 20) / 20;
+  out[3] = age < 3 ? 1 : 0;
   out[4] = o.modalities.length === 0 ? 1 : 0;
   out[5] = L;
   out[6] = o.modalities.includes(Modality.RADAR) ? 1 : 0;
@@ -54,8 +64,8 @@ export function calibrationFeatures(o: FusedObject, out: Float64Array = new Floa
 const scratch = new Float64Array(CALIBRATION_FEATURES.length);
 
 /** Calibrated score in (0, 1). */
-export function calibratedScore(o: FusedObject, w: CalibrationWeights): number {
-  const f = calibrationFeatures(o, scratch);
+export function calibratedScore(o: FusedObject, w: CalibrationWeights, ageScale = 1): number {
+  const f = calibrationFeatures(o, scratch, ageScale);
   let z = 0;
   for (let k = 0; k < CALIBRATION_FEATURES.length; k++) z += w[CALIBRATION_FEATURES[k]!] * f[k]!;
   return 1 / (1 + Math.exp(-z));

@@ -31,7 +31,10 @@ export interface ClassicalEngine extends FusionEngine {
 export function createClassicalEngine(rig: RigConfig, opts: ClassicalConfigInput = {}): ClassicalEngine {
   const cfg = classicalConfigSchema.parse(opts);
   const detector = new ClassicalDetector(rig, cfg);
-  const tracker = new MultiTracker(cfg.tracker);
+  // The tracker's time constants start from the reference sensor's rate (the tick rate; a log of
+  // keyframes says 2 Hz) and follow the observed tick interval.
+  const refHz = rig.sensors.find((s) => s.id === rig.reference)?.rate_hz;
+  const tracker = new MultiTracker(cfg.tracker, refHz ? 1 / refHz : null);
   let closed = false;
   let lastStats: DetectStats = emptyStats();
 
@@ -43,7 +46,11 @@ export function createClassicalEngine(rig: RigConfig, opts: ClassicalConfigInput
     lastStats = stats;
     const objects = tracker.update(tick.vehicle, tick.stampNs, tick.ego, detections);
     const w = cfg.score_calibration;
-    if (w) for (const o of objects) o.score = calibratedScore(o, w);
+    if (w) {
+      // Ages in ticks of the tracker's reference interval (the weights were fitted at 20 Hz).
+      const k = tracker.vehicle(tick.vehicle)?.constants.k ?? 1;
+      for (const o of objects) o.score = calibratedScore(o, w, k);
+    }
     const gates: Record<PerceptionModality, number> = {
       lidar: use.lidar ? 1 : 0,
       radar: use.radar ? 1 : 0,

@@ -59,6 +59,18 @@ export const trackerConfigSchema = z
     max_tracks: z.number().int().positive().default(512),
     /** Per-tick decay of the class votes (lets a track change class). */
     class_vote_decay: z.number().gt(0).max(1).default(0.9),
+    /**
+     * The tick interval at which the hit counts above hold (confirm_hits, coast_min_hits), s: the
+     * simulated rig's 10 Hz LiDAR, on which they and the classical score calibration were tuned. At
+     * a slower tick (the engine's expected interval, then the observed one) they are scaled to the
+     * same span of time (scale_to_tick): n hits become round(n * tick_reference_s / interval), at
+     * least 1, so a log of 2 Hz keyframes confirms on one hit, as 10 Hz does within 0.2 s. A faster
+     * tick keeps the counts. The per-tick smoothing and decay factors are per measurement and not
+     * scaled: scaling them to the same time constants was worse on scene-0523's validation half
+     * (DECISIONS C12). The classical engine counts track age for its score in reference ticks too.
+     */
+    tick_reference_s: z.number().positive().default(0.1),
+    scale_to_tick: z.boolean().default(true),
   })
   .strict();
 

@@ -84,6 +84,30 @@ export interface TrackerStats {
 
 const NUM_CLASSES = 5;
 
+/** Weight of a new tick interval in the running estimate. */
+const TICK_EMA = 0.2;
+/** Tick intervals longer than this are gaps (a pause of the log), not the tick rate, s. */
+const MAX_TICK_S = 2;
+
+/** The hit counts of a tracker config at a tick interval `k` times tick_reference_s. */
+export interface TickConstants {
+  /** Ratio of the tick interval to tick_reference_s (1 without scaling). */
+  k: number;
+  confirmHits: number;
+  coastMinHits: number;
+}
+
+/**
+ * The config's hit counts at a tick interval of k times tick_reference_s: the same span of time, at
+ * least one hit, never more than configured (at 0.1 s: 2 hits at 5 Hz = 1, 3 at 5 Hz = 2 (1.5
+ * rounds up), 3 at 2 Hz = 1).
+ */
+export function tickConstants(cfg: TrackerConfig, k: number): TickConstants {
+  k = Math.max(1, k);
+  const hits = (n: number) => Math.max(1, Math.round(n / k));
+  return { k, confirmHits: hits(cfg.confirm_hits), coastMinHits: hits(cfg.coast_min_hits) };
+}
+
 function wrapPi(a: number): number {
   return a - 2 * Math.PI * Math.floor((a + Math.PI) / (2 * Math.PI));
 }
@@ -123,6 +147,9 @@ export class VehicleTracker {
   private nextId = 1;
   private lastNs: number | null = null;
   private poseValid: boolean | null = null;
+  /** Running estimate of the tick interval, s; null before the second tick without a prior. */
+  private tickS: number | null;
+  private tc: TickConstants;
   readonly stats: TrackerStats = {
     births: 0,
     deletions: 0,
@@ -133,7 +160,32 @@ export class VehicleTracker {
     velocityOutliers: 0,
   };
 
-  constructor(private readonly cfg: TrackerConfig) {}
+  /**
+   * `expectedTickS`: the tick interval the input is expected at (e.g. 1 / the rig's reference sensor
+   * rate), the estimate's start, so that the first ticks already use scaled constants; null: the
+   * reference interval until two ticks were seen.
+   */
+  constructor(
+    private readonly cfg: TrackerConfig,
+    expectedTickS: number | null = null,
+  ) {
+    this.tickS =
+      expectedTickS !== null && expectedTickS > 0 && expectedTickS <= MAX_TICK_S ? expectedTickS : null;
+    this.tc = tickConstants(
+      cfg,
+      cfg.scale_to_tick && this.tickS !== null ? this.tickS / cfg.tick_reference_s : 1,
+    );
+  }
+
+  /** The observed tick interval, s (tick_reference_s before two ticks were seen). */
+  get tickIntervalS(): number {
+    return this.tickS ?? this.cfg.tick_reference_s;
+  }
+
+  /** The hit counts in use (scaled to the tick interval) and the interval's ratio to the reference. */
+  get constants(): TickConstants {
+    return this.tc;
+  }
 
   get size(): number {
     return this.tracks.length;
@@ -160,6 +212,11 @@ export class VehicleTracker {
 
     const dt = this.lastNs === null ? 0 : (stampNs - this.lastNs) / 1e9;
     this.lastNs = stampNs;
+    if (dt > 0 && dt <= MAX_TICK_S) {
+      this.tickS = this.tickS === null ? dt : this.tickS + TICK_EMA * (dt - this.tickS);
+      if (cfg.scale_to_tick) this.tc = tickConstants(cfg, this.tickS / cfg.tick_reference_s);
+    }
+    const tc = this.tc;
     for (const t of this.tracks) {
       cvPredict(t.kf, dt, cfg.accel_std_mps2);
       t.age++;
@@ -246,7 +303,7 @@ export class VehicleTracker {
       t.lastHitNs = stampNs;
       t.score = t.score + cfg.score_alpha * (d.score - t.score);
       t.modalities = d.modalities.slice();
-      if (t.state === TrackState.TENTATIVE && t.hits >= cfg.confirm_hits) t.state = TrackState.CONFIRMED;
+      if (t.state === TrackState.TENTATIVE && t.hits >= tc.confirmHits) t.state = TrackState.CONFIRMED;
     }
 
     // Deletions.
@@ -279,7 +336,7 @@ export class VehicleTracker {
     const out: FusedObject[] = [];
     for (const t of this.tracks) {
       if (t.state !== TrackState.CONFIRMED && !cfg.emit_tentative) continue;
-      if (t.misses > 0 && t.hits < cfg.coast_min_hits) continue;
+      if (t.misses > 0 && t.hits < tc.coastMinHits) continue;
       const dx = t.kf.x[0]! - ex;
       const dy = t.kf.x[1]! - ey;
       const vxw = t.kf.x[2]!;
@@ -381,7 +438,7 @@ export class VehicleTracker {
     votes[d.cls] = Math.max(1e-3, d.clsConf * d.score);
     const t: Track = {
       id: this.nextId++,
-      state: cfg.confirm_hits <= 1 ? TrackState.CONFIRMED : TrackState.TENTATIVE,
+      state: this.tc.confirmHits <= 1 ? TrackState.CONFIRMED : TrackState.TENTATIVE,
       kf,
       z: d.z,
       length: d.length,
@@ -453,14 +510,18 @@ export class MultiTracker {
   readonly cfg: TrackerConfig;
   private readonly byVehicle = new Map<string, VehicleTracker>();
 
-  constructor(opts: TrackerConfigInput = {}) {
+  /** `expectedTickS`: see VehicleTracker (e.g. 1 / the rig's reference sensor rate), s. */
+  constructor(
+    opts: TrackerConfigInput = {},
+    private readonly expectedTickS: number | null = null,
+  ) {
     this.cfg = trackerConfigSchema.parse(opts);
   }
 
   update(vehicle: string, stampNs: number, ego: EgoPose, dets: readonly TrackDetection[]): FusedObject[] {
     let t = this.byVehicle.get(vehicle);
     if (!t) {
-      t = new VehicleTracker(this.cfg);
+      t = new VehicleTracker(this.cfg, this.expectedTickS);
       this.byVehicle.set(vehicle, t);
     }
     return t.update(stampNs, ego, dets);
@@ -484,6 +545,9 @@ export class MultiTracker {
   }
 }
 
-export function createTracker(opts: TrackerConfigInput = {}): MultiTracker {
-  return new MultiTracker(opts);
+export function createTracker(
+  opts: TrackerConfigInput = {},
+  expectedTickS: number | null = null,
+): MultiTracker {
+  return new MultiTracker(opts, expectedTickS);
 }

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createTracker, type EgoPose, type TrackDetection } from "../../../src/fusion/tracker/index.ts";
+import {
+  createTracker,
+  type EgoPose,
+  type TrackDetection,
+  tickConstants,
+  trackerConfigSchema,
+} from "../../../src/fusion/tracker/index.ts";
 import { cvInit, cvPredict, cvUpdate } from "../../../src/fusion/tracker/kalman.ts";
 import { type FusedObject, Modality, ObjectClass } from "../../../src/msg/types.ts";
 
@@ -246,4 +252,48 @@ test("tracker: one wild velocity measurement does not yank a settled track (vel_
   const open = run(0);
   assert.ok(open.vx < 5, `ungated vx ${open.vx}`);
   assert.equal(open.outliers, 0);
+});
+
+test("tracker: hit counts scale with a slower tick to the same span of time, never up", () => {
+  const cfg = trackerConfigSchema.parse({}); // confirm_hits 2, coast_min_hits 3 at 0.1 s
+  const at = (hz: number) => tickConstants(cfg, 1 / hz / cfg.tick_reference_s);
+  assert.deepEqual([at(10).confirmHits, at(10).coastMinHits], [2, 3]);
+  assert.deepEqual([at(20).confirmHits, at(20).coastMinHits], [2, 3], "a faster tick keeps the counts");
+  assert.deepEqual([at(5).confirmHits, at(5).coastMinHits], [1, 2]);
+  assert.deepEqual([at(2).confirmHits, at(2).coastMinHits], [1, 1]);
+  assert.equal(at(2).k, 5);
+  assert.equal(at(20).k, 1);
+});
+
+test("tracker: at 2 Hz keyframes an object is output from its first hit (expected tick interval)", () => {
+  const ego: EgoPose = { valid: true, x: 0, y: 0, yaw: 0 };
+  const run = (scale: boolean) => {
+    const tr = createTracker({ scale_to_tick: scale }, 0.5);
+    return [0, 1, 2].map((k) => tr.update("v", T0 + k * 0.5 * NS, ego, [det(10 + k, 0)]).length);
+  };
+  assert.deepEqual(run(true), [1, 1, 1]);
+  assert.deepEqual(run(false), [0, 1, 1], "unscaled: tentative until the second hit");
+});
+
+test("tracker: without an expected interval the observed tick interval scales the counts", () => {
+  const ego: EgoPose = { valid: true, x: 0, y: 0, yaw: 0 };
+  const tr = createTracker();
+  assert.equal(tr.update("v", T0, ego, [det(10, 0)]).length, 0, "first tick: reference counts");
+  tr.update("v", T0 + 0.5 * NS, ego, [det(10, 0)]);
+  const vt = tr.vehicle("v")!;
+  assert.ok(Math.abs(vt.tickIntervalS - 0.5) < 1e-9);
+  assert.equal(vt.constants.confirmHits, 1);
+  // a newcomer is output on its first hit now
+  const out = tr.update("v", T0 + 1.0 * NS, ego, [det(10, 0), det(30, 5)]);
+  assert.equal(out.length, 2);
+  // a pause of the log (a gap longer than 2 s) is not taken for the tick rate
+  tr.update("v", T0 + 10 * NS, ego, []);
+  assert.ok(Math.abs(vt.tickIntervalS - 0.5) < 1e-9);
+  // at 10 Hz the counts are the configured ones again: clutter that never repeats stays unconfirmed
+  const tr10 = createTracker();
+  for (let k = 0; k < 20; k++) {
+    const out10 = tr10.update("v", T0 + k * 0.1 * NS, ego, [det(5 + ((k * 13) % 40), -20 + ((k * 7) % 40))]);
+    assert.equal(out10.length, 0);
+  }
+  assert.equal(tr10.vehicle("v")!.constants.confirmHits, 2);
 });
