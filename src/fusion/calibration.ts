@@ -26,22 +26,39 @@ export const CALIBRATION_FEATURES = [
   "pedestrian",
   "cyclist",
   "range",
+  "no_lidar_support",
 ] as const;
 export type CalibrationFeature = (typeof CALIBRATION_FEATURES)[number];
 export type CalibrationWeights = Record<CalibrationFeature, number>;
+/** Features added after weights were first written: absent from a weights file, they weigh 0. */
+export const OPTIONAL_CALIBRATION_FEATURES: readonly CalibrationFeature[] = ["no_lidar_support"];
 
-/**
- * Feature vector of one tracked object (vehicle frame). `ageScale`: the tracker's tick interval over
- * its reference (tick_reference_s, the simulated rig's 10 Hz), so that `age` (in ticks) counts
- * reference ticks: the classical weights were fitted at 10 Hz, and a track 4 ticks old at 2 Hz is
- * as established as one 20 ticks old at 10 Hz.
- */
+/** Radius within which LiDAR returns support an object, m (the classical engine's `lidarSupport`). */
+export const LIDAR_SUPPORT_RADIUS_M = 2;
+
+/** What the engine knows about an object beyond the FusedObject itself. */
+export interface CalibrationContext {
+  /**
+   * The tracker's tick interval over its reference (tick_reference_s, the simulated rig's 10 Hz), so
+   * that `age` (in ticks) counts reference ticks: the classical weights were fitted at 10 Hz, and a
+   * track 4 ticks old at 2 Hz is as established as one 20 ticks old at 10 Hz. Default 1.
+   */
+  ageScale?: number;
+  /**
+   * LiDAR points above the ground within LIDAR_SUPPORT_RADIUS_M of the object this tick; null or
+   * absent when the tick used no LiDAR (or the engine does not say). 0 sets `no_lidar_support`: a
+   * radar ghost, or a track coasting over empty ground, has nothing there.
+   */
+  lidarPoints?: number | null;
+}
+
+/** Feature vector of one tracked object (vehicle frame); `ctx`: see CalibrationContext. */
 export function calibrationFeatures(
   o: FusedObject,
-  out: Float64Array = new Float64Array(13),
-  ageScale = 1,
+  out: Float64Array = new Float64Array(CALIBRATION_FEATURES.length),
+  ctx: CalibrationContext = {},
 ): Float64Array {
-  const age = Math.round(o.age * ageScale);
+  const age = Math.round(o.age * (ctx.ageScale ?? 1));
   const s = Math.min(1 - 1e-3, Math.max(1e-3, o.score));
   const L = o.modalities.includes(Modality.LIDAR) ? 1 : 0;
   const C = o.modalities.includes(Modality.CAMERA) ? 1 : 0;
@@ -58,14 +75,15 @@ export function calibrationFeatures(
   out[10] = o.cls === ObjectClass.PEDESTRIAN ? 1 : 0;
   out[11] = o.cls === ObjectClass.CYCLIST ? 1 : 0;
   out[12] = Math.hypot(o.x, o.y) / 50;
+  out[13] = ctx.lidarPoints === 0 ? 1 : 0;
   return out;
 }
 
 const scratch = new Float64Array(CALIBRATION_FEATURES.length);
 
 /** Calibrated score in (0, 1). */
-export function calibratedScore(o: FusedObject, w: CalibrationWeights, ageScale = 1): number {
-  const f = calibrationFeatures(o, scratch, ageScale);
+export function calibratedScore(o: FusedObject, w: CalibrationWeights, ctx: CalibrationContext = {}): number {
+  const f = calibrationFeatures(o, scratch, ctx);
   let z = 0;
   for (let k = 0; k < CALIBRATION_FEATURES.length; k++) z += w[CALIBRATION_FEATURES[k]!] * f[k]!;
   return 1 / (1 + Math.exp(-z));

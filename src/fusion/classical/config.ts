@@ -1,6 +1,11 @@
 import { z } from "zod";
 import { trackerConfigSchema } from "../tracker/config.ts";
-import { CALIBRATION_FEATURES, type CalibrationFeature, type CalibrationWeights } from "../calibration.ts";
+import {
+  CALIBRATION_FEATURES,
+  type CalibrationFeature,
+  type CalibrationWeights,
+  OPTIONAL_CALIBRATION_FEATURES,
+} from "../calibration.ts";
 import { lidarClusterFields } from "../lidar/config.ts";
 
 /** Output of `node --import tsx train/calibrate.ts --seeds 101,102,103,104` (sim rig). */
@@ -18,6 +23,7 @@ const DEFAULT_CALIBRATION: CalibrationWeights = {
   pedestrian: 0.338,
   cyclist: 0.243,
   range: -0.142,
+  no_lidar_support: 0,
 };
 
 /**
@@ -89,10 +95,12 @@ export const classicalConfigSchema = z
      */
     score_calibration: z
       .object(
-        Object.fromEntries(CALIBRATION_FEATURES.map((k) => [k, z.number()])) as Record<
-          CalibrationFeature,
-          z.ZodNumber
-        >,
+        Object.fromEntries(
+          CALIBRATION_FEATURES.map((k) => [
+            k,
+            OPTIONAL_CALIBRATION_FEATURES.includes(k) ? z.number().default(0) : z.number(),
+          ]),
+        ) as Record<CalibrationFeature, z.ZodNumber>,
       )
       .strict()
       .nullable()

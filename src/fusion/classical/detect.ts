@@ -71,6 +71,14 @@ export class ClassicalDetector {
     this.lidarTimeOffset = sweep ? (x, y) => sweepTimeOffset(sweep, x, y) : () => 0;
   }
 
+  /**
+   * LiDAR points above the ground within `r` of (x, y) (vehicle frame) in the sweep of the last
+   * detect() that used LiDAR; the caller knows whether that was this tick.
+   */
+  lidarPointsNear(x: number, y: number, r: number): number {
+    return this.clusterer.pointsNear(x, y, r);
+  }
+
   /** Which modalities this tick uses: allowed by the mask and present. */
   used(tick: AlignedTick, mask: Record<PerceptionModality, boolean>): Record<PerceptionModality, boolean> {
     return {

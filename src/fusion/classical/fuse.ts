@@ -11,6 +11,9 @@ import type { TrackDetection } from "../tracker/types.ts";
 import type { Candidate } from "./candidate.ts";
 import type { ClassicalConfig } from "./config.ts";
 
+/** A LiDAR face at most this long may be a bicycle's side (a cyclist's prior length x 1.3), m. */
+const SHORT_FACE_M = 2.3;
+
 /** Velocity prior across the radar line of sight, m/s (1 sigma): radar says nothing there. */
 const VEL_PRIOR_STD_MPS = 15;
 
@@ -49,10 +52,14 @@ export function fuseCandidate(c: Candidate, o: FuseOptions): TrackDetection | nu
     cls = classByRcs(c, cfg);
     clsConf = 0.3;
   }
-  // A weakly reflecting object that LiDAR took for a car (a thin face) is a bicycle or a walker.
+  // A weakly reflecting object that LiDAR took for a car from a short face (a car's back or a
+  // bicycle's side) is a bicycle or a walker. Not a longer face: no bicycle is that long, and real
+  // cars' radar cross-sections run low (scene-0523: a quarter of the cars' strongest return is
+  // under 1.5 dBsm).
   if (
     cls === ObjectClass.CAR &&
     clsConf <= 0.45 &&
+    (!c.lidar || c.lidar.length <= SHORT_FACE_M) &&
     c.camScore === 0 &&
     c.radarN > 0 &&
     c.maxRcs < cfg.radar_car_rcs_dbsm

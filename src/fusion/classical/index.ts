@@ -9,7 +9,7 @@ import type { AlignedTick } from "../../align/types.ts";
 import type { PerceptionModality } from "../../health/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
 import { MultiTracker } from "../tracker/index.ts";
-import { calibratedScore } from "../calibration.ts";
+import { calibratedScore, LIDAR_SUPPORT_RADIUS_M } from "../calibration.ts";
 import type { FusionEngine, FusionInputs, FusionResult } from "../types.ts";
 import { type ClassicalConfigInput, classicalConfigSchema } from "./config.ts";
 import { type DetectStats, emptyStats } from "./candidate.ts";
@@ -47,9 +47,13 @@ export function createClassicalEngine(rig: RigConfig, opts: ClassicalConfigInput
     const objects = tracker.update(tick.vehicle, tick.stampNs, tick.ego, detections);
     const w = cfg.score_calibration;
     if (w) {
-      // Ages in ticks of the tracker's reference interval (the weights were fitted at 20 Hz).
-      const k = tracker.vehicle(tick.vehicle)?.constants.k ?? 1;
-      for (const o of objects) o.score = calibratedScore(o, w, k);
+      // Ages in ticks of the tracker's reference interval (the weights were fitted at 10 Hz), and
+      // the LiDAR's support for each object where this tick used LiDAR.
+      const ageScale = tracker.vehicle(tick.vehicle)?.constants.k ?? 1;
+      for (const o of objects) {
+        const lidarPoints = use.lidar ? detector.lidarPointsNear(o.x, o.y, LIDAR_SUPPORT_RADIUS_M) : null;
+        o.score = calibratedScore(o, w, { ageScale, lidarPoints });
+      }
     }
     const gates: Record<PerceptionModality, number> = {
       lidar: use.lidar ? 1 : 0,

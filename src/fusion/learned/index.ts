@@ -16,7 +16,12 @@ import type { PerceptionModality } from "../../health/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
 import { type BevGrid, DEFAULT_GRID, HEALTH_FEATURES, RASTER_MODALITIES } from "../bev/grid.ts";
 import { type BevFrame, BevRasterizer, type ModalityMask } from "../bev/rasterize.ts";
-import { CALIBRATION_FEATURES, type CalibrationWeights, calibratedScore } from "../calibration.ts";
+import {
+  CALIBRATION_FEATURES,
+  type CalibrationWeights,
+  calibratedScore,
+  OPTIONAL_CALIBRATION_FEATURES,
+} from "../calibration.ts";
 import { referenceLidar, sweepTimeOffset, sweepTimingOf } from "../lidar/geometry.ts";
 import { createTracker, type MultiTracker, type TrackerConfigInput } from "../tracker/index.ts";
 import type { FusionEngine, FusionInputs, FusionResult } from "../types.ts";
@@ -309,8 +314,10 @@ export function loadCalibration(modelPath: string, warn: (l: string) => void): C
       return null;
     }
     const w = doc.weights ?? {};
-    for (const k of CALIBRATION_FEATURES)
+    for (const k of CALIBRATION_FEATURES) {
+      if (w[k] === undefined && OPTIONAL_CALIBRATION_FEATURES.includes(k)) w[k] = 0;
       if (typeof w[k] !== "number" || !Number.isFinite(w[k])) throw new Error(`weight '${k}' missing`);
+    }
     return w as CalibrationWeights;
   } catch (e) {
     warn(`${p}: ${(e as Error).message}; scores stay uncalibrated`);

@@ -379,6 +379,30 @@ export class LidarClusterer {
     }
     return out;
   }
+
+  /**
+   * Points of the last clustered sweep in the grid (above the ground, under the overhead band,
+   * outside the ego box) in cells whose centre lies within `r` of (x, y) (vehicle frame, m): the
+   * LiDAR's support for an object placed there. Cells at the `cluster` call's state; O(cells in r).
+   */
+  pointsNear(x: number, y: number, r: number): number {
+    const n = this.n;
+    const inv = 1 / this.cell;
+    const gx0 = Math.floor((x + this.half) * inv);
+    const gy0 = Math.floor((y + this.half) * inv);
+    const k = Math.ceil(r * inv);
+    const r2 = r * r;
+    let total = 0;
+    for (let gy = Math.max(0, gy0 - k); gy <= Math.min(n - 1, gy0 + k); gy++)
+      for (let gx = Math.max(0, gx0 - k); gx <= Math.min(n - 1, gx0 + k); gx++) {
+        const c = gy * n + gx;
+        if (this.mark[c] !== this.gen) continue;
+        const dx = (gx + 0.5) * this.cell - this.half - x;
+        const dy = (gy + 0.5) * this.cell - this.half - y;
+        if (dx * dx + dy * dy <= r2) total += this.num[c]!;
+      }
+    return total;
+  }
 }
 
 function grow(a: Int32Array): Int32Array {

@@ -69,6 +69,23 @@ describe("shared LiDAR library", () => {
     assert.ok(Math.abs(half.length - 4.6) < 1e-9 && Math.abs(half.cx - 20) < 1e-9, JSON.stringify(half));
   });
 
+  test("LiDAR support: points above the ground near a place, from the last clustered sweep", () => {
+    const rows = [...carOutline(20, -4)];
+    for (let x = 5; x < 40; x += 0.5) rows.push([x, 3, 0.05, 0.1]); // ground: no support
+    rows.push([30, 8, 6, 0.1]); // overhead: no support
+    const clusterer = new LidarClusterer(LIDAR_CLUSTER_DEFAULTS);
+    clusterer.cluster(packedOf(["x", "y", "z", "intensity"], rows));
+    const onCar = clusterer.pointsNear(20, -4, 2);
+    assert.ok(onCar > 20, `points near the car ${onCar}`);
+    assert.equal(clusterer.pointsNear(20, 3, 2), 0, "ground only");
+    assert.equal(clusterer.pointsNear(30, 8, 2), 0, "overhead only");
+    assert.equal(clusterer.pointsNear(100, 100, 2), 0, "off the grid");
+    assert.ok(clusterer.pointsNear(20, -4, 4) >= onCar, "a larger radius sees at least as many");
+    // the next sweep replaces the last: nothing there any more
+    clusterer.cluster(packedOf(["x", "y", "z", "intensity"], [[5, 5, 0.05, 0.1]]));
+    assert.equal(clusterer.pointsNear(20, -4, 2), 0);
+  });
+
   test("both engines cluster through it: the refiner's clusters are the classical detector's", () => {
     const rig = loadRig("sim");
     const lidar = packedOf(["x", "y", "z", "intensity"], [...carOutline(20, -4), ...carOutline(30, 5)]);
