@@ -45,6 +45,13 @@ export const lidarModelSchema = z
     /** Lowest and highest beam elevation, deg. */
     vertical_fov_deg: z.tuple([z.number(), z.number()]).default([-30.67, 10.67]),
     max_range_m: z.number().positive().default(70),
+    /**
+     * Time of one revolution, s; absent: 1 / rate_hz (one message per revolution). A log that keeps
+     * one sweep in several (nuScenes keyframes: 2 Hz of a 20 Hz LiDAR) still sweeps in one
+     * revolution: when a point was seen within its sweep (the engines' measurement times) follows
+     * this, not the message rate.
+     */
+    sweep_period_s: z.number().positive().optional(),
     range_noise_m: z.number().min(0).default(0.02),
     dropout: z.number().min(0).max(1).default(0.05),
     /** Simulator: std of the intensity noise (intensity is reflectance in [0, 1]). */

@@ -49,7 +49,7 @@ export function sweepTimingOf(
     x: l.extrinsic.translation_m[0],
     y: l.extrinsic.translation_m[1],
     yaw: l.extrinsic.rotation_rpy_rad[2],
-    periodS: 1 / l.rate_hz,
+    periodS: l.lidar?.sweep_period_s ?? 1 / l.rate_hz,
     rotation,
     startAzimuthRad,
   };

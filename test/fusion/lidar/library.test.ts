@@ -5,15 +5,21 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { createClassicalEngine } from "../../../src/fusion/classical/index.ts";
 import { LidarRefiner } from "../../../src/fusion/learned/refine.ts";
 import { LidarClusterer } from "../../../src/fusion/lidar/cluster.ts";
 import { LIDAR_CLUSTER_DEFAULTS } from "../../../src/fusion/lidar/config.ts";
+import { referenceLidar, sweepTimeOffset, sweepTimingOf } from "../../../src/fusion/lidar/geometry.ts";
 import { GROUND, OBJECT, OVERHEAD, segmentGround } from "../../../src/fusion/lidar/ground.ts";
 import { classifyBySize, completeBox } from "../../../src/fusion/lidar/shape.ts";
 import { ObjectClass } from "../../../src/msg/types.ts";
+import { findVersionDir } from "../../../src/replay/nuscenes-source.ts";
 import { loadRig } from "../../../src/rig/load.ts";
+import { loadNuScenesRig } from "../../../src/rig/nuscenes.ts";
 import { packedOf, syntheticTick } from "../learned/_fixtures.ts";
+
+const NS_FIX = fileURLToPath(new URL("../../fixtures/nuscenes", import.meta.url));
 
 /** An L-shaped outline (rear face and left side) of a 4.6 x 1.9 m car at (cx, cy), seen from the origin. */
 function carOutline(cx: number, cy: number): number[][] {
@@ -99,4 +105,29 @@ describe("shared LiDAR library", () => {
     });
     assert.equal(eng.lastStats.lidarClusters, refinerClusters.length);
   });
+});
+
+test("sweep timing: a LiDAR's sweep lasts one revolution, not one message period", () => {
+  const sim = referenceLidar(loadRig("sim"));
+  assert.ok(
+    Math.abs(sweepTimingOf(sim, "cw", Math.PI)!.periodS - 1 / sim!.rate_hz) < 1e-12,
+    "default: 1 / rate_hz",
+  );
+  // nuScenes keyframes: the extract sends 2 Hz, the LiDAR spins at 20 Hz
+  const rig = loadNuScenesRig(findVersionDir(NS_FIX), { rates: { LIDAR_TOP: 2 } });
+  const l = referenceLidar(rig)!;
+  assert.equal(l.rate_hz, 2);
+  const t = sweepTimingOf(l, "cw", Math.PI)!;
+  assert.equal(t.periodS, 0.05);
+  // a point is dated within the last revolution, never half a second back
+  for (const [x, y] of [
+    [10, 0],
+    [0, 10],
+    [-10, 0],
+    [0, -10],
+    [-10, -0.1],
+  ] as const) {
+    const dt = sweepTimeOffset(t, x, y);
+    assert.ok(dt <= 0 && dt >= -0.05, `(${x}, ${y}): ${dt}`);
+  }
 });
