@@ -59,6 +59,15 @@ export interface TrialResult {
   load_avg_1m: number;
 }
 
+/**
+ * The load generator stands for the vehicles, not the service: it does not take the service's
+ * allocator tuning (MALLOC_MMAP_THRESHOLD_, set by npm run bench for the service in this process).
+ */
+function loadgenEnv(): NodeJS.ProcessEnv {
+  const { MALLOC_MMAP_THRESHOLD_: _svc, ...env } = process.env;
+  return env;
+}
+
 /** CPU time of a process (utime + stime), s; NaN where /proc is not there. */
 function procCpuS(pid: number | undefined): number {
   try {
@@ -125,7 +134,7 @@ export async function trial(o: {
       String(o.warmS + o.windowS + 1),
       o.rigFile,
     ],
-    { stdio: ["ignore", "pipe", "inherit"] },
+    { stdio: ["ignore", "pipe", "inherit"], env: loadgenEnv() },
   );
   let genOut = "";
   gen.stdout!.on("data", (d) => {

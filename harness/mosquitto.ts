@@ -33,7 +33,11 @@ export async function startMosquitto(): Promise<Mosquitto> {
         "",
       ].join("\n"),
     );
-    const proc = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    // The broker is not the service: it does not take the service's allocator tuning (npm start and
+    // npm run bench set MALLOC_MMAP_THRESHOLD_ for the service; a broker under it mmaps every large
+    // message, which tripled its CPU in the capacity bench).
+    const { MALLOC_MMAP_THRESHOLD_: _svc, ...env } = process.env;
+    const proc = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"], env });
     let stderr = "";
     proc.once("error", (e) => {
       stderr += e.message;

@@ -25,6 +25,7 @@ import type { SensorEnvelope } from "../msg/types.ts";
 import type { RigConfig } from "../rig/schema.ts";
 import { Collector } from "./collector.ts";
 import type { AlignedTick, ObjectMotion } from "./types.ts";
+import type { Float32Pool } from "../util/float-pool.ts";
 
 export interface AlignVehicleOptions {
   /** Vehicle id; envelopes of other vehicles are counted (`wrong_vehicle`) and dropped. */
@@ -41,6 +42,8 @@ export interface AlignVehicleOptions {
    * Subscribed with the stage, unsubscribed at teardown; if it errors, the stage goes on without.
    */
   objectMotion?: Observable<ObjectMotion>;
+  /** Buffers for the ticks' reference LiDAR points (`CollectorOptions.lidarPool`). Default none. */
+  lidarPool?: Float32Pool;
 }
 
 export function alignVehicle(
@@ -51,7 +54,7 @@ export function alignVehicle(
   const arrivalClock = opts.clock === "arrival";
   return (source) =>
     new Observable<AlignedTick>((subscriber) => {
-      const core = new Collector(rig, { vehicle: opts.vehicle });
+      const core = new Collector(rig, { vehicle: opts.vehicle, lidarPool: opts.lidarPool });
       opts.onCollector?.(core);
       let timer: Subscription | null = null;
       let timerAtNs = Number.POSITIVE_INFINITY;

@@ -43,6 +43,7 @@ import type {
   DropCounters,
   ObjectMotion,
 } from "./types.ts";
+import type { Float32Pool } from "../util/float-pool.ts";
 
 /** Drop reasons, documented in docs/align.md. */
 export type DropReason =
@@ -127,6 +128,12 @@ const NEG = Number.NEGATIVE_INFINITY;
 
 export interface CollectorOptions {
   vehicle: string;
+  /**
+   * Buffers for the reference LiDAR's points (vehicle frame): each emitted tick's `lidar.data`
+   * comes from it, and whoever consumes the tick gives it back (src/runtime/vehicle.ts, live mode).
+   * Default: none (every sweep allocates; offline tools keep ticks).
+   */
+  lidarPool?: Float32Pool;
 }
 
 export class Collector {
@@ -159,8 +166,11 @@ export class Collector {
   /** Processing time of the last ingest/advance, ns (monotonic). */
   clockNs = NEG;
 
+  private readonly lidarPool: Float32Pool | undefined;
+
   constructor(rig: RigConfig, opts: CollectorOptions) {
     this.vehicle = opts.vehicle;
+    this.lidarPool = opts.lidarPool;
     this.rig = rig;
     this.cfg = rig.align;
     this.sensors = rig.sensors.map((s) => {
@@ -353,7 +363,7 @@ export class Collector {
    */
   private prepare(s: SensorRt, b: Buffered): void {
     if (b.env.msg.payload.kind !== "point_cloud") return;
-    b.lidar = prepareLidar(this.lidarInput(s, b), s.isRef);
+    b.lidar = prepareLidar(this.lidarInput(s, b), s.isRef, this.lidarPool);
   }
 
   private lidarInput(s: SensorRt, b: Buffered) {

@@ -6,6 +6,7 @@
 import type { PackedArray, SensorPayload } from "../msg/types.ts";
 import type { CameraObservation, ObjectMotion } from "./types.ts";
 import { matMul, type Planar, type Rigid, rpyToMat, type Vec3 } from "./geometry.ts";
+import type { Float32Pool } from "../util/float-pool.ts";
 
 /** Ego motion provider: "vehicle at toNs from vehicle at fromNs" (planar). */
 export interface MotionSource {
@@ -69,8 +70,12 @@ export interface PreparedLidar {
   handedOut: boolean;
 }
 
-/** Apply the extrinsic to a sweep and find its time span (no ego state needed). */
-export function prepareLidar(s: LidarInput, owned = false): PreparedLidar {
+/**
+ * Apply the extrinsic to a sweep and find its time span (no ego state needed). An owned sweep's
+ * points go into a buffer from `pool` when one is given (live vehicles: the tick's consumer gives
+ * it back once fused, src/runtime/vehicle.ts).
+ */
+export function prepareLidar(s: LidarInput, owned = false, pool?: Float32Pool): PreparedLidar {
   const p = s.points;
   const d = p.data;
   const st = p.stride;
@@ -91,7 +96,7 @@ export function prepareLidar(s: LidarInput, owned = false): PreparedLidar {
   const r7 = R[7]!;
   const r8 = R[8]!;
   const n = p.count;
-  const out = new Float32Array(n * 4);
+  const out = owned && pool ? pool.take(n * 4) : new Float32Array(n * 4);
   const hasI = ii !== undefined;
   // Intensity to 0..1 by the full scale the source declared (nuScenes 255), never guessed.
   const iScale = s.intensityMax && s.intensityMax > 0 ? 1 / s.intensityMax : 1;

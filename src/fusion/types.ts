@@ -14,6 +14,12 @@ export interface FusionResult {
   gates: Record<PerceptionModality, number>;
   /** The out-of-distribution guard's status, when a learned engine runs behind it (src/fusion/guard). */
   guard?: GuardStatus;
+  /**
+   * Resolves once the engine reads nothing of the tick any more, when that is later than the result
+   * (a guarded engine serving classical while the model still has the tick queued). Absent: done
+   * when the result is. The live runtime reuses a tick's LiDAR buffer after it.
+   */
+  settled?: Promise<unknown>;
 }
 
 /**

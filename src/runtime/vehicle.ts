@@ -36,6 +36,7 @@ import type { RigConfig } from "../rig/schema.ts";
 import { boundedConcatMap } from "../streams/bounded-concat-map.ts";
 import type { NowNs } from "../util/clock.ts";
 import type { Logger } from "../util/log.ts";
+import { Float32Pool } from "../util/float-pool.ts";
 import { buildFrame } from "./frame.ts";
 
 export type RuntimeMode = "live" | "replay";
@@ -74,10 +75,25 @@ export interface VehiclePipelineOptions {
   onFusionQueued?: (tick: AlignedTick) => void;
   /** Called when a tick leaves the fusion stage (fused, failed or shed). */
   onFusionDone?: (tick: AlignedTick) => void;
+  /**
+   * Live mode: where ticks' reference LiDAR points are kept (`AlignVehicleOptions.lidarPool`). A
+   * tick's buffer goes back once fusion is done with it and its frame was emitted: subscribers of
+   * the output read `tick.lidar` synchronously or not at all (it reads as empty afterwards).
+   * Default: a pool of this vehicle's own. Replay mode never pools (offline tools keep ticks).
+   */
+  lidarPool?: Float32Pool;
 }
 
 export function vehiclePipeline(o: VehiclePipelineOptions): OperatorFunction<SensorEnvelope, VehicleOutput> {
   const replay = o.mode === "replay";
+  const pool = replay ? undefined : (o.lidarPool ?? new Float32Pool({ maxFree: 4 }));
+  /** The tick's LiDAR buffer back to the pool, once `settled` (the engine's) is. */
+  const giveBack = (tick: AlignedTick, settled?: Promise<unknown>) => {
+    const data = tick.lidar?.data;
+    if (!pool || !(data instanceof Float32Array)) return;
+    if (settled) void settled.then(() => pool.give(data));
+    else pool.give(data);
+  };
   return (source: Observable<SensorEnvelope>) => {
     // World-state feedback: each frame's tracked objects go back to the aligner, which moves radar
     // returns of tracked targets by their motion across the line of sight (docs/align.md).
@@ -92,7 +108,18 @@ export function vehiclePipeline(o: VehiclePipelineOptions): OperatorFunction<Sen
       healthMs: number;
     }) => {
       const t0 = o.now();
-      return defer(() => o.engine.fuse(tick, fusionInputsOf(snap))).pipe(
+      // When the engine is done with the tick's inputs: its result, or the result's `settled`
+      // (also after an unsubscribe while the engine still holds the tick).
+      let engineDone: Promise<unknown> | undefined;
+      return defer(() => {
+        const r = o.engine.fuse(tick, fusionInputsOf(snap));
+        if (pool && r instanceof Promise)
+          engineDone = r.then(
+            (res: FusionResult) => res?.settled,
+            () => undefined,
+          );
+        return r;
+      }).pipe(
         catchError((e: Error) => {
           o.logger.limited(
             `fusion-error:${o.vehicle}`,
@@ -119,7 +146,12 @@ export function vehiclePipeline(o: VehiclePipelineOptions): OperatorFunction<Sen
             tick,
           }),
         ),
-        tap({ finalize: () => o.onFusionDone?.(tick) }),
+        tap({
+          finalize: () => {
+            o.onFusionDone?.(tick);
+            giveBack(tick, engineDone);
+          },
+        }),
       );
     };
     return source.pipe(
@@ -133,6 +165,7 @@ export function vehiclePipeline(o: VehiclePipelineOptions): OperatorFunction<Sen
         scheduler: o.scheduler,
         clock: replay ? "arrival" : "scheduler",
         objectMotion,
+        lidarPool: pool,
       }),
       map((tick) => {
         const t0 = o.now();
@@ -149,6 +182,7 @@ export function vehiclePipeline(o: VehiclePipelineOptions): OperatorFunction<Sen
             onDrop: (d) => {
               o.onFusionDrop?.(d.tick);
               o.onFusionDone?.(d.tick);
+              giveBack(d.tick);
             },
           }),
       tap((out) => objectMotion.next({ stampNs: out.frame.stampNs, objects: out.frame.objects })),

@@ -227,6 +227,70 @@ describe("fleet runtime", () => {
     });
   });
 
+  test("live: a tick's LiDAR buffer is reused only once its fusion is done; replay keeps every tick's points", () => {
+    // 1,200-point sweeps (pooled), point x = 10 + k for sweep k: a buffer reused too early would
+    // show another sweep's points while the engine still reads it
+    const big = (vehicle: string, k: number, atMs: number) => {
+      const m = lidarMsg(
+        STAMP0 + k * 100 * MS,
+        Array.from({ length: 1200 }, () => [10 + k, 1, 0]),
+      );
+      return envelope({ ...m, header: { ...m.header, vehicle } }, atMs * MS);
+    };
+    const run = (mode: "live" | "replay") => {
+      const ts = newScheduler();
+      const seen: { tick: AlignedTick; x: number[] }[] = [];
+      ts.run(({ hot, flush }) => {
+        const engine: FleetEngine = {
+          mode: "test",
+          // reads the tick's first and last point when fusion starts and when it ends, 150 ms later
+          fuse: (tick) => {
+            const x0 = tick.lidar!.data[0]!;
+            return timer(150, ts).pipe(
+              map(() => {
+                const d = tick.lidar!.data;
+                seen.push({ tick, x: [x0, d[0]!, d[(tick.lidar!.count - 1) * 4]!] });
+                return EMPTY;
+              }),
+            );
+          },
+        };
+        const input$ = hot<FleetInput>("a 99ms b 99ms c 99ms d 99ms e 99ms f 499ms |", {
+          a: big("v1", 0, 0),
+          b: big("v1", 1, 100),
+          c: big("v1", 2, 200),
+          d: big("v1", 3, 300),
+          e: big("v1", 4, 400),
+          f: big("v1", 5, 500),
+        });
+        if (mode === "live") fleetPipeline(input$, liveOptions(ts, engine)).subscribe();
+        else
+          fleetReplay(
+            [0, 1, 2, 3, 4, 5].map((k) => big("v1", k, k * 100)),
+            { rig, engine, logger: quiet },
+          ).subscribe();
+        flush();
+      });
+      return seen;
+    };
+    const live = run("live");
+    assert.ok(live.length >= 3, `ticks fused (${live.length})`);
+    for (const s of live) {
+      const k = s.tick.seq;
+      assert.ok(
+        s.x.every((x) => Math.abs(x - s.x[0]!) < 1e-3),
+        `tick ${k}: points unchanged while fused (${s.x})`,
+      );
+      assert.equal(s.tick.lidar!.data.length, 0, `tick ${k}: buffer given back (detached) after fusion`);
+    }
+    const xs = live.map((s) => Math.round(s.x[0]!));
+    assert.equal(new Set(xs).size, xs.length, "each fused tick has its own sweep's points");
+    const replay = run("replay");
+    assert.equal(replay.length, 6, "replay fuses every tick");
+    for (const s of replay)
+      assert.equal(s.tick.lidar!.data[0], 10 + s.tick.seq, `replay tick ${s.tick.seq} keeps its points`);
+  });
+
   test("replay: event time, every tick fused in order, input pulled only while fusion keeps up", () => {
     const ts = newScheduler();
     ts.run(({ flush }) => {

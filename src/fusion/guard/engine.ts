@@ -86,8 +86,12 @@ export function createGuardedEngine(o: GuardedEngineOptions): GuardedEngine {
       const shadow = o.serve === "fallback" && (status.state === "fallback" || status.distance > th.off);
       const cp = shadow ? o.classical!.fuse(tick, health) : null;
       if (fallback) {
-        lp.catch(() => {});
-        return { ...(await cp!), guard: status };
+        // the model may still have the tick queued: its inputs are in use until it is done
+        const settled = lp.then(
+          () => {},
+          () => {},
+        );
+        return { ...(await cp!), guard: status, settled };
       }
       cp?.catch(() => {});
       return { ...(await lp), guard: status };

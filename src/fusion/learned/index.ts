@@ -31,6 +31,8 @@ import type { LidarCluster } from "../lidar/cluster.ts";
 import { type EngineStage, InferenceBatcher, type StageTimes } from "./batcher.ts";
 import { applyDoppler } from "./doppler.ts";
 import { DEFAULT_REFINE, LEARNED_TRACKER_DEFAULTS, type RefineOptions } from "./config.ts";
+import { PrepClient } from "./prep-client.ts";
+import { prepareTick } from "./prep.ts";
 import { LidarRefiner } from "./refine.ts";
 import {
   type ExecutionProvider,
@@ -72,6 +74,11 @@ export interface LearnedEngineOptions {
    * null: none.
    */
   calibration?: CalibrationWeights | null;
+  /**
+   * Rasterize ticks and cluster their LiDAR in a worker thread of their own (./prep-client.ts)
+   * instead of on the main thread. Same inputs either way. Default true.
+   */
+  prepWorker?: boolean;
 }
 
 export interface LearnedEngineStats {
@@ -106,6 +113,8 @@ interface Pending {
   features: FusionInputs["features"];
   /** The tick's LiDAR clusters (refinement), made when the tick is prepared. */
   clusters: LidarCluster[] | null;
+  /** Staging slot of the preparation worker holding the tick's model inputs, until they join a batch. */
+  staged: number | null;
   resolve: (r: FusionResult) => void;
   reject: (e: Error) => void;
 }
@@ -151,6 +160,30 @@ export async function createLearnedEngine(
   const lastDets = new Map<string, Decoded[]>();
   const inputNames = new Set(contract.inputs.map((i) => i.name));
   const one = raster.alloc(1);
+  const perFrame = {
+    lidar: one.lidar.length,
+    radar: one.radar.length,
+    camera: one.camera.length,
+    ego: one.ego.length,
+    health: one.health.length,
+  };
+  const prep =
+    (opts.prepWorker ?? true)
+      ? new PrepClient({
+          rig,
+          grid,
+          refine: refiner ? { ...DEFAULT_REFINE, ...opts.refine } : null,
+          perFrame,
+          // ticks wait here until they join the batcher, which sheds beyond maxQueue
+          maxSlots: maxQueue + maxBatch,
+        })
+      : null;
+  try {
+    await prep?.start();
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
 
   const maskOf = (inputs: Pick<FusionInputs, "mask">): ModalityMask => ({
     lidar: inputs.mask.lidar && contract.modalities.includes("lidar"),
@@ -203,25 +236,32 @@ export async function createLearnedEngine(
     job.resolve({ objects, gates: g });
   };
 
+  /** The staged inputs of a tick prepared in the worker into slot `b` of `frame`; frees the slot. */
+  const unstage = (job: Pending, frame: BevFrame, b: number) => {
+    const s = prep!.frameOf(job.staged!);
+    for (const k of ["lidar", "radar", "camera", "ego", "health"] as const)
+      frame[k].set(s[k], b * perFrame[k]);
+    prep!.free(job.staged!);
+    job.staged = null;
+  };
   const batcher = new InferenceBatcher<Pending>(
     session,
-    {
-      lidar: one.lidar.length,
-      radar: one.radar.length,
-      camera: one.camera.length,
-      ego: one.ego.length,
-      health: one.health.length,
-    },
+    perFrame,
     {
       prepare(job, frame, b) {
-        raster.rasterize(job.tick, job.mask, job.features, frame, b);
-        job.clusters = refiner && job.mask.lidar ? refiner.cluster(job.tick) : null;
+        if (job.staged !== null) unstage(job, frame, b);
+        else job.clusters = prepareTick(raster, refiner, job.tick, job.mask, job.features, frame, b);
       },
       finish: postProcess,
-      fail: (job, err) => job.reject(err),
+      fail(job, err) {
+        if (job.staged !== null) prep!.free(job.staged);
+        job.reject(err);
+      },
       shed(job, prepared) {
-        // the oldest waiting tick: its sweep is still the next one's previous sweep
-        if (!prepared) raster.observe(job.tick, job.mask);
+        // the oldest waiting tick: its sweep is still the next one's previous sweep (the worker's
+        // rasterizer has remembered it already)
+        if (job.staged !== null) prep!.free(job.staged);
+        else if (!prepared) raster.observe(job.tick, job.mask);
         job.reject(new Error("learned fusion queue full: tick dropped"));
       },
     },
@@ -237,14 +277,21 @@ export async function createLearnedEngine(
     inference: session.stats,
     times: batcher.times,
     lastDetections: (v) => lastDets.get(v) ?? [],
-    fuse(tick, inputs) {
-      if (closed) return Promise.reject(new Error("engine closed"));
+    async fuse(tick, inputs) {
+      if (closed) throw new Error("engine closed");
+      const mask = maskOf(inputs);
+      const staged = prep ? await prep.prepare(tick, mask, inputs.features) : null;
+      if (closed) {
+        if (staged) prep!.free(staged.slot);
+        throw new Error("engine closed");
+      }
       return new Promise<FusionResult>((resolve, reject) => {
         batcher.submit({
           tick,
-          mask: maskOf(inputs),
+          mask,
           features: inputs.features,
-          clusters: null,
+          clusters: staged?.clusters ?? null,
+          staged: staged?.slot ?? null,
           resolve,
           reject,
         });
@@ -254,11 +301,12 @@ export async function createLearnedEngine(
       tracker.drop(vehicle);
       lastDets.delete(vehicle);
       raster.forget(vehicle);
+      prep?.forget(vehicle);
     },
     async close() {
       closed = true;
       batcher.close();
-      await session.close();
+      await Promise.all([session.close(), prep?.close()]);
     },
   };
 }

@@ -48,12 +48,50 @@ describe("learned engine", { skip: skip ?? false }, () => {
   });
 
   test("ticks of several vehicles that arrive together share one run", async () => {
-    const runs0 = eng.stats.runs;
-    const vs = ["a", "b", "c", "d", "e"];
-    const rs = await Promise.all(vs.map((v, i) => eng.fuse(syntheticTick(v, 2 + i), healthOf())));
-    assert.equal(rs.length, 5);
-    assert.equal(eng.stats.runs - runs0, 1, "one batched run");
-    assert.ok(eng.stats.maxBatchSeen >= 5);
+    // prepared on the main thread, the five ticks reach the batcher in one turn of the event loop
+    const e = await createLearnedEngine(rig, {
+      mode: "intermediate",
+      modelPath: model,
+      ep: "cpu",
+      prepWorker: false,
+    });
+    try {
+      const runs0 = e.stats.runs;
+      const vs = ["a", "b", "c", "d", "e"];
+      const rs = await Promise.all(vs.map((v, i) => e.fuse(syntheticTick(v, 2 + i), healthOf())));
+      assert.equal(rs.length, 5);
+      assert.equal(e.stats.runs - runs0, 1, "one batched run");
+      assert.ok(e.stats.maxBatchSeen >= 5);
+    } finally {
+      await e.close();
+    }
+  });
+
+  test("the preparation worker gives every tick the inputs the main thread gives it", async () => {
+    // Two vehicles, six ticks each (the previous sweep channel needs the vehicle's memory), one
+    // masked modality: gates and raw detections equal with and without the worker.
+    const main = await createLearnedEngine(rig, {
+      mode: "intermediate",
+      modelPath: model,
+      ep: "cpu",
+      prepWorker: false,
+    });
+    try {
+      let nonEmpty = 0;
+      for (let i = 0; i < 12; i++) {
+        const v = `w${i % 2}`;
+        const tick = syntheticTick(v, i, 10 + 2 * i, -5 + i);
+        const h = healthOf({ radar: i % 4 !== 1 });
+        const a = await eng.fuse(tick, h);
+        const b = await main.fuse(tick, h);
+        assert.deepEqual(a.gates, b.gates, `gates of tick ${i}`);
+        assert.deepEqual(eng.lastDetections(v), main.lastDetections(v), `detections of tick ${i}`);
+        if (eng.lastDetections(v).length) nonEmpty++;
+      }
+      assert.ok(nonEmpty > 0, "the ticks have detections to compare");
+    } finally {
+      await main.close();
+    }
   });
 
   test("batches over several input sets give each tick its own outputs, as fused one at a time", async () => {
@@ -98,6 +136,7 @@ describe("learned engine", { skip: skip ?? false }, () => {
       modelPath: model,
       ep: "cpu",
       maxQueue: 2,
+      prepWorker: false, // the batcher's shedding: ticks reach it in one turn
     });
     try {
       const rs = await Promise.allSettled(
