@@ -6,6 +6,7 @@
 import { ObjectClass } from "../src/msg/types.ts";
 import type { MarkingLine, MarkingPatch } from "./markings.ts";
 import { Path, type PathPose } from "./path.ts";
+import { decorate, type SimProfile } from "./realism.ts";
 import type { Rng } from "./rng.ts";
 import {
   type Agent,
@@ -462,3 +463,26 @@ export const SCENARIO_BUILDERS: Record<ScenarioName, (rng: Rng) => ScenarioSpec>
   highway,
   intersection,
 };
+
+/**
+ * The scenario builder of a simulation profile: `basic` is SCENARIO_BUILDERS' own world; `realistic`
+ * builds the same world and dresses it (sim/realism.ts), drawing from the same stream afterwards.
+ */
+export function scenarioBuilder(name: ScenarioName, profile: SimProfile): (rng: Rng) => ScenarioSpec {
+  const build = SCENARIO_BUILDERS[name];
+  if (profile === "basic") return build;
+  return (rng) => {
+    const spec = build(rng);
+    const b: Builder = {
+      rng,
+      paths: spec.paths,
+      stops: spec.stops,
+      agents: spec.agents,
+      statics: spec.statics,
+      markings: spec.markings ?? { lines: [], patches: [] },
+    };
+    return decorate(spec, name, rng, {
+      addAgent: (cls, path, s, offset, vDesired, opts) => addAgent(b, cls, path, s, offset, vDesired, opts),
+    });
+  };
+}

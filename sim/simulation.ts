@@ -15,7 +15,7 @@ import type { RigConfig, SensorConfig } from "../src/rig/schema.ts";
 import { checkFaultTargets, effectsAt, type Fault, faultTargets, parseFaults } from "./faults.ts";
 import { MinHeap } from "./heap.ts";
 import { Rng } from "./rng.ts";
-import { SCENARIO_BUILDERS } from "./scenarios.ts";
+import { scenarioBuilder } from "./scenarios.ts";
 import { CameraModel } from "./sensors/camera.ts";
 import { GnssModel } from "./sensors/gnss.ts";
 import { ImuModel } from "./sensors/imu.ts";
@@ -125,7 +125,8 @@ export class VehicleSim {
   ) {
     this.vehicle = `sim-${index + 1}`;
     const seed = opts.seed * 1000 + index;
-    this.world = new World(opts.scenario, seed, SCENARIO_BUILDERS[opts.scenario]);
+    const profile = opts.rig.simulation.profile;
+    this.world = new World(opts.scenario, seed, scenarioBuilder(opts.scenario, profile));
     this.faults = parseFaults(opts.faults);
     const ref = opts.rig.sensors.find((s) => s.id === opts.rig.reference)!;
     this.refPeriodNs = 1e9 / ref.rate_hz;
@@ -137,7 +138,7 @@ export class VehicleSim {
       const phaseNs = cfg.id === ref.id ? periodNs : Math.round(phaseRng.uniform(0, periodNs));
       const rng = new Rng(seed, `${this.vehicle}/${cfg.id}/model`);
       const model = modelFor(
-        { sensor: cfg, rng, conditions: opts.conditions, scenario: opts.scenario },
+        { sensor: cfg, rng, conditions: opts.conditions, scenario: opts.scenario, profile },
         opts.cameraFrames,
       );
       const m = ((cfg as Record<string, unknown>)[cfg.kind] ?? {}) as {

@@ -11,6 +11,7 @@
 import { ObjectClass } from "../src/msg/types.ts";
 import { type MarkingLine, type MarkingPatch, MarkingRaster } from "./markings.ts";
 import { type Path, type PathPose, wrapAngle } from "./path.ts";
+import type { GroundRelief } from "./realism.ts";
 import { Rng } from "./rng.ts";
 
 export const WORLD_STEP_NS = 10_000_000;
@@ -63,6 +64,8 @@ export interface Agent {
    *  `v` the true ground speed (and yawRate = v * lane curvature the true heading rate) off the
    *  reference path. */
   sPerM: number;
+  /** LiDAR reflectivity (realistic profile); absent = the class default. */
+  reflectivity?: number;
 }
 
 /** A static box (building, pole, barrier, parked trailer); not part of the ground truth. */
@@ -76,6 +79,10 @@ export interface StaticBox {
   height: number;
   /** Reflectivity in [0, 1] for LiDAR intensity. */
   reflectivity: number;
+  /** Surface kind (sim/realism.ts Material; realistic profile only; absent = building). */
+  material?: number;
+  /** Share of LiDAR rays that pass through (foliage; realistic profile only; absent = solid). */
+  porosity?: number;
 }
 
 export interface ScenarioSpec {
@@ -87,6 +94,8 @@ export interface ScenarioSpec {
   cycleS: number;
   /** Painted lines and patches (optional). */
   markings?: { lines: MarkingLine[]; patches: MarkingPatch[] };
+  /** Ground relief (realistic profile); absent = flat ground at z = 0. */
+  ground?: GroundRelief;
 }
 
 export const CLASS_DIMS: Record<ObjectClass, [number, number, number]> = {
@@ -115,6 +124,10 @@ export interface BoxArrays {
   /** 1 for agents (truth objects), 0 for static scenery. */
   dynamic: Uint8Array;
   reflectivity: Float32Array;
+  /** Surface kind of static scenery (sim/realism.ts Material), 0 for agents. */
+  material: Uint8Array;
+  /** Share of LiDAR rays passing through (foliage), 0 = solid. */
+  porosity: Float32Array;
 }
 
 export interface EgoKinematics {
@@ -157,6 +170,8 @@ export class World {
   readonly cycleS: number;
   /** Road paint, for LiDAR intensity. */
   readonly markings: MarkingRaster;
+  /** Ground relief (realistic profile), or null: flat. */
+  readonly ground: GroundRelief | null;
   /** True time of the current step, ns relative to t = 0. */
   tNs = 0;
   private readonly pose: PathPose = { x: 0, y: 0, heading: 0, curvature: 0 };
@@ -175,6 +190,7 @@ export class World {
     this.agents = spec.agents;
     this.statics = spec.statics;
     this.cycleS = spec.cycleS;
+    this.ground = spec.ground ?? null;
     this.markings = new MarkingRaster(spec.paths, spec.markings?.lines ?? [], spec.markings?.patches ?? []);
     const n = this.agents.length - 1 + this.statics.length;
     this.boxes = {
@@ -192,6 +208,8 @@ export class World {
       vy: new Float64Array(n),
       dynamic: new Uint8Array(n),
       reflectivity: new Float32Array(n),
+      material: new Uint8Array(n),
+      porosity: new Float32Array(n),
     };
     for (const a of this.agents) this.updatePose(a);
     this.fillBoxes();
@@ -408,7 +426,8 @@ export class World {
       B.vy[i] = a.vy;
       B.dynamic[i] = 1;
       B.reflectivity[i] =
-        a.cls === ObjectClass.PEDESTRIAN ? 0.25 : a.cls === ObjectClass.CYCLIST ? 0.35 : 0.5;
+        a.reflectivity ??
+        (a.cls === ObjectClass.PEDESTRIAN ? 0.25 : a.cls === ObjectClass.CYCLIST ? 0.35 : 0.5);
     }
   }
 
@@ -429,6 +448,8 @@ export class World {
       B.vy[i] = 0;
       B.dynamic[i] = 0;
       B.reflectivity[i] = s.reflectivity;
+      B.material[i] = s.material ?? 0;
+      B.porosity[i] = s.porosity ?? 0;
       i++;
     }
   }

@@ -13,6 +13,7 @@ import { packed } from "../../src/msg/codec.ts";
 import type { SensorPayload } from "../../src/msg/types.ts";
 import { type Mount, mountOf, newPose, type SensorPose, sensorPose } from "../frames.ts";
 import type { Rng } from "../rng.ts";
+import { LIDAR_REAL, SCENE } from "../realism.ts";
 import type { EgoKinematics } from "../world.ts";
 import { newEgoKinematics } from "../world.ts";
 import type { CaptureContext, Conditions, ModelDeps, SensorModel } from "./types.ts";
@@ -71,6 +72,11 @@ export class LidarModel implements SensorModel {
   private cIdx = new Int32Array(0);
   private readonly pose: SensorPose = newPose();
   private readonly ego: EgoKinematics = newEgoKinematics();
+  /** Realistic profile (sim/realism.ts): ground relief, roof returns, no-return points, speckle. */
+  private readonly real: boolean;
+  /** Realistic: range to the roof under the sensor per (column, beam), 0 where the ray clears it. */
+  private readonly roofR: Float32Array;
+  private sweep = 0;
 
   constructor(d: ModelDeps) {
     this.sensor = d.sensor;
@@ -104,6 +110,40 @@ export class LidarModel implements SensorModel {
       this.sinAz[k] = Math.sin(a);
     }
     this.buf = new Float32Array(this.beams * this.cols * STRIDE);
+    this.real = d.profile === "realistic";
+    this.roofR = new Float32Array(this.real ? this.beams * this.cols : 0);
+    if (this.real) {
+      const [x0, x1, y0, y1, top] = LIDAR_REAL.roof;
+      for (let k = 0; k < this.cols; k++)
+        for (let b = 0; b < this.beams; b++) {
+          const lz = this.sinEl[b]!;
+          if (lz >= 0) continue;
+          const t = top / lz;
+          const x = t * this.cosEl[b]! * this.cosAz[k]!;
+          const y = t * this.cosEl[b]! * this.sinAz[k]!;
+          if (x >= x0 && x <= x1 && y >= y0 && y <= y1) this.roofR[k * this.beams + b] = t;
+        }
+    }
+  }
+
+  /** Realistic profile: a point written for a ray without a return (nuScenes keeps the full grid). */
+  private noReturn(o: number, tSec: number, b: number): void {
+    const rng = this.rng;
+    const [x, y, z] = LIDAR_REAL.noReturnXyz;
+    const out = this.buf;
+    out[o] = x + 0.002 * rng.gauss();
+    out[o + 1] = y + LIDAR_REAL.noReturnJitterM * rng.gauss();
+    out[o + 2] = z + 0.003 * rng.gauss();
+    out[o + 3] = this.speckled(LIDAR_REAL.noReturnIntensity);
+    out[o + 4] = tSec;
+    out[o + 5] = b;
+  }
+
+  /** Realistic profile: intensity with log-normal speckle, quantised to 1/255 as the sensor reports it. */
+  private speckled(mean: number): number {
+    const s = LIDAR_REAL.speckleSigma;
+    const v = mean * Math.exp(s * this.rng.gauss() - (s * s) / 2);
+    return Math.min(255, Math.round(v * 255)) / 255;
   }
 
   private allocScratch(n: number): void {
@@ -179,6 +219,12 @@ export class LidarModel implements SensorModel {
     const cC = this.cC;
     const cS = this.cS;
     const cIdx = this.cIdx;
+    const real = this.real;
+    const relief = real ? world.ground : null;
+    const porous = real ? B.porosity : null;
+    const sweepSalt = real ? Math.imul(++this.sweep, 0x9e3779b1) : 0;
+    const groundRefl = real ? LIDAR_REAL.groundReflectivity : GROUND_REFLECTIVITY;
+    const markingRefl = real ? LIDAR_REAL.markingReflectivity : MARKING_REFLECTIVITY;
     for (let k = 0; k < cols; k++) {
       const tRel = -(this.periodNs * (1 - (k + 1) / cols)); // ns, <= 0
       const tCol = tNs + tRel;
@@ -212,7 +258,23 @@ export class LidarModel implements SensorModel {
         nc++;
       }
       const tSec = tRel / 1e9;
+      const hEgo = relief ? relief.at(this.ego.x, this.ego.y) : 0;
       for (let b = 0; b < beams; b++) {
+        if (real) {
+          const rr = this.roofR[k * beams + b]!;
+          if (rr > 0) {
+            const rn = rr + noiseStd * rng.gauss();
+            const o = n * STRIDE;
+            out[o] = rn * this.cosEl[b]! * ca;
+            out[o + 1] = rn * this.cosEl[b]! * sa;
+            out[o + 2] = rn * this.sinEl[b]!;
+            out[o + 3] = this.speckled(LIDAR_REAL.roofReflectivity);
+            out[o + 4] = tSec;
+            out[o + 5] = b;
+            n++;
+            continue;
+          }
+        }
         // Local ray direction, then world.
         const lx = this.cosEl[b]! * ca;
         const ly = this.cosEl[b]! * sa;
@@ -221,10 +283,23 @@ export class LidarModel implements SensorModel {
         const dy = R[3]! * lx + R[4]! * ly + R[5]! * lz;
         const dz = R[6]! * lx + R[7]! * ly + R[8]! * lz;
         let best = dz < -1e-6 ? -oz / dz : Number.POSITIVE_INFINITY;
-        let refl = GROUND_REFLECTIVITY;
+        if (relief && best < Number.POSITIVE_INFINITY) {
+          // Ground relief relative to the ground under the ego (one fixed-point step from the plane).
+          const h = relief.at(ox + best * dx, oy + best * dy) - hEgo;
+          best = h < oz ? (h - oz) / dz : Number.POSITIVE_INFINITY;
+        }
+        let refl = groundRefl;
         let cosInc = -dz;
         for (let c = 0; c < nc; c++) {
           const i = cIdx[c]!;
+          // Foliage lets a share of the rays through (a hash of sweep, ray and box: no random draw).
+          if (porous !== null && porous[i]! > 0) {
+            let hsh = Math.imul(sweepSalt ^ (k * 32 + b), 0x85ebca6b) ^ Math.imul(i + 1, 0xc2b2ae35);
+            hsh ^= hsh >>> 15;
+            hsh = Math.imul(hsh, 0x2c1b3c6d);
+            hsh ^= hsh >>> 12;
+            if ((hsh >>> 0) / 4294967296 < porous[i]!) continue;
+          }
           const cy = cC[c]!;
           const sy = cS[c]!;
           const px = cPx[c]!;
@@ -299,18 +374,33 @@ export class LidarModel implements SensorModel {
           cosInc = Math.abs(axis === 0 ? qx : axis === 1 ? qy : dz);
         }
         // Ground hit on road paint: retro-reflective, several times brighter than asphalt.
-        if (refl === GROUND_REFLECTIVITY && best <= maxR && world.markings.at(ox + best * dx, oy + best * dy))
-          refl = MARKING_REFLECTIVITY;
+        const ground = refl === groundRefl;
+        if (ground && best <= maxR && world.markings.at(ox + best * dx, oy + best * dy)) refl = markingRefl;
         let r = best;
+        if (real && ground && r <= maxR) r += Math.max(-1, Math.min(1, (SCENE.roughnessM * rng.gauss()) / -dz));
         if (!(r <= maxR)) {
+          if (real && !(w.spurious > 0)) {
+            this.noReturn(n * STRIDE, tSec, b);
+            n++;
+            continue;
+          }
           if (w.spurious > 0 && rng.next() < w.spurious) {
             r = rng.uniform(1, w.spuriousMaxM);
             refl = 0.05;
             cosInc = 1;
+          } else if (real) {
+            this.noReturn(n * STRIDE, tSec, b);
+            n++;
+            continue;
           } else continue;
         } else {
-          if (rng.next() < pDrop) continue;
-          if (w.alpha > 0 && rng.next() > Math.exp(-2 * w.alpha * r)) continue;
+          if (rng.next() < pDrop || (w.alpha > 0 && rng.next() > Math.exp(-2 * w.alpha * r))) {
+            if (real) {
+              this.noReturn(n * STRIDE, tSec, b);
+              n++;
+            }
+            continue;
+          }
           if (w.spurious > 0 && rng.next() < w.spurious) {
             r = rng.uniform(1, Math.min(r, w.spuriousMaxM));
             refl = 0.05;
@@ -319,8 +409,12 @@ export class LidarModel implements SensorModel {
         }
         r += noiseStd * rng.gauss();
         if (r <= 0.3) continue;
-        let inten = refl * w.intensityScale * (0.35 + 0.65 * cosInc) + this.intensityNoise * rng.gauss();
-        inten = Math.min(1, Math.max(0, inten));
+        let inten: number;
+        if (real) inten = this.speckled(refl * w.intensityScale * (0.35 + 0.65 * cosInc));
+        else {
+          inten = refl * w.intensityScale * (0.35 + 0.65 * cosInc) + this.intensityNoise * rng.gauss();
+          inten = Math.min(1, Math.max(0, inten));
+        }
         const o = n * STRIDE;
         out[o] = r * lx;
         out[o + 1] = r * ly;

@@ -26,4 +26,6 @@ export interface ModelDeps {
   rng: Rng;
   conditions: Conditions;
   scenario: string;
+  /** Rig simulation profile (sim/realism.ts); absent = basic. */
+  profile?: "basic" | "realistic";
 }

@@ -185,6 +185,16 @@ export const rigSchema = z
     /** Sensor whose sweeps define the tick (usually the LiDAR). */
     reference: z.string().min(1),
     sensors: z.array(sensorSchema).min(1),
+    /**
+     * Simulator only: how the built-in simulator renders this rig's world and sensors. `basic`: the
+     * simulator's own world (buildings, poles, box agents; the models' training distribution).
+     * `realistic`: scene clutter, LiDAR ring output, intensity and radar densities measured on a real
+     * urban scene (sim/realism.ts, docs/sim.md "Realistic profile").
+     */
+    simulation: z
+      .object({ profile: z.enum(["basic", "realistic"]).default("basic") })
+      .strict()
+      .default({ profile: "basic" }),
     align: alignConfigSchema.default(alignConfigSchema.parse({})),
     health: healthConfigSchema.default(healthConfigSchema.parse({})),
     /** Fusion parameters: the classical engine (including its tracker), the learned engines. */
