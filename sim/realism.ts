@@ -53,13 +53,18 @@ export const SCENE = {
   /** Ego desired speed (scene-0523: 4-9 m/s), m/s. */
   egoSpeedMps: 7.5,
   /** Share of roadside buildings replaced by an open lot (car park or trailer yard). */
-  lotShare: 0.6,
+  lotShare: 0.7,
   /** Share of lots that are trailer yards (the rest are car parks). */
-  trailerYardShare: 0.45,
-  /** Occupancy of a parking row slot. */
-  lotOccupancy: 0.75,
+  trailerYardShare: 0.6,
+  /** Small clutter in a lot (bushes, bins, bollards, debris), per 100 m^2. */
+  lotScatterPer100m2: 0.8,
+  /** Depth of a lot behind the pavement, m. */
+  lotDepthM: [14, 30] as [number, number],
+  /** Occupancy of a parking row slot: car parks, trailer yards. */
+  carParkOccupancy: 0.15,
+  trailerYardOccupancy: 0.5,
   /** Kerbside parking: share of free kerb slots occupied, and the vehicle mix. */
-  kerbOccupancy: 0.45,
+  kerbOccupancy: 0.2,
   kerbMix: [
     ["car", 0.55],
     ["pickup_van", 0.2],
@@ -79,10 +84,12 @@ export const SCENE = {
   /** Jersey-barrier runs on the parking lane (per 100 m of street), their length, m. */
   barrierRunsPer100m: 0.6,
   barrierRunM: [12, 45] as [number, number],
+  /** Share of the basic world's pavement pedestrians left out (scene-0523 has fewer). */
+  pedestrianDrop: 0.4,
   /** Street trees: chance per 12 m slot. */
   treeChance: 0.45,
   /** Parked bicycles on the pavement, per 100 m of street. */
-  bicyclesPer100m: 0.5,
+  bicyclesPer100m: 0.12,
   /** Ground relief: sum of two plane waves, amplitude m, wavelength m; per-point roughness std, m. */
   reliefAmpM: 0.45,
   reliefWavelengthM: [120, 260] as [number, number],
@@ -113,12 +120,16 @@ export const RADAR_REAL = {
   /** Returns (clusters) per scan at most; the sensor drops the rest. */
   maxReturns: 125,
   /** Mean returns per metre of visible face, and a base count, per surface kind. */
-  perMetre: { vehicle: 0.55, building: 0.45, wall: 0.35, barrier: 0.45, vegetation: 0.2, kerb: 0.06 },
+  perMetre: { vehicle: 0.35, building: 0.35, wall: 0.3, barrier: 0.4, vegetation: 0.2, kerb: 0.06 },
+  /** Link budget above the basic model's (it sees far more at 50-100 m), dB. */
+  sensitivityDb: 10,
+  /** Clutter range span, as shares of max_range_m. */
+  clutterRange: [0.05, 0.75] as [number, number],
   vehicleBase: 1,
   /** Mean RCS per return, dBsm, and its fluctuation (std, dB). */
   rcsDbsm: {
     car: 6,
-    truck: 11,
+    truck: 13,
     pedestrian: -6,
     cyclist: -3,
     building: 6,
@@ -130,7 +141,10 @@ export const RADAR_REAL = {
     barrier: 2,
     cone: -5,
   },
-  rcsFluctuationDb: 4.5,
+  rcsFluctuationDb: 5.5,
+  /** Share of clutter returns with a random Doppler (range-rate ambiguity, false clusters), and its span, m/s. */
+  clutterDopplerShare: 0.45,
+  clutterDopplerMps: 9,
   /** Multipath ghosts: chance per return of a moving object, range factor. */
   ghostChance: 0.2,
   ghostRange: [1.25, 1.9] as [number, number],
@@ -259,6 +273,12 @@ export function decorate(
       s.reflectivity = rng.uniform(0.06, 0.22);
     }
   }
+  // Fewer pavement pedestrians (those walking along a street, not on a crossing loop).
+  const agents = spec.agents.filter(
+    (a, k) => k === 0 || a.cls !== ObjectClass.PEDESTRIAN || a.offset > -7 || !rng.chance(SCENE.pedestrianDrop),
+  );
+  spec.agents.length = 0;
+  spec.agents.push(...agents);
   const ego = spec.agents[0]!;
   ego.vDesired = SCENE.egoSpeedMps;
   ego.v = Math.min(ego.v, SCENE.egoSpeedMps * 0.7);
@@ -368,9 +388,8 @@ export function decorate(
         continue;
       if (!rng.chance(SCENE.lotShare)) continue;
       removed.add(bld);
-      const depth = bld.width;
       const front = -11.5;
-      const back = front - Math.max(depth, 12);
+      const back = front - rng.uniform(SCENE.lotDepthM[0], SCENE.lotDepthM[1]);
       const trailers = rng.chance(SCENE.trailerYardShare);
       const s0 = sb - bld.length / 2;
       const s1 = sb + bld.length / 2;
@@ -395,9 +414,8 @@ export function decorate(
         }
       }
       // Rows of parked vehicles, parallel to the street.
-      const rows = trailers ? [front - 3.3, front - 8.2] : [front - 2.6, front - 8.0];
-      for (const off of rows) {
-        if (off < back + 1.5) continue;
+      const pitch = trailers ? 5.8 : 5.4;
+      for (let off = front - (trailers ? 3.3 : 2.6); off > back + 1.6; off -= pitch) {
         for (let s = s0 + rng.uniform(0.5, 2); s < s1 - 3; ) {
           const kind: Kind = trailers
             ? rng.chance(0.8)
@@ -409,7 +427,7 @@ export function decorate(
           const [l, w, h] = TAXONOMY[kind].dims;
           const len = l * rng.uniform(0.93, 1.05);
           if (s + len > s1) break;
-          if (rng.chance(SCENE.lotOccupancy))
+          if (rng.chance(trailers ? SCENE.trailerYardOccupancy : SCENE.carParkOccupancy))
             tools.addAgent(TAXONOMY[kind].cls, path, s + len / 2, off, 0, {
               parked: true,
               dims: [len, w * rng.uniform(0.95, 1.03), h * rng.uniform(0.92, 1.03)],
@@ -417,11 +435,35 @@ export function decorate(
           s += len + rng.uniform(0.6, 1.6);
         }
       }
-      // Back wall (or a lower building) closing the lot.
-      p.at(sb, back - 0.15, pose);
-      spec.statics.push(
-        box(pose, bld.length, 0.3, rng.uniform(2, 3.5), 0, rng.uniform(0.06, 0.16), Material.WALL),
-      );
+      // Scatter: bushes, bins, bollards, debris.
+      for (let k = 0, n = rng.poisson(((s1 - s0) * (front - back) * SCENE.lotScatterPer100m2) / 100); k < n; k++) {
+        p.at(rng.uniform(s0, s1), rng.uniform(back + 0.5, front - 0.5), pose);
+        pose.heading += rng.uniform(-0.5, 0.5);
+        const u = rng.next();
+        if (u < 0.45) {
+          const c = rng.uniform(0.8, 2.5);
+          spec.statics.push(box(pose, c, c, rng.uniform(0.6, 2), 0, rng.uniform(0.05, 0.14), Material.VEGETATION, 0.3));
+        } else if (u < 0.7) spec.statics.push(box(pose, 0.25, 0.25, rng.uniform(0.8, 1.2), 0, 0.3, Material.POLE));
+        else {
+          const l = rng.uniform(0.6, 2);
+          spec.statics.push(box(pose, l, rng.uniform(0.5, 1.4), rng.uniform(0.6, 1.8), 0, rng.uniform(0.08, 0.3), Material.BARRIER));
+        }
+      }
+      // A wall closing the lot, and a building set back behind it.
+      if (rng.chance(0.4)) {
+        p.at(sb, back - 0.15, pose);
+        spec.statics.push(
+          box(pose, bld.length, 0.3, rng.uniform(2, 3.5), 0, rng.uniform(0.06, 0.16), Material.WALL),
+        );
+      }
+      if (rng.chance(0.7)) {
+        const d = rng.uniform(8, 14);
+        p.at(sb, back - rng.uniform(3, 15) - d / 2, pose);
+        const h = rng.uniform(5, 15);
+        spec.statics.push(
+          box(pose, bld.length * rng.uniform(0.7, 1), d, h, 0, rng.uniform(0.06, 0.22), Material.BUILDING),
+        );
+      }
     }
   }
   for (const a of spec.agents)

@@ -260,7 +260,7 @@ export class RadarModel implements SensorModel {
       if (Math.abs(az) > halfFov) return;
       // Antenna gain falls off towards the edge of the field of view (-12 dB at the edge).
       const u = az / halfFov;
-      const snr = rcs + 40 - 40 * Math.log10(Math.max(1, range) / 10) - 12 * u * u;
+      const snr = rcs + 40 + RR.sensitivityDb - 40 * Math.log10(Math.max(1, range) / 10) - 12 * u * u;
       const pdet = m.p_detect * wx.pd * (snr > 30 ? 1 : Math.max(0, snr / 30));
       if (rng.next() >= pdet) return;
       const el = Math.asin(sz / range);
@@ -415,7 +415,7 @@ export class RadarModel implements SensorModel {
     // Clutter false alarms (ground, drains, unmodelled small objects): stationary, uniform.
     const nClutter = rng.poisson(m.clutter_per_scan * wx.clutter);
     for (let k = 0; k < nClutter; k++) {
-      const range = rng.uniform(2, maxR * 0.6);
+      const range = rng.uniform(maxR * RR.clutterRange[0], maxR * RR.clutterRange[1]);
       const az = rng.uniform(-halfFov, halfFov);
       const el = rng.normal(0, 2 * DEG);
       const lx = range * Math.cos(el) * Math.cos(az);
@@ -424,7 +424,11 @@ export class RadarModel implements SensorModel {
       const dx = R[0]! * lx + R[1]! * ly + R[2]! * lz;
       const dy = R[3]! * lx + R[4]! * ly + R[5]! * lz;
       const vr = (-svx * dx - svy * dy) / range;
-      rows.push(range, az, el, vr + m.velocity_noise_mps * 3 * rng.gauss(), rng.normal(-4, 4));
+      const doppler =
+        rng.next() < RR.clutterDopplerShare
+          ? rng.uniform(-RR.clutterDopplerMps, RR.clutterDopplerMps)
+          : m.velocity_noise_mps * 3 * rng.gauss();
+      rows.push(range, az, el, vr + doppler, rng.normal(-4, 4));
     }
     // The sensor reports at most maxReturns clusters: keep a random subset (in order).
     const STRIDE = RADAR_FIELDS.length;
