@@ -10,9 +10,9 @@
  * < 9000 with scene-0523 only.
  */
 import { ObjectClass } from "../src/msg/types.ts";
-import { type PathPose } from "./path.ts";
+import type { PathPose } from "./path.ts";
 import type { Rng } from "./rng.ts";
-import type { Agent, ScenarioName, ScenarioSpec, StaticBox } from "./world.ts";
+import type { Agent, GroundRelief, ScenarioName, ScenarioSpec, StaticBox } from "./world.ts";
 
 export type SimProfile = "basic" | "realistic";
 
@@ -106,7 +106,7 @@ export const LIDAR_REAL = {
   noReturnJitterM: 0.05,
   noReturnIntensity: 0.035,
   /** The roof under the sensor (13.5 % of the points, rings 0-8), sensor frame: x0, x1, y0, y1, top z, m. */
-  roof: [-0.55, 0.55, -1.1, 0.77, -0.34] as [number, number, number, number, number],
+  roof: [-0.55, 0.55, -0.95, 0.77, -0.34] as [number, number, number, number, number],
   roofReflectivity: 0.02,
   /** Ground (asphalt) and paint reflectivity. */
   groundReflectivity: 0.075,
@@ -155,7 +155,7 @@ export const RADAR_REAL = {
 } as const;
 
 /** World-fixed ground relief: two plane waves. Height at (x, y), m. */
-export class GroundRelief {
+export class PlaneWaveRelief implements GroundRelief {
   private readonly kx: Float64Array;
   private readonly ky: Float64Array;
   private readonly ph: Float64Array;
@@ -259,7 +259,7 @@ export function decorate(
   rng: Rng,
   tools: DecorateTools,
 ): ScenarioSpec {
-  const ground = new GroundRelief(rng);
+  const ground = new PlaneWaveRelief(rng);
   // Materials of the basic scenery: low (barrier, rail) / thin (pole) / else building.
   for (const s of spec.statics) {
     if (s.length <= 0.5 && s.width <= 0.5) {
@@ -275,7 +275,8 @@ export function decorate(
   }
   // Fewer pavement pedestrians (those walking along a street, not on a crossing loop).
   const agents = spec.agents.filter(
-    (a, k) => k === 0 || a.cls !== ObjectClass.PEDESTRIAN || a.offset > -7 || !rng.chance(SCENE.pedestrianDrop),
+    (a, k) =>
+      k === 0 || a.cls !== ObjectClass.PEDESTRIAN || a.offset > -7 || !rng.chance(SCENE.pedestrianDrop),
   );
   spec.agents.length = 0;
   spec.agents.push(...agents);
@@ -303,7 +304,8 @@ export function decorate(
 
   const streets = [...new Set((spec.markings?.lines ?? []).map((l) => l.path))];
   const keepOut = crossings(spec, streets);
-  const near = (x: number, y: number, r: number) => keepOut.some(([cx, cy]) => Math.hypot(x - cx, y - cy) < r);
+  const near = (x: number, y: number, r: number) =>
+    keepOut.some(([cx, cy]) => Math.hypot(x - cx, y - cy) < r);
   const pose: PathPose = { x: 0, y: 0, heading: 0, curvature: 0 };
   // Roadside buildings (on the right of a street path) by path, to be turned into lots.
   const buildings = spec.statics.filter((s) => s.material === Material.BUILDING && s.height >= 6);
@@ -376,7 +378,10 @@ export function decorate(
       const s = rng.uniform(10, L - 10);
       p.at(s, -8, pose);
       if (near(pose.x, pose.y, 14)) continue;
-      tools.addAgent(ObjectClass.CYCLIST, path, s, -7.7, 0, { parked: true, dims: [...TAXONOMY.bicycle.dims] });
+      tools.addAgent(ObjectClass.CYCLIST, path, s, -7.7, 0, {
+        parked: true,
+        dims: [...TAXONOMY.bicycle.dims],
+      });
     }
     // Lots in place of some buildings on this path's right.
     for (const bld of buildings) {
@@ -436,17 +441,34 @@ export function decorate(
         }
       }
       // Scatter: bushes, bins, bollards, debris.
-      for (let k = 0, n = rng.poisson(((s1 - s0) * (front - back) * SCENE.lotScatterPer100m2) / 100); k < n; k++) {
+      for (
+        let k = 0, n = rng.poisson(((s1 - s0) * (front - back) * SCENE.lotScatterPer100m2) / 100);
+        k < n;
+        k++
+      ) {
         p.at(rng.uniform(s0, s1), rng.uniform(back + 0.5, front - 0.5), pose);
         pose.heading += rng.uniform(-0.5, 0.5);
         const u = rng.next();
         if (u < 0.45) {
           const c = rng.uniform(0.8, 2.5);
-          spec.statics.push(box(pose, c, c, rng.uniform(0.6, 2), 0, rng.uniform(0.05, 0.14), Material.VEGETATION, 0.3));
-        } else if (u < 0.7) spec.statics.push(box(pose, 0.25, 0.25, rng.uniform(0.8, 1.2), 0, 0.3, Material.POLE));
+          spec.statics.push(
+            box(pose, c, c, rng.uniform(0.6, 2), 0, rng.uniform(0.05, 0.14), Material.VEGETATION, 0.3),
+          );
+        } else if (u < 0.7)
+          spec.statics.push(box(pose, 0.25, 0.25, rng.uniform(0.8, 1.2), 0, 0.3, Material.POLE));
         else {
           const l = rng.uniform(0.6, 2);
-          spec.statics.push(box(pose, l, rng.uniform(0.5, 1.4), rng.uniform(0.6, 1.8), 0, rng.uniform(0.08, 0.3), Material.BARRIER));
+          spec.statics.push(
+            box(
+              pose,
+              l,
+              rng.uniform(0.5, 1.4),
+              rng.uniform(0.6, 1.8),
+              0,
+              rng.uniform(0.08, 0.3),
+              Material.BARRIER,
+            ),
+          );
         }
       }
       // A wall closing the lot, and a building set back behind it.

@@ -11,7 +11,6 @@
 import { ObjectClass } from "../src/msg/types.ts";
 import { type MarkingLine, type MarkingPatch, MarkingRaster } from "./markings.ts";
 import { type Path, type PathPose, wrapAngle } from "./path.ts";
-import type { GroundRelief } from "./realism.ts";
 import { Rng } from "./rng.ts";
 
 export const WORLD_STEP_NS = 10_000_000;
@@ -83,6 +82,11 @@ export interface StaticBox {
   material?: number;
   /** Share of LiDAR rays that pass through (foliage; realistic profile only; absent = solid). */
   porosity?: number;
+}
+
+/** Ground height above the flat plane at a world position, m (sim/realism.ts PlaneWaveRelief). */
+export interface GroundRelief {
+  at(x: number, y: number): number;
 }
 
 export interface ScenarioSpec {

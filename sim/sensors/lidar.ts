@@ -377,7 +377,8 @@ export class LidarModel implements SensorModel {
         const ground = refl === groundRefl;
         if (ground && best <= maxR && world.markings.at(ox + best * dx, oy + best * dy)) refl = markingRefl;
         let r = best;
-        if (real && ground && r <= maxR) r += Math.max(-1, Math.min(1, (SCENE.roughnessM * rng.gauss()) / -dz));
+        if (real && ground && r <= maxR)
+          r += Math.max(-1, Math.min(1, (SCENE.roughnessM * rng.gauss()) / -dz));
         if (!(r <= maxR)) {
           if (real && !(w.spurious > 0)) {
             this.noReturn(n * STRIDE, tSec, b);

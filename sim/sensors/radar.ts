@@ -300,7 +300,14 @@ export class RadarModel implements SensorModel {
       const ny = Math.max(-B.hw[i]!, Math.min(B.hw[i]!, ly));
       const near = Math.hypot(lx - nx, ly - ny) + Math.min(B.hl[i]!, B.hw[i]!) * 2;
       // Angular extent: the box's true silhouette is narrower than the bounding circle.
-      const half = Math.asin(Math.min(1, (Math.abs(B.hl[i]! * Math.sin(B.yaw[i]! - Math.atan2(dy, dx))) + Math.abs(B.hw[i]! * Math.cos(B.yaw[i]! - Math.atan2(dy, dx)))) / d));
+      const half = Math.asin(
+        Math.min(
+          1,
+          (Math.abs(B.hl[i]! * Math.sin(B.yaw[i]! - Math.atan2(dy, dx))) +
+            Math.abs(B.hw[i]! * Math.cos(B.yaw[i]! - Math.atan2(dy, dx)))) /
+            d,
+        ),
+      );
       const a = Math.atan2(dy, dx);
       const k0 = Math.floor(((a - half) / (2 * Math.PI)) * 360);
       const k1 = Math.floor(((a + half) / (2 * Math.PI)) * 360);
@@ -355,7 +362,8 @@ export class RadarModel implements SensorModel {
         if (cls === ObjectClass.PEDESTRIAN || cls === ObjectClass.CYCLIST) mean = 1;
       } else if (mat === Material.POLE || mat === Material.SIGN || mat === Material.CONE) {
         mean = mat === Material.CONE ? 0.4 : 0.8;
-        rcs0 = mat === Material.POLE ? RR.rcsDbsm.pole : mat === Material.SIGN ? RR.rcsDbsm.sign : RR.rcsDbsm.cone;
+        rcs0 =
+          mat === Material.POLE ? RR.rcsDbsm.pole : mat === Material.SIGN ? RR.rcsDbsm.sign : RR.rcsDbsm.cone;
       } else if (mat === Material.KERB) {
         mean = RR.perMetre.kerb * width;
         rcs0 = RR.rcsDbsm.kerb;
