@@ -57,12 +57,12 @@ export const SCENE = {
   /** Share of lots that are trailer yards (the rest are car parks). */
   trailerYardShare: 0.6,
   /** Small clutter in a lot (bushes, bins, bollards, debris), per 100 m^2. */
-  lotScatterPer100m2: 0.8,
+  lotScatterPer100m2: 1.2,
   /** Depth of a lot behind the pavement, m. */
   lotDepthM: [14, 30] as [number, number],
   /** Occupancy of a parking row slot: car parks, trailer yards. */
   carParkOccupancy: 0.15,
-  trailerYardOccupancy: 0.5,
+  trailerYardOccupancy: 0.6,
   /** Kerbside parking: share of free kerb slots occupied, and the vehicle mix. */
   kerbOccupancy: 0.2,
   kerbMix: [
@@ -87,7 +87,7 @@ export const SCENE = {
   /** Share of the basic world's pavement pedestrians left out (scene-0523 has fewer). */
   pedestrianDrop: 0.4,
   /** Street trees: chance per 12 m slot. */
-  treeChance: 0.45,
+  treeChance: 0.6,
   /** Parked bicycles on the pavement, per 100 m of street. */
   bicyclesPer100m: 0.12,
   /** Ground relief: sum of two plane waves, amplitude m, wavelength m; per-point roughness std, m. */
