@@ -70,6 +70,11 @@ export class LidarModel implements SensorModel {
   private cC = new Float64Array(0);
   private cS = new Float64Array(0);
   private cIdx = new Int32Array(0);
+  // Per candidate, the lowest and highest beam that can reach the box (elevation cull).
+  private cB0 = new Int32Array(0);
+  private cB1 = new Int32Array(0);
+  /** tan(elevation) of each beam (ascending: beams are spread from the lowest). */
+  private readonly tanEl: Float64Array;
   private readonly pose: SensorPose = newPose();
   private readonly ego: EgoKinematics = newEgoKinematics();
   /** Realistic profile (sim/realism.ts): ground relief, roof returns, no-return points, speckle. */
@@ -99,6 +104,8 @@ export class LidarModel implements SensorModel {
       this.cosEl[b] = Math.cos(el);
       this.sinEl[b] = Math.sin(el);
     }
+    this.tanEl = new Float64Array(this.beams);
+    for (let b = 0; b < this.beams; b++) this.tanEl[b] = this.sinEl[b]! / this.cosEl[b]!;
     // Clockwise rotation (seen from above), starting behind the sensor.
     this.az = new Float64Array(this.cols);
     this.cosAz = new Float64Array(this.cols);
@@ -153,6 +160,8 @@ export class LidarModel implements SensorModel {
     this.cC = new Float64Array(n);
     this.cS = new Float64Array(n);
     this.cIdx = new Int32Array(n);
+    this.cB0 = new Int32Array(n);
+    this.cB1 = new Int32Array(n);
   }
 
   capture(ctx: CaptureContext): SensorPayload[] {
@@ -219,6 +228,11 @@ export class LidarModel implements SensorModel {
     const cC = this.cC;
     const cS = this.cS;
     const cIdx = this.cIdx;
+    const cB0 = this.cB0;
+    const cB1 = this.cB1;
+    const tanEl = this.tanEl;
+    const MR = this.mount.R;
+    const level = MR[6] === 0 && MR[7] === 0 && MR[8] === 1;
     const real = this.real;
     const relief = real ? world.ground : null;
     const porous = real ? B.porosity : null;
@@ -255,6 +269,25 @@ export class LidarModel implements SensorModel {
         cC[nc] = c;
         cS[nc] = sn;
         cIdx[nc] = i;
+        // Elevation cull (exact, conservative): a ray of elevation el reaches the box only if
+        // tan(el) lies between the least and greatest z / horizontal distance over the box. Only
+        // for a level mount (no roll or pitch: the ray's world elevation is the beam's).
+        let b0 = 0;
+        let b1 = beams - 1;
+        const d = Math.hypot(cPx[nc]!, cPy[nc]!);
+        const rad = Math.hypot(B.hl[i]!, B.hw[i]!);
+        if (level && d > rad + 0.05) {
+          const dMin = d - rad;
+          const dMax = d + rad;
+          const zLo = -cRz[nc]! - B.hh[i]!;
+          const zHi = -cRz[nc]! + B.hh[i]!;
+          const tLo = (zLo < 0 ? zLo / dMin : zLo / dMax) - 1e-6;
+          const tHi = (zHi > 0 ? zHi / dMin : zHi / dMax) + 1e-6;
+          while (b0 < beams && tanEl[b0]! < tLo) b0++;
+          while (b1 >= 0 && tanEl[b1]! > tHi) b1--;
+        }
+        cB0[nc] = b0;
+        cB1[nc] = b1;
         nc++;
       }
       const tSec = tRel / 1e9;
@@ -291,6 +324,7 @@ export class LidarModel implements SensorModel {
         let refl = groundRefl;
         let cosInc = -dz;
         for (let c = 0; c < nc; c++) {
+          if (b < cB0[c]! || b > cB1[c]!) continue;
           const i = cIdx[c]!;
           // Foliage lets a share of the rays through (a hash of sweep, ray and box: no random draw).
           if (porous !== null && porous[i]! > 0) {
