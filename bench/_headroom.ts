@@ -13,6 +13,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import type { FusionMode } from "../src/fusion/types.ts";
 import { loadRig } from "../src/rig/load.ts";
+import type { RigConfig } from "../src/rig/schema.ts";
 import { startService } from "../src/service.ts";
 import { silentLogger } from "../src/util/log.ts";
 import { startMosquitto } from "../harness/mosquitto.ts";
@@ -93,10 +94,20 @@ export async function broker(): Promise<Broker> {
   return { url: undefined, name: "embedded", stop: async () => {} };
 }
 
+/**
+ * The load's rig: nuScenes, no transport delay, and the simulator's `basic` profile, which every
+ * headroom figure so far was measured on. The nuScenes rig now defaults to the `realistic` profile
+ * (issue 16: scene clutter, ~10x the radar returns), on which the sim-trained models' guard serves
+ * the classical engine, so a "learned" run would measure both engines rather than the model.
+ */
+export function headroomRig(): RigConfig {
+  return { ...zeroDelay(loadRig("nuscenes")), simulation: { profile: "basic" } };
+}
+
 export function rigFile(): string {
   const dir = mkdtempSync(join(tmpdir(), "bench-headroom-"));
   const file = join(dir, "nuscenes-zero-delay.json");
-  writeFileSync(file, JSON.stringify(zeroDelay(loadRig("nuscenes"))));
+  writeFileSync(file, JSON.stringify(headroomRig()));
   return file;
 }
 

@@ -98,7 +98,8 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
 }
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
-  const rig = zeroTransportDelay(loadRig("nuscenes"));
+  // the basic simulation profile, as every e2e figure so far (see _headroom.ts headroomRig)
+  const rig = { ...zeroTransportDelay(loadRig("nuscenes")), simulation: { profile: "basic" as const } };
   const dir = mkdtempSync(join(tmpdir(), "bench-e2e-"));
   const rigFile = join(dir, "nuscenes-zero-delay.json");
   writeFileSync(rigFile, JSON.stringify(rig));

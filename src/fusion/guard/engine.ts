@@ -31,6 +31,8 @@ export interface GuardedEngineOptions {
 
 export interface GuardedEngine extends FusionEngine {
   readonly reference: OodReference;
+  /** The learned engine's per-stage times, when it keeps them (learned/batcher.ts StageTimes). */
+  readonly times?: unknown;
   /** Latest status per vehicle. */
   status(vehicle: string): GuardStatus | undefined;
 }
@@ -95,6 +97,10 @@ export function createGuardedEngine(o: GuardedEngineOptions): GuardedEngine {
       }
       cp?.catch(() => {});
       return { ...(await lp), guard: status };
+    },
+    // where the learned engine's time goes (the headroom benches print it)
+    get times() {
+      return (o.learned as { times?: unknown }).times;
     },
     release(v) {
       guards.delete(v);

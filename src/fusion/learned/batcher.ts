@@ -71,7 +71,8 @@ export interface BatcherStats {
 
 /** Stages of a frame's time in the engine (per frame, ms); see `StageTimes`. */
 export type EngineStage =
-  | "prepare" // rasterize (+ LiDAR clustering for refinement), on submit
+  | "prep" // fuse() -> prepared in the preparation worker (./prep-client.ts), when it is used
+  | "prepare" // rasterize (+ LiDAR clustering for refinement), on submit; with the worker, a copy
   | "wait" // submitted -> its run is dispatched
   | "run" // dispatch -> outputs back (wall: transfer, the worker's input copy, the model)
   | "model" // the model run alone, in the worker (per batch)

@@ -280,7 +280,9 @@ export async function createLearnedEngine(
     async fuse(tick, inputs) {
       if (closed) throw new Error("engine closed");
       const mask = maskOf(inputs);
+      const t0 = performance.now();
       const staged = prep ? await prep.prepare(tick, mask, inputs.features) : null;
+      if (staged) batcher.times.add("prep", performance.now() - t0);
       if (closed) {
         if (staged) prep!.free(staged.slot);
         throw new Error("engine closed");
