@@ -15,26 +15,13 @@ import type { FusionMode } from "../src/fusion/types.ts";
 import { decodeFusedFrame } from "../src/msg/codec.ts";
 import { topics } from "../src/msg/topics.ts";
 import { loadRig } from "../src/rig/load.ts";
-import type { RigConfig } from "../src/rig/schema.ts";
+import { headroomRig } from "./_headroom.ts";
 import { startService } from "../src/service.ts";
 import { silentLogger } from "../src/util/log.ts";
 import { BIN } from "../harness/cli.ts";
 import { startMosquitto } from "../harness/mosquitto.ts";
 import { Collector } from "../harness/mqtt-collect.ts";
 import { median, p99 } from "./_stats.ts";
-
-/** The rig with every modelled transport delay set to zero. */
-export function zeroTransportDelay(rig: RigConfig): RigConfig {
-  const r = structuredClone(rig);
-  for (const s of r.sensors) {
-    const m = (s as Record<string, unknown>)[s.kind] as Record<string, unknown> | undefined;
-    if (m && "latency_ms" in m) {
-      m.latency_ms = 0;
-      m.latency_jitter_ms = 0;
-    }
-  }
-  return r;
-}
 
 async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | undefined, seconds: number) {
   const svc = await startService({
@@ -98,8 +85,8 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
 }
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
-  // the basic simulation profile, as every e2e figure so far (see _headroom.ts headroomRig)
-  const rig = { ...zeroTransportDelay(loadRig("nuscenes")), simulation: { profile: "basic" as const } };
+  // no transport delay, the basic simulation profile (as every e2e figure so far)
+  const rig = headroomRig();
   const dir = mkdtempSync(join(tmpdir(), "bench-e2e-"));
   const rigFile = join(dir, "nuscenes-zero-delay.json");
   writeFileSync(rigFile, JSON.stringify(rig));

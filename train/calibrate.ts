@@ -43,9 +43,8 @@ import { calibrationPathOf, createLearnedEngine, sha256Of } from "../src/fusion/
 import type { FusionEngine } from "../src/fusion/types.ts";
 import type { PerceptionModality } from "../src/health/types.ts";
 import type { FusedObject } from "../src/msg/types.ts";
+import { replayFrames } from "../src/runtime/offline.ts";
 import { loadRig } from "../src/rig/load.ts";
-import { fleetReplay } from "../src/runtime/fleet.ts";
-import { createLogger } from "../src/util/log.ts";
 
 const { values } = parseArgs({
   options: {
@@ -180,20 +179,7 @@ for (const seed of seeds)
         const condition = r.masked ? (`no_${r.masked}` as const) : ("all" as const);
         const inputs = streamOf(run, rig, condition, `cal-${seed}-${scenario}-${condition}`);
         const frames: { objs: FusedObject[]; tick: AlignedTick }[] = [];
-        await new Promise<void>((resolve, reject) =>
-          fleetReplay(inputs, {
-            rig,
-            engine,
-            logger: createLogger({ level: "error" }),
-            idleEvictMs: 0,
-          }).subscribe({
-            next: (ev) => {
-              if (ev.type === "frame") frames.push({ objs: ev.frame.objects, tick: ev.tick });
-            },
-            error: reject,
-            complete: resolve,
-          }),
-        );
+        await replayFrames(rig, engine, inputs, (tick, frame) => frames.push({ objs: frame.objects, tick }));
         for (let i = 0; i < frames.length; i++) {
           const { objs, tick } = frames[i]!;
           if (i < 10) continue;

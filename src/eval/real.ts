@@ -17,9 +17,8 @@ import type { FusionEngine } from "../fusion/types.ts";
 import { KIND_OF_PAYLOAD } from "../msg/kinds.ts";
 import type { FusedFrame, FusedObject, GroundTruth, ObjectClass, SensorEnvelope } from "../msg/types.ts";
 import type { ReplayItem, TruthExtra } from "../replay/types.ts";
+import { replayFrames } from "../runtime/offline.ts";
 import type { RigConfig } from "../rig/schema.ts";
-import { fleetReplay } from "../runtime/fleet.ts";
-import { createLogger } from "../util/log.ts";
 import type { GuardFigures, GuardTally } from "./guard-tally.ts";
 import { type DetectionMetrics, detectionMetrics, type EvalBox, type FrameEval } from "./metrics.ts";
 
@@ -159,20 +158,7 @@ export async function replayLog(
       yield { msg, arrivalNs: it.tNs, bytes: 0 };
     }
   };
-  await new Promise<void>((resolve, reject) =>
-    fleetReplay(inputs(), {
-      rig,
-      engine,
-      logger: createLogger({ level: "error" }),
-      idleEvictMs: 0,
-    }).subscribe({
-      next: (ev) => {
-        if (ev.type === "frame") onFrame(ev.tick, ev.frame);
-      },
-      error: reject,
-      complete: resolve,
-    }),
-  );
+  await replayFrames(rig, engine, inputs(), onFrame);
 }
 
 /** One log's frames: ticks through the engine, scored where the log has truth. */

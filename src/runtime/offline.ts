@@ -7,6 +7,7 @@ import { lastValueFrom, toArray } from "rxjs";
 import { filter, map } from "rxjs/operators";
 import type { AlignedTick } from "../align/types.ts";
 import type { FusionInputs, FusionResult } from "../fusion/types.ts";
+import type { FusedFrame } from "../msg/types.ts";
 import type { RigConfig } from "../rig/schema.ts";
 import { createLogger } from "../util/log.ts";
 import { type FleetInput, fleetReplay, type ReplayOptions } from "./fleet.ts";
@@ -26,6 +27,27 @@ export function recordingEngine(onTick: (tick: AlignedTick, inputs: FusionInputs
       return Promise.resolve(NO_OBJECTS);
     },
   };
+}
+
+/**
+ * Run `inputs` through the live pipeline in replay mode with `engine`; `onFrame` gets every fused
+ * frame with its tick, in order. Resolves when the input is exhausted.
+ */
+export function replayFrames(
+  rig: RigConfig,
+  engine: FleetEngine,
+  inputs: Iterable<FleetInput> | AsyncIterable<FleetInput>,
+  onFrame: (tick: AlignedTick, frame: FusedFrame) => void,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) =>
+    fleetReplay(inputs, { rig, engine, logger: createLogger({ level: "error" }), idleEvictMs: 0 }).subscribe({
+      next: (ev) => {
+        if (ev.type === "frame") onFrame(ev.tick, ev.frame);
+      },
+      error: reject,
+      complete: resolve,
+    }),
+  );
 }
 
 /** Every aligned tick of `inputs` with what fusion would get from the live health monitor, in order. */

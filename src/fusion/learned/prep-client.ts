@@ -51,8 +51,6 @@ interface Slot {
   busy: boolean;
 }
 
-export class PrepQueueFullError extends Error {}
-
 export class PrepClient {
   readonly stats: PrepStats = { prepared: 0, failed: 0, full: 0, starts: 0 };
   private worker: Worker | null = null;
@@ -83,9 +81,7 @@ export class PrepClient {
     const slot = this.acquire();
     if (slot < 0) {
       this.stats.full++;
-      throw new PrepQueueFullError(
-        `learned fusion preparation queue full (${this.o.maxSlots} ticks): tick dropped`,
-      );
+      throw new Error(`learned fusion preparation queue full (${this.o.maxSlots} ticks): tick dropped`);
     }
     try {
       const w = this.ensureWorker();
