@@ -30,6 +30,11 @@ export interface TrialResult {
   e2e_p50_ms: number;
   e2e_p99_ms: number;
   e2e_max_ms: number;
+  /**
+   * Learned engines: share of the window's frames the OOD guard served with the classical engine
+   * (a capacity figure of the learned engine means little when this is not 0). Absent for classical.
+   */
+  classical_served_frac?: number;
   /** Ticks shed because fusion was busy, during the window. */
   shed: number;
   /** Frames per vehicle per second over the reference rate. */
@@ -158,8 +163,14 @@ export async function trial(o: {
   const e2e = new Histogram();
   const stageVals: Record<string, Histogram> = {};
   let counting = false;
+  let guarded = 0;
+  let classicalServed = 0;
   const sub = svc.frames$.subscribe((f) => {
     if (!counting) return;
+    if (f.guard) {
+      guarded++;
+      if (f.guard.served === "classical") classicalServed++;
+    }
     for (const l of f.latency) (stageVals[l.stage] ??= new Histogram()).add(l.ms);
     const l = f.latency.find((x) => x.stage === "e2e");
     if (l) e2e.add(l.ms);
@@ -227,6 +238,7 @@ export async function trial(o: {
     e2e_p50_ms: e2e.quantile(0.5),
     e2e_p99_ms: e2e.quantile(0.99),
     e2e_max_ms: e2e.count ? e2e.max : Number.NaN,
+    ...(guarded ? { classical_served_frac: classicalServed / guarded } : {}),
     shed,
     tick_ratio: e2e.count / (o.vehicles * refHz * elapsedS),
     loop_lag_p99_ms: lag.percentile(99) / 1e6,

@@ -7,7 +7,11 @@
  * process; on this 2-core machine it shares the cores with the service and the broker.
  * `--vehicles N` starts the search at N (skips the small steps).
  */
+import { basename, join } from "node:path";
 import type { BenchOptions } from "../src/cli/bench.ts";
+import { defaultModelPath } from "../src/fusion/learned/index.ts";
+import { servedModel } from "../src/fusion/learned/precision.ts";
+import { loadRig } from "../src/rig/load.ts";
 import type { FusionMode } from "../src/fusion/types.ts";
 import { broker, rigFile, sustains, type TrialResult, trial } from "./_headroom.ts";
 
@@ -24,7 +28,7 @@ async function search(
     const r = await trial({ brokerUrl, rigFile: file, fusion, vehicles: n, warmS, windowS });
     trials.push(r);
     process.stdout.write(
-      `  ${fusion} x${n}: e2e p50 ${r.e2e_p50_ms.toFixed(1)} p99 ${r.e2e_p99_ms.toFixed(1)} max ${r.e2e_max_ms.toFixed(1)} ms, shed ${r.shed}, ticks ${(r.tick_ratio * 100).toFixed(0)} %, loop lag p99 ${r.loop_lag_p99_ms.toFixed(1)} ms, cpu service ${r.cpu_service_pct.toFixed(0)} % loadgen ${r.cpu_loadgen_pct.toFixed(0)} % of a core, load ${r.load_avg_1m.toFixed(1)} -> ${sustains(r) ? "ok" : "no"}\n`,
+      `  ${fusion} x${n}: e2e p50 ${r.e2e_p50_ms.toFixed(1)} p99 ${r.e2e_p99_ms.toFixed(1)} max ${r.e2e_max_ms.toFixed(1)} ms, shed ${r.shed}, ticks ${(r.tick_ratio * 100).toFixed(0)} %, loop lag p99 ${r.loop_lag_p99_ms.toFixed(1)} ms,${r.classical_served_frac === undefined ? "" : ` classical-served ${(r.classical_served_frac * 100).toFixed(0)} %,`} cpu service ${r.cpu_service_pct.toFixed(0)} % loadgen ${r.cpu_loadgen_pct.toFixed(0)} % of a core, load ${r.load_avg_1m.toFixed(1)} -> ${sustains(r) ? "ok" : "no"}\n`,
     );
     const eng = Object.entries(r.engine);
     if (eng.length)
@@ -64,6 +68,14 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     rig: "nuscenes (zero transport delay)",
     criterion: "p99 e2e < 100 ms, 0 shed, ticks >= 95 %",
   };
+  // the learned engine's model file, as the service picks it on the CPU provider
+  const learned = loadRig(file).fusion.learned;
+  const floatPath = learned.models_dir
+    ? join(learned.models_dir, "fusion-intermediate.onnx")
+    : defaultModelPath("intermediate");
+  const served = servedModel(floatPath, learned.precision, true);
+  out.learned_model = { file: basename(served.path), precision: served.precision };
+  process.stdout.write(`  learned engine model: ${basename(served.path)} (${served.precision})\n`);
   try {
     const c = await search(b.url, file, "classical", opts);
     out.vehicles_classical = c.capacity;

@@ -3,11 +3,14 @@
  * engine.fuse() at batch 1 (rasterize + worker-thread inference + decode + tracker), event-loop
  * lag while inferring (perf_hooks.monitorEventLoopDelay), and the per-frame time at batch 16
  * (16 vehicles' ticks arriving together). Real ticks: a few seconds of simulator -> aligner.
+ * The float model and its int8 file (when present) are measured in the same run, repeats alternating;
+ * the top-level figures are those of the file the service serves by default (`by_precision` has both).
  */
 import { existsSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { BenchOptions } from "../src/cli/bench.ts";
-import { createLearnedEngine, defaultModelPath } from "../src/fusion/learned/index.ts";
+import { createLearnedEngine, defaultModelPath, type LearnedEngine } from "../src/fusion/learned/index.ts";
+import { int8Mismatch, int8PathOf } from "../src/fusion/learned/precision.ts";
 import { loadRig } from "../src/rig/load.ts";
 import { simulateEnvelopes } from "../sim/runs.ts";
 import { replayTicks } from "../src/runtime/offline.ts";
@@ -23,61 +26,89 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   const ticks = frames.map((f) => f.tick);
   // what fusion gets from health for the i-th recorded tick (the bench re-stamps copies of the ticks)
   const health = (i: number) => frames[i % frames.length]!.fusion;
-  const eng = await createLearnedEngine(rig, { mode: "intermediate", modelPath, ep: opts.ep });
-  const repeats = opts.quick ? 1 : 3;
-  const n1 = opts.quick ? 60 : 300;
-  const n16 = opts.quick ? 5 : 30;
-  const p50s: number[] = [];
-  const p99s: number[] = [];
-  const lagP99s: number[] = [];
-  const modelMs: number[] = [];
-  const b16: number[] = [];
+  // the float model and, where `npm run quantize` wrote it, its int8 file: both measured in the same
+  // run, repeats alternating, so each is the other's baseline
+  const engines: { precision: "fp32" | "int8"; eng: LearnedEngine }[] = [];
   try {
+    for (const precision of ["fp32", "int8"] as const) {
+      if (precision === "int8" && int8Mismatch(modelPath, int8PathOf(modelPath))) continue;
+      engines.push({
+        precision,
+        eng: await createLearnedEngine(rig, { mode: "intermediate", modelPath, precision, ep: opts.ep }),
+      });
+    }
+    const repeats = opts.quick ? 1 : 3;
+    const n1 = opts.quick ? 60 : 300;
+    const n16 = opts.quick ? 5 : 30;
+    const acc = engines.map(() => ({
+      p50s: [] as number[],
+      p99s: [] as number[],
+      lagP99s: [] as number[],
+      modelMs: [] as number[],
+      b16: [] as number[],
+    }));
     for (let r = 0; r < repeats; r++) {
-      // batch 1: one vehicle, ticks back to back
-      const ms: number[] = [];
-      const h = monitorEventLoopDelay({ resolution: 1 });
-      h.enable();
-      for (let i = 0; i < n1; i++) {
-        const t = { ...ticks[i % ticks.length]!, vehicle: `bench-${r}`, stampNs: 1e18 + (r * n1 + i) * 1e8 };
-        const t0 = performance.now();
-        await eng.fuse(t, health(i));
-        ms.push(performance.now() - t0);
-        modelMs.push(eng.stats.lastRunMs);
-      }
-      h.disable();
-      p50s.push(median(ms));
-      p99s.push(p99(ms));
-      lagP99s.push(h.percentile(99) / 1e6);
-      // batch 16: 16 vehicles' ticks together
-      for (let k = 0; k < n16; k++) {
-        const t0 = performance.now();
-        await Promise.all(
-          Array.from({ length: 16 }, (_, v) => {
-            const t = {
-              ...ticks[(k + v) % ticks.length]!,
-              vehicle: `fleet-${v}`,
-              stampNs: 1e18 + (r * n16 + k) * 1e8,
-            };
-            return eng.fuse(t, health(k + v));
-          }),
-        );
-        b16.push((performance.now() - t0) / 16);
+      for (const [e, { eng }] of engines.entries()) {
+        const a = acc[e]!;
+        // batch 1: one vehicle, ticks back to back
+        const ms: number[] = [];
+        const h = monitorEventLoopDelay({ resolution: 1 });
+        h.enable();
+        for (let i = 0; i < n1; i++) {
+          const t = {
+            ...ticks[i % ticks.length]!,
+            vehicle: `bench-${r}`,
+            stampNs: 1e18 + (r * n1 + i) * 1e8,
+          };
+          const t0 = performance.now();
+          await eng.fuse(t, health(i));
+          ms.push(performance.now() - t0);
+          a.modelMs.push(eng.stats.lastRunMs);
+        }
+        h.disable();
+        a.p50s.push(median(ms));
+        a.p99s.push(p99(ms));
+        a.lagP99s.push(h.percentile(99) / 1e6);
+        // batch 16: 16 vehicles' ticks together
+        for (let k = 0; k < n16; k++) {
+          const t0 = performance.now();
+          await Promise.all(
+            Array.from({ length: 16 }, (_, v) => {
+              const t = {
+                ...ticks[(k + v) % ticks.length]!,
+                vehicle: `fleet-${v}`,
+                stampNs: 1e18 + (r * n16 + k) * 1e8,
+              };
+              return eng.fuse(t, health(k + v));
+            }),
+          );
+          a.b16.push((performance.now() - t0) / 16);
+        }
       }
     }
+    const summary = (e: number) => {
+      const a = acc[e]!;
+      return {
+        p50_ms: median(a.p50s),
+        p99_ms: median(a.p99s),
+        loop_lag_p99_ms: median(a.lagP99s),
+        model_run_p50_ms: median(a.modelMs),
+        model_run_p99_ms: p99(a.modelMs),
+        batch16_per_frame_ms: median(a.b16),
+        batch16_per_frame_p90_ms: quantile(a.b16, 0.9),
+      };
+    };
+    // top level: what the service serves by default (auto: int8 on CPU when present)
+    const served = engines.length > 1 && engines[1]!.eng.provider === "cpu" ? 1 : 0;
+    return {
+      ...summary(served),
+      precision: engines[served]!.precision,
+      by_precision: Object.fromEntries(engines.map((x, e) => [x.precision, summary(e)])),
+      repeats,
+      frames_batch1: n1 * repeats,
+      provider: engines[served]!.eng.provider,
+    };
   } finally {
-    await eng.close();
+    for (const { eng } of engines) await eng.close();
   }
-  return {
-    p50_ms: median(p50s),
-    p99_ms: median(p99s),
-    loop_lag_p99_ms: median(lagP99s),
-    model_run_p50_ms: median(modelMs),
-    model_run_p99_ms: p99(modelMs),
-    batch16_per_frame_ms: median(b16),
-    batch16_per_frame_p90_ms: quantile(b16, 0.9),
-    repeats,
-    frames_batch1: n1 * repeats,
-    provider: eng.provider,
-  };
 }

@@ -4,11 +4,13 @@
  * A development tool, not used at run time:
  *
  *   node --import tsx train/calibrate.ts [--engine classical|intermediate|late|lidar_only]
- *        [--seeds 101,102,103,104] [--duration-s 15] [--rig sim] [--models-dir models] [--write]
+ *        [--seeds 101,102,103,104] [--duration-s 15] [--rig sim] [--models-dir models]
+ *        [--precision fp32|int8] [--write]
  *
  * classical: prints the weights for `classicalConfigSchema.score_calibration`. Learned engines:
  * prints them and, with --write, stores them beside the model as `fusion-<name>.calibration.json`
- * (with the model's sha256; the engine ignores a file written for another model).
+ * (with the model's sha256; the engine ignores a file written for another model). `--precision int8`
+ * fits the int8 file `fusion-<name>.int8.onnx` (train/quantize.ts) and writes its own calibration.
  *
  * Runs: every scenario x seed in clear weather with all modalities and with each one masked, and in
  * rain, fog and night. Label: a true positive at 2 m (same class, greedy by descending raw score,
@@ -53,6 +55,7 @@ const { values } = parseArgs({
     "duration-s": { type: "string", default: "15" },
     rig: { type: "string", default: "sim" },
     "models-dir": { type: "string", default: "models" },
+    precision: { type: "string", default: "fp32" },
     write: { type: "boolean", default: false },
     data: { type: "string" },
     split: { type: "string", default: "val" },
@@ -65,13 +68,19 @@ const seeds = values.seeds!.split(",").map(Number);
 if (seeds.some((s) => !Number.isInteger(s) || s >= 9000)) throw new Error("--seeds: integers below 9000");
 const rig = loadRig(values.rig!);
 const durationS = Number(values["duration-s"]);
-const modelPath = join(values["models-dir"]!, `fusion-${engineName}.onnx`);
+if (!["fp32", "int8"].includes(values.precision!)) throw new Error("--precision: fp32 or int8");
+// the file fitted (and the calibration written beside it): the float model or its int8 sibling
+const modelPath = join(
+  values["models-dir"]!,
+  `fusion-${engineName}${values.precision === "int8" ? ".int8" : ""}.onnx`,
+);
 
 async function makeEngine(): Promise<FusionEngine> {
   if (engineName === "classical") return createClassicalEngine(rig, { score_calibration: null });
   return createLearnedEngine(rig, {
     mode: engineName === "late" ? "late" : "intermediate",
     modelPath,
+    precision: "fp32", // exactly the file named (an .int8.onnx path is served as it is)
     ep: "cpu",
     calibration: null, // fit on raw scores
     onWarning: () => {},

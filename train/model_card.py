@@ -95,6 +95,12 @@ def main(argv=None) -> None:
         L.append(f"p50 {fmt(be.get('p50_ms'), 2)} ms, p99 {fmt(be.get('p99_ms'), 2)} ms per frame at batch 1 (engine.fuse: "
                  f"rasterize + worker inference + decode + tracker); model alone p50 {fmt(be.get('model_run_p50_ms'), 2)} ms; "
                  f"event-loop lag p99 {fmt(be.get('loop_lag_p99_ms'), 2)} ms; batch 16: {fmt(be.get('batch16_per_frame_ms'), 2)} ms per frame.\n")
+    q8 = os.path.join(a.models, "fusion-intermediate.int8.onnx")
+    if os.path.exists(q8):  # written by npm run quantize (train/quantize.ts); figures in DECISIONS H6
+        L.append("## int8 file (`fusion-intermediate.int8.onnx`, `npm run quantize`)\n")
+        L.append("The intermediate model with its 3x3 convolutions in int8 (QDQ), its own score calibration and a "
+                 "`quantization` metadata entry naming the float file's sha256; served by default on the CPU provider "
+                 "(`fusion.learned.precision: auto`). Figures: docs/DECISIONS.md H6 under Headroom.\n")
     L.append("## History\n")
     L.append("Decoder and tracker, same models (L25, L26): a detection's modalities count the evidence inside its box "
              "(+1 m), not only within 1.5 m of its centre, so a long truck's radar returns on its near face support it; "

@@ -88,9 +88,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
     };
     const file = ep === "cpu" ? `${s}.json` : `${s}-${ep}.json`;
     writeFileSync(`${BENCH_DIR}/results/${file}`, `${JSON.stringify(out, null, 2)}\n`);
+    const num = (v: number) => (Number.isInteger(v) ? v : v.toPrecision(4));
     for (const [k, v] of Object.entries(result)) {
-      if (typeof v === "number")
-        process.stdout.write(`  ${k.padEnd(36)} ${Number.isInteger(v) ? v : v.toPrecision(4)}\n`);
+      if (typeof v === "number") process.stdout.write(`  ${k.padEnd(36)} ${num(v)}\n`);
+      else if (typeof v === "string") process.stdout.write(`  ${k.padEnd(36)} ${v}\n`);
+      else if (v && typeof v === "object" && !Array.isArray(v) && k.startsWith("by_"))
+        // one level of named groups (e.g. by_precision.fp32.p50_ms)
+        for (const [g, o] of Object.entries(v as Record<string, unknown>))
+          for (const [k2, v2] of Object.entries(o as Record<string, unknown>))
+            if (typeof v2 === "number") process.stdout.write(`  ${`${g}.${k2}`.padEnd(36)} ${num(v2)}\n`);
     }
     process.stdout.write(`  -> bench/results/${file}\n`);
   }

@@ -15,6 +15,7 @@ import { guardLines } from "./guard-tally.ts";
 import { createLearnedEngine, defaultModelPath } from "../fusion/learned/index.ts";
 import { learnedEngineOptionsOf } from "../fusion/learned/config.ts";
 import type { DecodeOptions } from "../fusion/learned/decode.ts";
+import { MODEL_PRECISIONS, type ModelPrecision } from "../fusion/learned/precision.ts";
 import type { TrackerConfigInput } from "../fusion/tracker/index.ts";
 import type { ExecutionProvider } from "../fusion/learned/session.ts";
 import { loadRig } from "../rig/load.ts";
@@ -45,6 +46,8 @@ Options:
   --ep auto|cpu|webgpu|cuda   execution provider of the learned engines (default cpu)
   --out FILE            output JSON (default bench/results/eval.json)
   --models-dir DIR      where fusion-<model>.onnx live (default: the rig's fusion.learned.models_dir, else models/)
+  --precision P         auto|fp32|int8: float model or its int8 file fusion-<model>.int8.onnx
+                        (default the rig's fusion.learned.precision, auto: int8 on CPU when present)
   --decode JSON         override decode options of the learned engines, e.g. '{"score_threshold":0.05}'
   --tracker JSON        override tracker options of the learned engines, e.g. '{"max_coast_ms":900}'
   --classical JSON      override the rig's fusion.classical options of the classical engine (parameter studies on seeds < 9000)
@@ -87,6 +90,7 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
     ep: { type: "string", default: "cpu" },
     out: { type: "string" },
     "models-dir": { type: "string" },
+    precision: { type: "string" },
     raw: { type: "boolean", default: false },
     decode: { type: "string" },
     tracker: { type: "string" },
@@ -109,6 +113,9 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
   const durationS = Number(values["duration-s"]);
   if (!(durationS >= 3)) throw new UsageError("--duration-s: at least 3 s");
   const ep = values.ep as ExecutionProvider;
+  const precision = values.precision as ModelPrecision | undefined;
+  if (precision !== undefined && !MODEL_PRECISIONS.includes(precision))
+    throw new UsageError(`--precision: ${MODEL_PRECISIONS.join(", ")}, got '${values.precision}'`);
   if (!["auto", "cpu", "webgpu", "cuda"].includes(ep)) throw new UsageError(`--ep: unknown provider '${ep}'`);
   const jsonOpt = <T>(flag: string, v: string | undefined): T => {
     if (v === undefined) return {} as T;
@@ -162,6 +169,7 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
             mode: m === "late" ? "late" : "intermediate",
             modelPath: pathOf(model),
             ep,
+            ...(precision ? { precision } : {}),
             decode: { ...rig.fusion.learned.decode, ...decode },
             tracker: { ...rig.fusion.learned.tracker, ...tracker },
           }),

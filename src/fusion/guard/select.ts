@@ -9,6 +9,7 @@
  *   statistics and was trained on this rig; otherwise the classical engine, every frame saying why.
  */
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import type { RigConfig } from "../../rig/schema.ts";
 import { DEFAULT_GRID } from "../bev/grid.ts";
 import { loadModelContract } from "../learned/contract.ts";
@@ -93,6 +94,9 @@ export async function selectGuarded(
     if (!reference) return classicalOnly(`model ${contract.name} carries no training statistics`);
   }
   const learned = await makeLearned();
+  // which file of the model is served (the learned engine's `served`: float or int8)
+  const served = (learned as { served?: { path: string; precision: string } }).served;
+  const file = served ? ` [${served.precision}: ${basename(served.path)}]` : "";
   if (!reference)
     return {
       engine: withFixedGuard(
@@ -100,7 +104,7 @@ export async function selectGuarded(
         mode,
         fixed("unguarded", model, `model ${contract.name} carries no training statistics: served unguarded`),
       ),
-      summary: `fusion ${mode}: model ${model} UNGUARDED (the model file carries no training statistics; train/ood-stats.ts adds them)`,
+      summary: `fusion ${mode}: model ${model}${file} UNGUARDED (the model file carries no training statistics; train/ood-stats.ts adds them)`,
     };
   const engine = createGuardedEngine({
     learned,
@@ -113,6 +117,6 @@ export async function selectGuarded(
   const t = reference.thresholds;
   return {
     engine,
-    summary: `fusion ${mode}: model ${model} behind its OOD guard (falls back to classical above distance ${t.on} for ${t.enter_s} s, back below ${t.off} for ${t.exit_s} s)`,
+    summary: `fusion ${mode}: model ${model}${file} behind its OOD guard (falls back to classical above distance ${t.on} for ${t.enter_s} s, back below ${t.off} for ${t.exit_s} s)`,
   };
 }

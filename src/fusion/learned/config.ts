@@ -98,6 +98,11 @@ export const learnedConfigSchema = z
      * relative to the rig file. null: the repository's models/.
      */
     models_dir: z.string().min(1).nullable().default(null),
+    /**
+     * `fp32`: the float model; `int8`: its int8 sibling `fusion-<mode>.int8.onnx` (npm run quantize);
+     * `auto`: int8 on the CPU provider when that file was quantized from the float model, else float.
+     */
+    precision: z.enum(["auto", "fp32", "int8"]).default("auto"),
     /** Most ticks (of several vehicles) in one inference run. */
     max_batch: z.number().int().min(1).max(256).default(16),
     /** Most ticks waiting for the worker; the oldest beyond it is rejected and counted. */
@@ -131,6 +136,7 @@ export function learnedEngineOptionsOf(
   mode: "intermediate" | "late",
 ): {
   modelPath?: string;
+  precision: "auto" | "fp32" | "int8";
   maxBatch: number;
   maxQueue: number;
   decode: DecodeOptions;
@@ -140,6 +146,7 @@ export function learnedEngineOptionsOf(
 } {
   return {
     ...(c.models_dir ? { modelPath: join(c.models_dir, `fusion-${mode}.onnx`) } : {}),
+    precision: c.precision,
     maxBatch: c.max_batch,
     maxQueue: c.max_queue,
     decode: c.decode,

@@ -33,8 +33,10 @@ import { applyDoppler } from "./doppler.ts";
 import { DEFAULT_REFINE, LEARNED_TRACKER_DEFAULTS, type RefineOptions } from "./config.ts";
 import { PrepClient } from "./prep-client.ts";
 import { prepareTick } from "./prep.ts";
+import { type ModelPrecision, type ServedModel, servedModel } from "./precision.ts";
 import { LidarRefiner } from "./refine.ts";
 import {
+  autoProviders,
   type ExecutionProvider,
   InferenceSessionWorker,
   type RunOutputs,
@@ -51,6 +53,11 @@ export interface LearnedEngineOptions {
   modelPath?: string;
   /** Execution provider; `auto` tries cuda where installed and falls back to CPU. Default auto. */
   ep?: ExecutionProvider;
+  /**
+   * Float model, or its int8 sibling `fusion-<mode>.int8.onnx` (./precision.ts). Default auto: int8
+   * on the CPU provider when that file was quantized from this model, else float.
+   */
+  precision?: ModelPrecision;
   /** Most ticks in one run. Default 16. */
   maxBatch?: number;
   /** Most ticks waiting for the worker; the oldest beyond it is rejected and counted. Default 64. */
@@ -93,6 +100,8 @@ export interface LearnedEngineStats {
 
 export interface LearnedEngine extends FusionEngine {
   readonly contract: ModelContract;
+  /** The model file served and its precision (./precision.ts). */
+  readonly served: ServedModel;
   readonly provider: "cpu" | "webgpu" | "cuda";
   readonly stats: LearnedEngineStats;
   /** Worker supervision: restarts after a crash or a timeout, timed-out and crashed runs. */
@@ -127,7 +136,13 @@ export async function createLearnedEngine(
   rig: RigConfig,
   opts: LearnedEngineOptions,
 ): Promise<LearnedEngine> {
-  const modelPath = opts.modelPath ?? defaultModelPath(opts.mode);
+  const ep = opts.ep ?? "auto";
+  const served = servedModel(
+    opts.modelPath ?? defaultModelPath(opts.mode),
+    opts.precision ?? "auto",
+    ep === "cpu" || (ep === "auto" && autoProviders()[0] === "cpu"),
+  );
+  const modelPath = served.path;
   const grid: BevGrid = DEFAULT_GRID;
   const contract = loadModelContract(modelPath, grid);
   if (contract.mode !== opts.mode)
@@ -144,7 +159,7 @@ export async function createLearnedEngine(
   const maxQueue = opts.maxQueue ?? 64;
   const session = await InferenceSessionWorker.start({
     modelPath,
-    ep: opts.ep ?? "auto",
+    ep,
     inputs: contract.inputs,
     warmupBatches: [1],
     onWarning: warn,
@@ -272,6 +287,7 @@ export async function createLearnedEngine(
   return {
     mode: opts.mode,
     contract,
+    served,
     provider: session.provider,
     stats: batcher.stats,
     inference: session.stats,
