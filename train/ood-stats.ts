@@ -11,7 +11,9 @@
  *    through the live aligner; per tick the guard's input features (src/fusion/guard/features.ts);
  *    per feature p0.5 / p99.5 / mean / std on the guard's scale. (The exported dataset itself is not
  *    kept: ~160 MB under data/, git-ignored; the runs are deterministic, so these are its ticks.)
- *    `--reference FILE` takes the features of an earlier `--out` instead (step 2 onwards only).
+ *    `--reference FILE` takes the features of an earlier `--out` instead (step 2 onwards only);
+ *    with `--keep-thresholds` also its thresholds (step 2 skipped: e.g. writing an earlier run's
+ *    reference into models trained after it).
  * 2. Thresholds, on validation seeds below 9000 only: every tick of each seed's own scenario in
  *    clear, rain, fog and night (20 s, as the evaluation runs), plus each modality removed, through
  *    the guard; `on` = max(3, 2 x the largest distance seen), `off` = on / 2.
@@ -55,6 +57,7 @@ const { values } = parseArgs({
     write: { type: "boolean", default: false },
     out: { type: "string" },
     reference: { type: "string" },
+    "keep-thresholds": { type: "boolean", default: false },
   },
 });
 
@@ -165,21 +168,8 @@ async function reference(rig: RigConfig, trainSeeds: number[]): Promise<OodRefer
   };
 }
 
-async function main() {
-  const rig = loadRig(values.rig);
-  const trainSeeds = seedsOf(values["train-seeds"]);
-  const valSeeds = seedsOf(values["val-seeds"]);
-  for (const s of [...trainSeeds, ...valSeeds])
-    if (s >= FIRST_EVAL_SEED)
-      throw new Error(`seed ${s}: seeds >= ${FIRST_EVAL_SEED} are for evaluation only`);
-  // 1. reference
-  let ref: OodReference;
-  if (values.reference) ref = JSON.parse(readFileSync(values.reference, "utf8")) as OodReference;
-  else ref = await reference(rig, trainSeeds);
-  log(`reference: ${ref.samples} ticks`);
-  for (const [n, f] of Object.entries(ref.features))
-    log(`  ${n.padEnd(20)} lo ${f.lo} hi ${f.hi} mean ${f.mean} std ${f.std}`);
-  // 2. thresholds on validation seeds
+/** 2. Thresholds on validation seeds: `on` = max(3, 2 x the largest distance seen), `off` = on / 2. */
+async function chooseThresholds(ref: OodReference, rig: RigConfig, valSeeds: number[]): Promise<void> {
   let valMax = 0;
   let valWhere = "";
   for (const seed of valSeeds) {
@@ -199,6 +189,30 @@ async function main() {
   ref.thresholds = { ...DEFAULT_THRESHOLDS, on, off: on / 2 };
   ref.chosen_on = `validation seeds ${values["val-seeds"]} (own scenario; clear, rain, fog, night; clear with each modality removed; 20 s): largest distance ${valMax.toFixed(2)} (${valWhere}); on = max(3, 2 x that), off = on / 2`;
   log(`thresholds: on ${on} off ${on / 2} (${ref.chosen_on})`);
+}
+
+async function main() {
+  const rig = loadRig(values.rig);
+  const trainSeeds = seedsOf(values["train-seeds"]);
+  const valSeeds = seedsOf(values["val-seeds"]);
+  for (const s of [...trainSeeds, ...valSeeds])
+    if (s >= FIRST_EVAL_SEED)
+      throw new Error(`seed ${s}: seeds >= ${FIRST_EVAL_SEED} are for evaluation only`);
+  // 1. reference
+  let ref: OodReference;
+  if (values.reference) ref = JSON.parse(readFileSync(values.reference, "utf8")) as OodReference;
+  else ref = await reference(rig, trainSeeds);
+  log(`reference: ${ref.samples} ticks`);
+  for (const [n, f] of Object.entries(ref.features))
+    log(`  ${n.padEnd(20)} lo ${f.lo} hi ${f.hi} mean ${f.mean} std ${f.std}`);
+  if (values["keep-thresholds"]) {
+    if (!values.reference || !ref.chosen_on)
+      throw new Error("--keep-thresholds needs a --reference written by --out");
+    log(
+      `thresholds kept from ${values.reference}: on ${ref.thresholds.on} off ${ref.thresholds.off} (${ref.chosen_on})`,
+    );
+  } else await chooseThresholds(ref, rig, valSeeds);
+  const on = ref.thresholds.on;
   // 4. check (reporting only)
   if (values["check-seeds"]) {
     let total = 0;

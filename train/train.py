@@ -66,9 +66,12 @@ def reg_loss(box, reg, regm):
     return (per * BOX_W * regm).sum() / regm.sum().clamp(min=1.0)
 
 
-def augment(rng, ras, aux, heat, reg, regm, fusion: bool, p_drop=P_DROP):
+def augment(rng, ras, aux, heat, reg, regm, fusion: bool, p_drop=P_DROP, p_no_prev=0.0):
     """Mirror y (half the batch), modality dropout, health jitter, then the per-sample choice of
-    target time (data.select_time). Targets come with a time axis (B, 2, ...). In place on numpy arrays."""
+    target time (data.select_time). Targets come with a time axis (B, 2, ...). In place on numpy arrays.
+    p_no_prev > 0: that share of samples loses the LiDAR previous-sweep channel (as at a LiDAR tick
+    slower than the rasterizer's prevMaxAgeS, e.g. a nuScenes keyframe log at 2 Hz); 0 draws nothing,
+    so the default recipe's random stream is unchanged."""
     B = ras.shape[0]
     flip = rng.random(B) < 0.5
     if flip.any():
@@ -87,6 +90,8 @@ def augment(rng, ras, aux, heat, reg, regm, fusion: bool, p_drop=P_DROP):
         reg_f[:, :, K.box("vy_mps")] *= -1
         reg[f] = reg_f
         regm[f] = regm_f
+    if p_no_prev > 0:
+        ras[rng.random(B) < p_no_prev, K.channel("lidar", "prev_log_count")] = 0
     NM, NC, NE, NH = K.NM, K.NC, K.NE, K.NH
     h = aux[:, NE:].reshape(B, NM, NH)
     mask, fresh, rate = K.health("mask"), K.health("freshness"), K.health("rate_ratio")
@@ -186,7 +191,7 @@ def train_one(name, ds, val, args, out_dir, log, init_from=None):
             order = np.concatenate([order, rng.permutation(len(ds))])
         ids, order = order[: args.batch], order[args.batch :]
         ras, aux, heat, reg, regm = (x.copy() for x in ds.batch(ids))
-        ras, aux, heat, reg, regm = augment(rng, ras, aux, heat, reg, regm, fusion, args.p_drop)
+        ras, aux, heat, reg, regm = augment(rng, ras, aux, heat, reg, regm, fusion, args.p_drop, args.p_no_prev)
         x = to_inputs(ras, aux)
         heat_t, reg_t, regm_t = (torch.from_numpy(np.ascontiguousarray(v)) for v in (heat, reg, regm))
         p, box, gates, per_mod = model(*x, aux=True)
@@ -223,6 +228,7 @@ def train_one(name, ds, val, args, out_dir, log, init_from=None):
         "warm_start": "lidar_only" if init_from is not None else None,
         "fine_tuned_from": init_info,
         "p_drop": args.p_drop.tolist() if fusion else None,
+        "p_no_prev": args.p_no_prev,
     }
     export_onnx(model, onnx_path, name, extra={"training": info})
     if name == "intermediate" or args.smoke:
@@ -260,6 +266,9 @@ def main() -> int:
     ap.add_argument("--no-warm-start", action="store_true", help="do not start fusion models from lidar_only")
     ap.add_argument("--p-drop", default=",".join(str(p) for p in P_DROP),
                     help="modality dropout probabilities of the fusion models: lidar,radar,camera")
+    ap.add_argument("--p-no-prev", type=float, default=0.0,
+                    help="share of samples whose LiDAR previous-sweep channel is zeroed (logs whose LiDAR ticks "
+                    "slower than 4 Hz, e.g. nuScenes keyframes, never have it); default 0")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 measured fastest on the shared 2-core box)")
@@ -276,6 +285,9 @@ def main() -> int:
     except (ValueError, AssertionError):
         print(f"train: --p-drop wants three probabilities in [0, 1), lidar,radar,camera (got '{args.p_drop}')",
               file=sys.stderr)
+        return 2
+    if not 0 <= args.p_no_prev < 1:
+        print(f"train: --p-no-prev wants a probability in [0, 1) (got {args.p_no_prev})", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)

@@ -45,7 +45,8 @@ Options:
   --rig preset|file     rig (default sim; the shipped models are trained on it)
   --ep auto|cpu|webgpu|cuda   execution provider of the learned engines (default cpu)
   --out FILE            output JSON (default bench/results/eval.json)
-  --models-dir DIR      where fusion-<model>.onnx live (default: the rig's fusion.learned.models_dir, else models/)
+  --models-dir DIR      where fusion-<model>.onnx live (default: the rig's fusion.learned.models_dir, else models/<rig>/
+                        where the model is there, else models/)
   --precision P         auto|fp32|int8: float model or its int8 file fusion-<model>.int8.onnx
                         (default the rig's fusion.learned.precision, auto: int8 on CPU when present)
   --decode JSON         override decode options of the learned engines, e.g. '{"score_threshold":0.05}'
@@ -133,7 +134,7 @@ export async function evalCommand(argv: string[], source: EvalSource): Promise<n
   const rig = loadRig(values.rig!);
   let models = list(values.models, EVAL_MODELS, "model") ?? [...EVAL_MODELS];
   const dir = values["models-dir"] ?? rig.fusion.learned.models_dir;
-  const pathOf = (m: EvalModel) => (dir ? join(dir, `fusion-${m}.onnx`) : defaultModelPath(m));
+  const pathOf = (m: EvalModel) => (dir ? join(dir, `fusion-${m}.onnx`) : defaultModelPath(m, rig.name));
   const fileOf = (m: EvalModel) => pathOf(m === "auto" ? "intermediate" : m);
   const missing = models.filter((m) => m !== "classical" && m !== "auto" && !existsSync(fileOf(m)));
   for (const m of missing)

@@ -5,7 +5,7 @@
  * ({model: {condition: {mAP, ATE, AVE, ECE, AP_agnostic_2m, ...}}}).
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createClassicalEngine } from "../fusion/classical/index.ts";
 import { selectGuarded } from "../fusion/guard/select.ts";
@@ -58,7 +58,8 @@ Options:
                         parameters are chosen) or the second half (test: held out); the engines
                         always run over the whole log
   --ep auto|cpu|webgpu|cuda   execution provider of the learned engines (default cpu)
-  --models-dir DIR      where fusion-<model>.onnx live (default models/)
+  --models-dir DIR      where fusion-<model>.onnx live (default models/<rig>/ where the model is
+                        there, e.g. models/nuscenes/ for nuScenes logs, else models/)
   --out FILE            output JSON (default bench/results/eval-real.json)
 `;
 
@@ -213,11 +214,9 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
   const conditions = list(values.conditions, REAL_CONDITIONS, "condition") ?? [...REAL_CONDITIONS];
   let models = list(values.models, EVAL_MODELS, "model") ?? [...EVAL_MODELS];
   const dir = values["models-dir"];
-  const pathOf = (m: EvalModel) => (dir ? join(dir, `fusion-${m}.onnx`) : defaultModelPath(m));
-  const missing = models.filter((m) => m !== "classical" && m !== "auto" && !existsSync(pathOf(m)));
-  for (const m of missing)
-    process.stderr.write(`eval: skipping ${m}: no model file ${pathOf(m)} (run npm run train)\n`);
-  models = models.filter((m) => !missing.includes(m));
+  // the log's rig picks its own models (models/<rig>/, e.g. models/nuscenes/) where they exist
+  const pathOf = (m: EvalModel, rig: RigConfig) =>
+    dir ? join(dir, `fusion-${m}.onnx`) : defaultModelPath(m, rig.name);
   const t0 = performance.now();
   const num = (flag: string, v: string | undefined, max: number) => {
     const n = Number(v);
@@ -232,6 +231,14 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
     seed: Math.round(num("seed", values.seed, 2 ** 32 - 1)),
   };
   const logs = openLogs(values.data, camera, values["kitti-calib"], derived, values["radar-filter"]);
+  const missing = models.filter(
+    (m) => m !== "classical" && m !== "auto" && logs.some((l) => !existsSync(pathOf(m, l.rig))),
+  );
+  for (const m of missing)
+    process.stderr.write(
+      `eval: skipping ${m}: no model file ${logs.map((l) => pathOf(m, l.rig)).find((p) => !existsSync(p))} (run npm run train)\n`,
+    );
+  models = models.filter((m) => !missing.includes(m));
   const cameraInput = [...new Set(logs.map((l) => l.cameraInput))].join(", ");
   const unmodelled = [...new Set(logs.flatMap((l) => [...l.unmodelled]))].sort();
   process.stdout.write(
@@ -257,11 +264,11 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
           const sel = await selectGuarded(
             model === "auto" ? "auto" : "intermediate",
             log.rig,
-            pathOf(model_),
+            pathOf(model_, log.rig),
             () =>
               createLearnedEngine(log.rig, {
                 mode: model === "late" ? "late" : "intermediate",
-                modelPath: pathOf(model_),
+                modelPath: pathOf(model_, log.rig),
                 ep,
               }),
             () => createClassicalEngine(log.rig, classicalOf(log.rig)),
@@ -269,7 +276,9 @@ export async function realEvalCommand(argv: string[]): Promise<number> {
             model_,
           );
           if (cond === conditions[0] && k === 0)
-            process.stdout.write(`eval: ${model}: ${sel.summary.replace(/^fusion [a-z_]+: /, "")}\n`);
+            process.stdout.write(
+              `eval: ${model}: ${relative(process.cwd(), pathOf(model_, log.rig))}: ${sel.summary.replace(/^fusion [a-z_]+: /, "")}\n`,
+            );
           engine = sel.engine;
         }
         try {

@@ -27,7 +27,7 @@ export async function createEngine(
   const model = mode === "auto" ? "intermediate" : mode;
   // the rig's `fusion.learned` section (models, batching, calibration, decoder, tracker)
   const fromRig = learnedEngineOptionsOf(rig.fusion.learned, model);
-  const modelPath = opts.modelPath ?? fromRig.modelPath ?? defaultModelPath(model);
+  const modelPath = opts.modelPath ?? fromRig.modelPath ?? defaultModelPath(model, rig.name);
   // learned modes run behind the OOD guard (src/fusion/guard): per vehicle, input unlike the
   // model's training data is served by the classical engine, and every frame says which
   const sel = await selectGuarded(

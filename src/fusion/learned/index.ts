@@ -49,7 +49,8 @@ export { LEARNED_TRACKER_DEFAULTS } from "./config.ts";
 
 export interface LearnedEngineOptions {
   mode: "intermediate" | "late";
-  /** ONNX model file. Default: models/fusion-<mode>.onnx of this repository. */
+  /** ONNX model file. Default: defaultModelPath(mode, rig name): models/<rig>/fusion-<mode>.onnx
+   *  of this repository where it exists, else models/fusion-<mode>.onnx. */
   modelPath?: string;
   /** Execution provider; `auto` tries cuda where installed and falls back to CPU. Default auto. */
   ep?: ExecutionProvider;
@@ -112,7 +113,20 @@ export interface LearnedEngine extends FusionEngine {
   readonly times: StageTimes<EngineStage>;
 }
 
-export function defaultModelPath(name: string): string {
+/** Rig names that may name a per-rig model folder (no path separators, no dots). */
+const RIG_FOLDER = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * The repository's model file of a model name for a rig: `models/<rig>/fusion-<name>.onnx` where
+ * that file exists (models trained on that rig's simulation, e.g. models/nuscenes/), else
+ * `models/fusion-<name>.onnx` (the models trained on the default `sim` rig; on another rig their
+ * OOD guard sees the rig mismatch). A rig's `fusion.learned.models_dir` overrides both.
+ */
+export function defaultModelPath(name: string, rigName?: string): string {
+  if (rigName !== undefined && rigName !== "sim" && RIG_FOLDER.test(rigName)) {
+    const own = fileURLToPath(new URL(`../../../models/${rigName}/fusion-${name}.onnx`, import.meta.url));
+    if (existsSync(own)) return own;
+  }
   return fileURLToPath(new URL(`../../../models/fusion-${name}.onnx`, import.meta.url));
 }
 
@@ -138,7 +152,7 @@ export async function createLearnedEngine(
 ): Promise<LearnedEngine> {
   const ep = opts.ep ?? "auto";
   const served = servedModel(
-    opts.modelPath ?? defaultModelPath(opts.mode),
+    opts.modelPath ?? defaultModelPath(opts.mode, rig.name),
     opts.precision ?? "auto",
     ep === "cpu" || (ep === "auto" && autoProviders()[0] === "cpu"),
   );
