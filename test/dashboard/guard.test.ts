@@ -23,7 +23,9 @@ describe("dashboard: the OOD guard slot", { skip }, () => {
     for (const r of running) await r.stop();
   });
 
-  const slotOf = async (rig: string) => {
+  // `titleRe`: wait for the slot's tooltip too (the first frames may precede any modality sample,
+  // and their per-modality list is empty)
+  const slotOf = async (rig: string, titleRe = /./) => {
     const svc = spawnFusion([
       "serve",
       "--listen",
@@ -43,11 +45,12 @@ describe("dashboard: the OOD guard slot", { skip }, () => {
     page.on("pageerror", (e) => errors.push(e.message));
     await page.goto(url);
     await page.waitForFunction(
-      () => /→/.test(document.getElementById("guard")?.textContent ?? ""),
-      undefined,
-      {
-        timeout: 30_000,
+      (re) => {
+        const el = document.getElementById("guard");
+        return /→/.test(el?.textContent ?? "") && new RegExp(re).test(el?.title ?? "");
       },
+      titleRe.source,
+      { timeout: 30_000 },
     );
     const slot = await page.evaluate(() => {
       const el = document.getElementById("guard")!;
@@ -62,7 +65,7 @@ describe("dashboard: the OOD guard slot", { skip }, () => {
   };
 
   test("sim rig: the model is served, with its distance", async () => {
-    const s = await slotOf("sim");
+    const s = await slotOf("sim", /per modality: lidar [\d.]+/);
     assert.match(s.text, /OOD guard: model → intermediate \(distance [\d.]+ of 3\.0\)/);
     assert.match(s.cls, /\bok\b/);
     assert.match(s.title, /per modality: lidar [\d.]+/);
