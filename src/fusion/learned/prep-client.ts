@@ -98,7 +98,7 @@ export class PrepClient {
       const id = this.nextId++;
       const clusters = await new Promise<LidarCluster[] | null>((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
-        this.post(w, { type: "prep", id, slot, tick: prepTickOf(tick), mask, features });
+        this.post(w, { type: "prep", id, slot, tick: prepTickOf(tick, features === null), mask, features });
       });
       this.stats.prepared++;
       return { slot, clusters };

@@ -4,11 +4,10 @@
  * (previous sweep), so every tick of a vehicle must come here, in order.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import type { AlignedTick } from "../../align/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
 import type { BevGrid } from "../bev/grid.ts";
 import { type BevFrame, BevRasterizer } from "../bev/rasterize.ts";
-import { type PrepReply, type PrepRequest, prepareTick } from "./prep.ts";
+import { type PrepReply, type PrepRequest, prepareTick, tickOfPrep } from "./prep.ts";
 import { LidarRefiner, type RefineOptions } from "./refine.ts";
 
 const cfg = workerData as { rig: RigConfig; grid: BevGrid; refine: RefineOptions | null };
@@ -25,11 +24,7 @@ port.on("message", (m: PrepRequest) => {
     try {
       const s = slots.get(m.slot);
       if (!s) throw new Error(`staging slot ${m.slot} unknown`);
-      const l = m.tick.lidar;
-      const tick = {
-        ...m.tick,
-        lidar: l ? { ...l, data: s.points.subarray(0, l.count * l.stride) } : null,
-      } as unknown as AlignedTick;
+      const tick = tickOfPrep(m.tick, s.points);
       reply({
         type: "done",
         id: m.id,
