@@ -67,7 +67,7 @@ export interface TrialResult {
 
 /**
  * The load generator stands for the vehicles, not the service: it does not take the service's
- * allocator tuning (MALLOC_MMAP_THRESHOLD_, set by npm run bench for the service in this process).
+ * allocator tuning (MALLOC_MMAP_THRESHOLD_ where a run sets it for the service in this process, H1).
  */
 function loadgenEnv(): NodeJS.ProcessEnv {
   const { MALLOC_MMAP_THRESHOLD_: _svc, ...env } = process.env;

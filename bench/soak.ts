@@ -110,7 +110,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
       frames: r.frames,
       cpu_service_pct: r.cpu_service_pct,
       load_avg_1m: r.load_avg_1m,
-      // glibc keeps freed large buffers (sweeps) in its heap unless this is set (docs/DECISIONS.md H1)
+      // opt-in allocator tuning of the service, recorded when set (docs/DECISIONS.md H1)
       malloc_mmap_threshold: process.env.MALLOC_MMAP_THRESHOLD_ ?? null,
       mem_mb: r.mem.map((m) =>
         Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v * 10) / 10])),

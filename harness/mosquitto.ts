@@ -33,8 +33,8 @@ export async function startMosquitto(): Promise<Mosquitto> {
         "",
       ].join("\n"),
     );
-    // The broker is not the service: it does not take the service's allocator tuning (npm start and
-    // npm run bench set MALLOC_MMAP_THRESHOLD_ for the service; a broker under it mmaps every large
+    // The broker is not the service: it does not take allocator tuning meant for the service
+    // (MALLOC_MMAP_THRESHOLD_, opt-in, docs/DECISIONS.md H1; a broker under it mmaps every large
     // message, which tripled its CPU in the capacity bench).
     const { MALLOC_MMAP_THRESHOLD_: _svc, ...env } = process.env;
     const proc = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"], env });
