@@ -131,6 +131,7 @@ export async function runLoad(
   cycleS: number,
 ): Promise<LoadGenStats> {
   const client = await mqtt.connectAsync(brokerUrl, { queueQoSZero: false, reconnectPeriod: 0 });
+  (client.stream as { setNoDelay?: (on: boolean) => unknown }).setNoDelay?.(true); // DECISIONS H8
   const cycleNs = cycleS * 1e9;
   const wallNs = () => Math.round((performance.timeOrigin + performance.now()) * 1e6);
   const t0 = wallNs();

@@ -30,6 +30,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
         "allow_anonymous true",
         "persistence false",
         "max_queued_messages 10000",
+        "set_tcp_nodelay true", // a deployed broker should set it too (README, DECISIONS H8)
         "",
       ].join("\n"),
     );

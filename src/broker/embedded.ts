@@ -171,6 +171,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
     };
   }
   const server: Server = createServer((socket: Socket) => {
+    socket.setNoDelay(true); // see src/mqtt/connect.ts noDelay (DECISIONS H8)
     aedes.handle(socket);
     // With aedes' 'readable' listener in place, 'data' fires for each chunk aedes reads: the header
     // of an oversized packet closes the connection before its body is buffered.

@@ -88,6 +88,16 @@ function attempt(url: string, opts: IClientOptions, timeoutMs: number): Promise<
 }
 
 /**
+ * Nagle's algorithm off on the client's socket (TCP and TLS; ws sets it on its own sockets). A large
+ * publish (a LiDAR sweep, ~0.7 MB) ends in a short segment that Nagle holds until the previous one
+ * is acknowledged, and the receiver delays that acknowledgement: ~20 ms per message on loopback
+ * (docs/DECISIONS.md H8).
+ */
+function noDelay(c: MqttClient): void {
+  (c.stream as { setNoDelay?: (on: boolean) => unknown } | undefined)?.setNoDelay?.(true);
+}
+
+/**
  * Connect to `url`, retrying with exponential backoff until it answers (or `giveUpAfterMs`).
  * The returned client reconnects by itself every `reconnectPeriodMs` after a later loss.
  */
@@ -106,6 +116,8 @@ export async function connectMqtt(url: string, o: ConnectOptions = {}): Promise<
     if (o.signal?.aborted) throw new MqttConnectError(`connecting to ${redactUrl(url)} aborted`, false);
     try {
       const c = await attempt(url, opts, timeoutMs);
+      noDelay(c);
+      c.on("connect", () => noDelay(c)); // every reconnect has a new socket
       c.options.reconnectPeriod = o.reconnectPeriodMs ?? 1000;
       // A refusal on a later reconnect (credentials rotated) keeps retrying instead of stopping.
       c.options.reconnectOnConnackError = true;
