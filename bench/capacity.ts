@@ -3,8 +3,9 @@
  * 6 cameras 12 Hz, GNSS 10 Hz, IMU 100 Hz) one service process sustains with p99 end-to-end under
  * 100 ms, no shed tick and >= 95 % of the expected ticks, for the classical and the learned
  * (intermediate) engine. Doubling search from 1, then bisection between the last pass and the
- * first failure. The load generator (bench/_loadgen.ts) replays pre-encoded messages in another
- * process; on this 2-core machine it shares the cores with the service and the broker.
+ * first failure; a count passes when the majority of its trials (3, --quick 1) do. The load
+ * generator (bench/_loadgen.ts) replays pre-encoded messages in another process; on this 2-core
+ * machine it shares the cores with the service and the broker.
  * `--vehicles N` starts the search at N (skips the small steps).
  */
 import { basename, join } from "node:path";
@@ -23,12 +24,13 @@ async function search(
 ): Promise<{ capacity: number; trials: TrialResult[] }> {
   const warmS = opts.quick ? 2 : 3;
   const windowS = opts.quick ? 4 : 8;
+  const repeats = opts.quick ? 1 : 3;
   const trials: TrialResult[] = [];
-  const run = async (n: number) => {
+  const once = async (n: number, k: number) => {
     const r = await trial({ brokerUrl, rigFile: file, fusion, vehicles: n, warmS, windowS });
     trials.push(r);
     process.stdout.write(
-      `  ${fusion} x${n}: e2e p50 ${r.e2e_p50_ms.toFixed(1)} p99 ${r.e2e_p99_ms.toFixed(1)} max ${r.e2e_max_ms.toFixed(1)} ms, shed ${r.shed}, ticks ${(r.tick_ratio * 100).toFixed(0)} %, loop lag p99 ${r.loop_lag_p99_ms.toFixed(1)} ms,${r.classical_served_frac === undefined ? "" : ` classical-served ${(r.classical_served_frac * 100).toFixed(0)} %,`} cpu service ${r.cpu_service_pct.toFixed(0)} % loadgen ${r.cpu_loadgen_pct.toFixed(0)} % of a core, load ${r.load_avg_1m.toFixed(1)} -> ${sustains(r) ? "ok" : "no"}\n`,
+      `  ${fusion} x${n}${repeats > 1 ? ` #${k}` : ""}: e2e p50 ${r.e2e_p50_ms.toFixed(1)} p99 ${r.e2e_p99_ms.toFixed(1)} max ${r.e2e_max_ms.toFixed(1)} ms, shed ${r.shed}, ticks ${(r.tick_ratio * 100).toFixed(0)} %, loop lag p99 ${r.loop_lag_p99_ms.toFixed(1)} ms,${r.classical_served_frac === undefined ? "" : ` classical-served ${(r.classical_served_frac * 100).toFixed(0)} %,`} cpu service ${r.cpu_service_pct.toFixed(0)} % loadgen ${r.cpu_loadgen_pct.toFixed(0)} % of a core, load ${r.load_avg_1m.toFixed(1)} -> ${sustains(r) ? "ok" : "no"}\n`,
     );
     const eng = Object.entries(r.engine);
     if (eng.length)
@@ -36,6 +38,17 @@ async function search(
         `    engine p50/p99 ms: ${eng.map(([k, v]) => `${k} ${v.p50.toFixed(1)}/${v.p99.toFixed(1)}`).join(", ")}\n`,
       );
     return sustains(r);
+  };
+  // A count passes on a majority of `repeats` trials: at the margin one 8 s window flips from run to
+  // run on a shared machine (README, issue 18 runs of 2026-12-06).
+  const run = async (n: number) => {
+    let pass = 0;
+    let fail = 0;
+    for (let k = 1; pass * 2 <= repeats && fail * 2 <= repeats; k++) {
+      if (await once(n, k)) pass++;
+      else fail++;
+    }
+    return pass * 2 > repeats;
   };
   let lo = 0; // largest passing
   let hi = 0; // smallest failing
