@@ -11,6 +11,7 @@
  */
 import mqtt from "mqtt";
 import { decodeSensorMessage, PB } from "../src/msg/codec.ts";
+import { noDelay } from "../src/mqtt/connect.ts";
 import { topics } from "../src/msg/topics.ts";
 import type { SensorMessage } from "../src/msg/types.ts";
 import { loadRig } from "../src/rig/load.ts";
@@ -131,7 +132,7 @@ export async function runLoad(
   cycleS: number,
 ): Promise<LoadGenStats> {
   const client = await mqtt.connectAsync(brokerUrl, { queueQoSZero: false, reconnectPeriod: 0 });
-  (client.stream as { setNoDelay?: (on: boolean) => unknown }).setNoDelay?.(true); // DECISIONS H8
+  noDelay(client); // DECISIONS H8
   const cycleNs = cycleS * 1e9;
   const wallNs = () => Math.round((performance.timeOrigin + performance.now()) * 1e6);
   const t0 = wallNs();

@@ -93,7 +93,7 @@ function attempt(url: string, opts: IClientOptions, timeoutMs: number): Promise<
  * is acknowledged, and the receiver delays that acknowledgement: ~20 ms per message on loopback
  * (docs/DECISIONS.md H8).
  */
-function noDelay(c: MqttClient): void {
+export function noDelay(c: MqttClient): void {
   (c.stream as { setNoDelay?: (on: boolean) => unknown } | undefined)?.setNoDelay?.(true);
 }
 

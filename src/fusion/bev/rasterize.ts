@@ -20,6 +20,12 @@
  * Hot path: points stay in typed arrays; accumulators are preallocated per rasterizer.
  */
 import type { AlignedTick } from "../../align/types.ts";
+
+/** What the rasterizer reads of a tick (the preparation worker rebuilds exactly this). */
+export type RasterTick = Pick<
+  AlignedTick,
+  "vehicle" | "stampNs" | "reset" | "ego" | "inputs" | "lidar" | "radar" | "cameras"
+>;
 import type { HealthSnapshot, PerceptionModality } from "../../health/types.ts";
 import type { PackedArray } from "../../msg/types.ts";
 import type { RigConfig } from "../../rig/schema.ts";
@@ -159,7 +165,7 @@ export class BevRasterizer {
    * when absent, features are derived from the tick itself (see tickHealthFeatures).
    */
   rasterize(
-    tick: AlignedTick,
+    tick: RasterTick,
     mask: ModalityMask,
     health: HealthSnapshot["features"] | null,
     out: BevFrame,
@@ -206,7 +212,7 @@ export class BevRasterizer {
    * every n-th tick) so the next raster's previous sweep is the one just before it. A masked or
    * absent LiDAR forgets the vehicle's sweep; a reset tick does not use the one before it.
    */
-  observe(tick: AlignedTick, mask: ModalityMask = ALL_ON): void {
+  observe(tick: RasterTick, mask: ModalityMask = ALL_ON): void {
     const mem = this.memoryFor(tick, mask);
     if (!mem) return;
     this.scratch ??= new Float32Array(this.planeSize);
@@ -214,7 +220,7 @@ export class BevRasterizer {
   }
 
   /** The vehicle's sweep memory with room for this tick's points; null (and forgotten) without LiDAR. */
-  private memoryFor(tick: AlignedTick, mask: ModalityMask): SweepMemory | null {
+  private memoryFor(tick: RasterTick, mask: ModalityMask): SweepMemory | null {
     const pts = tick.lidar;
     if (!mask.lidar || !pts || pts.count === 0) {
       this.history.delete(tick.vehicle);
@@ -240,7 +246,7 @@ export class BevRasterizer {
   }
 
   /** This tick's points (`kept` pairs in `m.spare`) become the vehicle's previous sweep. */
-  private remember(m: SweepMemory, tick: AlignedTick, kept: number): void {
+  private remember(m: SweepMemory, tick: RasterTick, kept: number): void {
     const xy = m.xy;
     m.xy = m.spare;
     m.spare = xy;
@@ -253,7 +259,7 @@ export class BevRasterizer {
   }
 
   /** The vehicle's previous sweep, moved into this tick's vehicle frame, as log counts into `out`. */
-  private previousInto(tick: AlignedTick, out: Float32Array): void {
+  private previousInto(tick: RasterTick, out: Float32Array): void {
     const m = this.history.get(tick.vehicle);
     if (!m?.valid || !tick.ego.valid || tick.reset) return;
     const age = (tick.stampNs - m.stampNs) / 1e9;
@@ -402,7 +408,7 @@ export class BevRasterizer {
     }
   }
 
-  private cameraInto(tick: AlignedTick, out: Float32Array): void {
+  private cameraInto(tick: RasterTick, out: Float32Array): void {
     const g = this.grid;
     const N = this.cellsPerChannel;
     const step = g.cellM * 0.5;
@@ -517,7 +523,7 @@ export class BevRasterizer {
  * [present fraction of the modality's sensors, freshness, rate ratio, content ok]. The live
  * service uses the health monitor's snapshot instead; training jitters these to cover both.
  */
-export function tickHealthFeatures(tick: AlignedTick): HealthSnapshot["features"] {
+export function tickHealthFeatures(tick: RasterTick): HealthSnapshot["features"] {
   const out = {} as HealthSnapshot["features"];
   for (const m of ["lidar", "radar", "camera"] as const) {
     const ins = tick.inputs.filter((x) => x.kind === m);

@@ -5,7 +5,7 @@
  */
 import type { AlignedTick } from "../../align/types.ts";
 import type { Detection2D } from "../../msg/types.ts";
-import type { BevFrame, BevRasterizer, ModalityMask } from "../bev/rasterize.ts";
+import type { BevFrame, BevRasterizer, ModalityMask, RasterTick } from "../bev/rasterize.ts";
 import type { LidarCluster } from "../lidar/cluster.ts";
 import type { FusionInputs } from "../types.ts";
 import type { LidarRefiner } from "./refine.ts";
@@ -13,7 +13,7 @@ import type { LidarRefiner } from "./refine.ts";
 export function prepareTick(
   raster: BevRasterizer,
   refiner: LidarRefiner | null,
-  tick: AlignedTick,
+  tick: RasterTick,
   mask: ModalityMask,
   features: FusionInputs["features"] | null,
   frame: BevFrame,
@@ -32,7 +32,6 @@ export function prepareTick(
  */
 export interface PrepTick {
   vehicle: string;
-  seq: number;
   stampNs: number;
   reset?: boolean;
   ego: AlignedTick["ego"];
@@ -48,7 +47,6 @@ const BOX = 6;
 export function prepTickOf(tick: AlignedTick, withInputs: boolean): PrepTick {
   return {
     vehicle: tick.vehicle,
-    seq: tick.seq,
     stampNs: tick.stampNs,
     reset: tick.reset,
     ego: tick.ego,
@@ -74,13 +72,11 @@ export function prepTickOf(tick: AlignedTick, withInputs: boolean): PrepTick {
 }
 
 /** The tick the rasterizer and clusterer read, rebuilt in the worker around the slot's points. */
-export function tickOfPrep(p: PrepTick, points: Float32Array): AlignedTick {
+export function tickOfPrep(p: PrepTick, points: Float32Array): RasterTick {
   const l = p.lidar;
   return {
     vehicle: p.vehicle,
-    seq: p.seq,
     stampNs: p.stampNs,
-    trigger: "reference",
     reset: p.reset,
     ego: p.ego,
     inputs: p.inputs ?? [],
@@ -101,9 +97,6 @@ export function tickOfPrep(p: PrepTick, points: Float32Array): AlignedTick {
       }
       return { sensorId: c.sensorId, stampNs: p.stampNs, width: c.width, height: c.height, detections };
     }),
-    lastArrivalNs: 0,
-    emittedNs: 0,
-    diagnostics: {} as AlignedTick["diagnostics"],
   };
 }
 

@@ -50,7 +50,7 @@ export class LidarRefiner {
   }
 
   /** The tick's LiDAR clusters (vehicle frame), the input of `refine`. */
-  cluster(tick: AlignedTick): LidarCluster[] {
+  cluster(tick: Pick<AlignedTick, "lidar">): LidarCluster[] {
     return tick.lidar && tick.lidar.count > 0 ? this.clusterer.cluster(tick.lidar) : [];
   }
 

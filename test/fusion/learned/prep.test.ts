@@ -2,14 +2,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DEFAULT_GRID } from "../../../src/fusion/bev/grid.ts";
-import { ALL_ON, BevRasterizer } from "../../../src/fusion/bev/rasterize.ts";
+import { ALL_ON, BevRasterizer, type RasterTick } from "../../../src/fusion/bev/rasterize.ts";
 import { prepTickOf, tickOfPrep } from "../../../src/fusion/learned/prep.ts";
 import { loadRig } from "../../../src/rig/load.ts";
 import { syntheticTick } from "./_fixtures.ts";
 
 const rig = loadRig("sim");
 
-function planes(r: BevRasterizer, t: ReturnType<typeof syntheticTick>, features: boolean) {
+function planes(r: BevRasterizer, t: RasterTick, features: boolean) {
   const f = r.alloc(1);
   r.rasterize(
     t,
