@@ -10,7 +10,7 @@
  * prints one JSON line with what it published at the end.
  */
 import mqtt from "mqtt";
-import { decodeSensorMessage, PB } from "../src/msg/codec.ts";
+import { alignmentPad, decodeSensorMessage, PB, packedDataOffset } from "../src/msg/codec.ts";
 import { noDelay } from "../src/mqtt/connect.ts";
 import { topics } from "../src/msg/topics.ts";
 import type { SensorMessage } from "../src/msg/types.ts";
@@ -25,6 +25,8 @@ export interface Prepared {
   frameId: string;
   /** The message without its header (protobuf fields 2..). */
   body: Buffer;
+  /** Where the body's packed data starts in it (point clouds, radar scans), else -1. */
+  dataOffset: number;
 }
 
 /** The rig with every modelled transport delay set to zero (stamp = send time). */
@@ -104,11 +106,13 @@ export function prepare(rig: RigConfig, cycleS: number, seed = 11): Prepared[] {
     if (e.sensorId === null) continue;
     const r = decodeSensorMessage(e.payload);
     if (!r.ok) continue;
+    const body = bodyOf(r.value);
     out.push({
       atNs: e.sendNs - so.startNs,
       sensorId: r.value.header.sensorId,
       frameId: r.value.header.frameId,
-      body: bodyOf(r.value),
+      body,
+      dataOffset: packedDataOffset(body),
     });
   }
   return out.sort((a, b) => a.atNs - b.atNs);
@@ -160,7 +164,9 @@ export async function runLoad(
                 seq: seq[v]++,
               },
             } as never).finish();
-            const payload = Buffer.concat([header, m.body]);
+            // the service's encoders align packed data (DECISIONS H9): so does the load
+            const pad = m.dataOffset >= 0 ? alignmentPad(header.length + m.dataOffset) : null;
+            const payload = Buffer.concat(pad?.length ? [pad, header, m.body] : [header, m.body]);
             client.publish(topics.sensor(`load-${v + 1}`, m.sensorId), payload, { qos: 0 });
             stats.published++;
             stats.bytes += payload.length;

@@ -87,6 +87,27 @@ test("codec: a bytes field at an unaligned offset is copied, not misread", () =>
     assert.deepEqual(Array.from(r.value.payload.points.data), [1, 2, 3, 0.5, -4, 5, 6, 1]);
 });
 
+test("codec: the encoder puts packed data at a multiple of 4 bytes; an aligned receiver reads it in place", () => {
+  let padded = 0;
+  for (const c of [cases[0]!, cases[1]!])
+    for (let n = 0; n < 8; n++) {
+      const msg = { ...c, header: { ...header, frameId: "f".repeat(n) } } as SensorMessage;
+      const bytes = encodeSensorMessage(msg);
+      if (bytes.byteLength !== PB.SensorMessage.encode(PB.SensorMessage.decode(bytes)).finish().byteLength)
+        padded++;
+      const received = new Uint8Array(bytes.byteLength); // as the MQTT client hands it over: offset 0
+      received.set(bytes);
+      const r = decodeSensorMessage(received);
+      assert.ok(r.ok, !r.ok ? r.error.message : "");
+      assert.deepEqual(r.value, msg, `${c.payload.kind}, frame_id of ${n}`);
+      const p = r.value.payload;
+      const data = p.kind === "point_cloud" ? p.points.data : p.kind === "radar_scan" ? p.returns.data : null;
+      assert.equal(data?.buffer, received.buffer, `${c.payload.kind}, frame_id of ${n}: data copied`);
+    }
+  // frame_id lengths 0-7 move the data through every offset mod 4: three in four need the pad
+  assert.equal(padded, 12);
+});
+
 function mutate(obj: Record<string, unknown>): Uint8Array {
   return PB.SensorMessage.encode(obj as never).finish();
 }
