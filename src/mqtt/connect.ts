@@ -12,6 +12,7 @@ import {
   redactUrl,
   securityClientOptions,
 } from "./security.ts";
+import { FramedSocket } from "./framing.ts";
 
 export interface ConnectOptions {
   security?: MqttSecurity;
@@ -62,7 +63,9 @@ export function clientOptions(o: ConnectOptions = {}): IClientOptions {
 
 function attempt(url: string, opts: IClientOptions, timeoutMs: number): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, { ...opts, reconnectPeriod: 0 });
+    const c = mqtt.connect(url, { ...opts, reconnectPeriod: 0, manualConnect: true });
+    framePlainTcp(c);
+    c.connect();
     let done = false;
     const fail = (e: unknown) => {
       if (done) return;
@@ -85,6 +88,28 @@ function attempt(url: string, opts: IClientOptions, timeoutMs: number): Promise<
     c.on("error", fail);
     c.once("close", () => fail(new Error("connection closed")));
   });
+}
+
+/**
+ * Plain-TCP connections (mqtt://, tcp://) read through `FramedSocket` (src/mqtt/framing.ts,
+ * docs/DECISIONS.md H10): one allocation per received packet instead of a 64 KB buffer per read and
+ * a copy per large packet. Every reconnect builds its stream the same way. TLS, websockets, unix
+ * sockets and SOCKS proxies keep mqtt.js's own streams.
+ */
+export function framePlainTcp(c: MqttClient): void {
+  type Builder = (client: MqttClient) => unknown;
+  const cb = c as unknown as { streamBuilder: Builder };
+  const inner = cb.streamBuilder;
+  cb.streamBuilder = (client) => {
+    const o = client.options;
+    if ((o.protocol === "mqtt" || o.protocol === "tcp") && !o.socksProxy && !o.unixSocket)
+      return new FramedSocket({
+        host: o.hostname ?? o.host ?? "localhost",
+        port: Number(o.port ?? 1883),
+        protocolVersion: () => client.options.protocolVersion ?? 4,
+      });
+    return inner(client);
+  };
 }
 
 /**

@@ -24,13 +24,16 @@ after(() => {
   Socket.prototype.setNoDelay = original;
 });
 
+/** The client's TCP socket (under src/mqtt/framing.ts FramedSocket for mqtt://). */
+const tcp = (stream: unknown) => ((stream as { socket?: Socket }).socket ?? stream) as Socket;
+
 test("the client's socket and the embedded broker's sockets have Nagle off, after a reconnect too", async () => {
   const b = await startEmbeddedBroker({ port: 0 });
   // the broker's side of a connection: a socket whose local port is the broker's
   const accepted = () => seen.filter((s) => s.localPort === b.port && !s.destroyed);
   const c = await connectMqtt(b.url, { giveUpAfterMs: 3000, reconnectPeriodMs: 50 });
   try {
-    const first = c.stream as unknown as Socket;
+    const first = tcp(c.stream);
     assert.equal(noDelay.get(first), true, "client socket");
     const server = accepted();
     assert.equal(server.length, 1, "broker side of the connection");
@@ -38,11 +41,11 @@ test("the client's socket and the embedded broker's sockets have Nagle off, afte
     // drop the connection from the broker's side: the client reconnects on a new socket
     server[0]!.destroy();
     const deadline = Date.now() + 3000;
-    while ((c.stream as unknown) === first || !c.connected) {
+    while (tcp(c.stream) === first || !c.connected) {
       assert.ok(Date.now() < deadline, "client reconnected");
       await new Promise((r) => setTimeout(r, 20));
     }
-    assert.equal(noDelay.get(c.stream as unknown as Socket), true, "client socket after reconnect");
+    assert.equal(noDelay.get(tcp(c.stream)), true, "client socket after reconnect");
   } finally {
     c.end(true); // also when an assertion failed: a reconnecting client keeps the process alive
     await b.close();
