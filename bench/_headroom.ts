@@ -5,7 +5,7 @@
  * Measures end-to-end latency (stamp of the last input a tick needs -> publish), shed ticks (fusion
  * busy), tick continuity, event-loop lag and resident memory.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,6 +74,33 @@ function loadgenEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * The load generator (bench/_loadgen.ts) as a child process publishing `vehicles` nuScenes-like
+ * vehicles (ids load-1..load-N) for `seconds`, resolved once it has encoded its messages and is
+ * about to publish. `output()` is what it printed so far (its last line: what it published).
+ */
+export async function startLoad(
+  brokerUrl: string,
+  vehicles: number,
+  seconds: number,
+  rigFile: string,
+): Promise<{ gen: ChildProcess; output: () => string }> {
+  const gen = spawn(
+    process.execPath,
+    ["--import", "tsx", LOADGEN, brokerUrl, String(vehicles), String(seconds), rigFile],
+    { stdio: ["ignore", "pipe", "inherit"], env: loadgenEnv() },
+  );
+  let out = "";
+  gen.stdout!.on("data", (d) => {
+    out += d;
+  });
+  while (!out.includes("ready")) {
+    if (gen.exitCode !== null) throw new Error(`load generator exited: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { gen, output: () => out };
+}
+
 /** CPU time of a process (utime + stime), s; NaN where /proc is not there. */
 function procCpuS(pid: number | undefined): number {
   try {
@@ -139,27 +166,12 @@ export async function trial(o: {
     maxVehicles: Math.max(64, o.vehicles),
   });
   const refHz = rig.sensors.find((s) => s.id === rig.reference)!.rate_hz;
-  const gen = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      LOADGEN,
-      svc.brokerUrl,
-      String(o.vehicles),
-      String(o.warmS + o.windowS + 1),
-      o.rigFile,
-    ],
-    { stdio: ["ignore", "pipe", "inherit"], env: loadgenEnv() },
+  const { gen, output: genOut } = await startLoad(
+    svc.brokerUrl,
+    o.vehicles,
+    o.warmS + o.windowS + 1,
+    o.rigFile,
   );
-  let genOut = "";
-  gen.stdout!.on("data", (d) => {
-    genOut += d;
-  });
-  while (!genOut.includes("ready")) {
-    if (gen.exitCode !== null) throw new Error(`load generator exited: ${genOut}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   const e2e = new Histogram();
   const stageVals: Record<string, Histogram> = {};
   let counting = false;
@@ -227,7 +239,7 @@ export async function trial(o: {
   if (!o.rssEveryS) rss.push(rssEnd);
   sub.unsubscribe();
   await new Promise((r) => (gen.exitCode !== null ? r(null) : gen.once("exit", r)));
-  const published = Number(/"published":(\d+)/.exec(genOut)?.[1] ?? 0);
+  const published = Number(/"published":(\d+)/.exec(genOut())?.[1] ?? 0);
   await svc.stop();
   const stages: Record<string, { p50: number; p99: number }> = {};
   for (const [k, v] of Object.entries(stageVals)) stages[k] = { p50: v.quantile(0.5), p99: v.quantile(0.99) };

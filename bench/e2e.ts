@@ -1,11 +1,14 @@
 /**
  * e2e: latency from the sensor stamp of the last input a tick needs to the FusedFrame publish,
- * for one nuScenes-like vehicle simulated in real time, through the embedded broker (aedes) and
- * through a real mosquitto. The simulator's modelled transport delays are set to 0 so that the
- * figure is the service's own latency (decode, align wait, health, fusion, publish). Also the
- * stamp -> receive latency seen by an MQTT subscriber (one more broker hop).
+ * for one nuScenes-like vehicle, through the embedded broker (aedes) and through a real mosquitto.
+ * The vehicle is the load generator of the headroom benches (bench/_loadgen.ts: the simulator's
+ * traffic for the rig, pre-encoded, stamped at publish time), so the publisher costs little, as
+ * issue 18 asks of these benches; until 2026-12-06 it was the simulator running in real time in
+ * another process, whose CPU competed with the service's on this 2-core machine (DECISIONS H11).
+ * The modelled transport delays are 0, so the figure is the service's own latency (decode, align
+ * wait, health, fusion, publish). Also the stamp -> receive latency seen by an MQTT subscriber (one
+ * more broker hop).
  */
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,13 +18,15 @@ import type { FusionMode } from "../src/fusion/types.ts";
 import { decodeFusedFrame } from "../src/msg/codec.ts";
 import { topics } from "../src/msg/topics.ts";
 import { loadRig } from "../src/rig/load.ts";
-import { headroomRig } from "./_headroom.ts";
+import { headroomRig, startLoad } from "./_headroom.ts";
 import { startService } from "../src/service.ts";
 import { silentLogger } from "../src/util/log.ts";
-import { BIN } from "../harness/cli.ts";
 import { startMosquitto } from "../harness/mosquitto.ts";
 import { Collector } from "../harness/mqtt-collect.ts";
 import { median, p99 } from "./_stats.ts";
+
+/** The load generator's vehicle id. */
+const VEHICLE = "load-1";
 
 async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | undefined, seconds: number) {
   const svc = await startService({
@@ -33,15 +38,9 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
     http: null,
     logger: silentLogger,
   });
-  // The sensors are another process, as on a vehicle: the simulator's CPU load stays out of this one.
-  const sim = spawn(
-    process.execPath,
-    [BIN, "sim", "--broker", svc.brokerUrl, "--rig", rigFile, "--seed", "11", "--start-ns", "now"],
-    {
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
-  const col = await Collector.connect(svc.brokerUrl, [topics.fused("sim-1")]);
+  // The sensors are another process, as on a vehicle.
+  const { gen } = await startLoad(svc.brokerUrl, 1, seconds + 5, rigFile);
+  const col = await Collector.connect(svc.brokerUrl, [topics.fused(VEHICLE)]);
   const e2e: number[] = [];
   /** The service's own part: last input arrival to publish (align wait after it, health, fusion, publish). */
   const service: number[] = [];
@@ -63,7 +62,7 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
   const since = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const recv: number[] = [];
-  for (const m of col.on(topics.fused("sim-1"))) {
+  for (const m of col.on(topics.fused(VEHICLE))) {
     if (m.atMs < since) continue;
     const d = decodeFusedFrame(m.payload);
     if (!d.ok) continue;
@@ -77,8 +76,10 @@ async function once(rigFile: string, fusion: FusionMode, brokerUrl: string | und
   // inside the learned engine: prepare (rasterize + LiDAR clusters), wait, run (model + transfer), post
   const engine = Object.values(svc.engineTimes())[0] ?? {};
   sub.unsubscribe();
-  sim.kill("SIGTERM");
-  await new Promise((r) => sim.once("exit", r));
+  if (gen.exitCode === null) {
+    gen.kill("SIGTERM");
+    await new Promise((r) => gen.once("exit", r));
+  }
   await col.close();
   await svc.stop();
   return { e2e, service, recv, stages, engine, ticks: stats.ticks, fusionDrops: stats.fusionDrops };
@@ -94,7 +95,12 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   const reps = opts.quick ? 1 : 3;
   const modes: FusionMode[] = ["classical"];
   if (existsSync(defaultModelPath("intermediate"))) modes.push("intermediate");
-  const out: Record<string, unknown> = { rig: rig.name, seconds_per_run: seconds, runs: reps };
+  const out: Record<string, unknown> = {
+    rig: rig.name,
+    publisher: "load generator (bench/_loadgen.ts)",
+    seconds_per_run: seconds,
+    runs: reps,
+  };
   const mosq = await startMosquitto();
   try {
     for (const mode of modes) {
