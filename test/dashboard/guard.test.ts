@@ -44,18 +44,19 @@ describe("dashboard: the OOD guard slot", { skip }, () => {
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
     await page.goto(url);
-    await page.waitForFunction(
-      (re) => {
-        const el = document.getElementById("guard");
-        return /→/.test(el?.textContent ?? "") && new RegExp(re).test(el?.title ?? "");
-      },
-      titleRe.source,
-      { timeout: 30_000 },
-    );
-    const slot = await page.evaluate(() => {
-      const el = document.getElementById("guard")!;
-      return { text: el.textContent ?? "", cls: el.className, title: el.title };
-    });
+    // one snapshot of the slot, taken when it matches: the slot changes with every frame, and a
+    // second read could see a later frame's state than the one waited for
+    const slot = (await (
+      await page.waitForFunction(
+        (re) => {
+          const el = document.getElementById("guard");
+          if (!(/→/.test(el?.textContent ?? "") && new RegExp(re).test(el?.title ?? ""))) return null;
+          return { text: el!.textContent ?? "", cls: el!.className, title: el!.title };
+        },
+        titleRe.source,
+        { timeout: 30_000 },
+      )
+    ).jsonValue()) as { text: string; cls: string; title: string };
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, `dashboard-guard-${rig}.png`) });
     await page.close();

@@ -112,6 +112,28 @@ function mutate(obj: Record<string, unknown>): Uint8Array {
   return PB.SensorMessage.encode(obj as never).finish();
 }
 
+test("codec: a non-finite float anywhere in a packed array is refused and its record named", () => {
+  // 11 records of x, y, z: 33 floats, so the check's four-way loop and its tail are both exercised
+  const layout = {
+    stride: 12,
+    count: 11,
+    fields: ["x", "y", "z"].map((name, i) => ({ name, offset: i * 4 })),
+  };
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY])
+    for (let at = 0; at < 33; at++) {
+      const f = new Float32Array(33).map((_, i) => i * 0.5 - 3);
+      f[at] = bad;
+      const r = decodeSensorMessage(
+        mutate({ header, pointCloud: { layout, data: new Uint8Array(f.buffer) } }),
+      );
+      assert.equal(r.ok, false, `${bad} at ${at}`);
+      if (!r.ok) {
+        assert.equal(r.error.code, "E_NOT_FINITE");
+        assert.match(r.error.message, new RegExp(`record ${Math.floor(at / 3)}$`));
+      }
+    }
+});
+
 test("codec: invalid payloads get stable error codes", () => {
   const layout = {
     stride: 12,
