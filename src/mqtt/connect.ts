@@ -96,7 +96,7 @@ function attempt(url: string, opts: IClientOptions, timeoutMs: number): Promise<
  * a copy per large packet. Every reconnect builds its stream the same way. TLS, websockets, unix
  * sockets and SOCKS proxies keep mqtt.js's own streams.
  */
-export function framePlainTcp(c: MqttClient): void {
+function framePlainTcp(c: MqttClient): void {
   type Builder = (client: MqttClient) => unknown;
   const cb = c as unknown as { streamBuilder: Builder };
   const inner = cb.streamBuilder;

@@ -9,8 +9,8 @@
  * Here the socket reads into one reusable buffer (`net.Socket` `onread`); `PacketFramer` copies
  * the bytes of each packet into one allocation of the packet's size, and the stream hands mqtt.js
  * whole packets, which its parser slices without copying. Small packets that complete in the same
- * read travel to mqtt.js as one chunk. A PUBLISH payload is placed at a multiple of 8 bytes, so that
- * the packed floats of an aligned SensorMessage (H9) are read in place.
+ * read travel to mqtt.js as one chunk. A large PUBLISH's payload is placed at a multiple of 8 bytes,
+ * so that the packed floats of an aligned SensorMessage (H9) are read in place.
  *
  * TLS and websocket connections keep mqtt.js's own streams.
  */
@@ -19,16 +19,15 @@ import { Duplex } from "node:stream";
 
 /** PUBLISH control packet type (the high nibble of a packet's first byte). */
 const PUBLISH = 3;
-/** A completed packet at least this long travels to mqtt.js alone, never concatenated. */
+/**
+ * A completed packet at least this long travels to mqtt.js alone, never concatenated, and only such
+ * packets get their payload aligned.
+ */
 const BIG_PACKET_BYTES = 16 * 1024;
 
 export interface FramerStats {
   /** Whole packets handed on. */
   packets: number;
-  /** Bytes of those packets. */
-  bytes: number;
-  /** PUBLISH packets whose received bytes were moved (once, early) to align the payload. */
-  realigned: number;
 }
 
 /**
@@ -37,7 +36,7 @@ export interface FramerStats {
  * length (more than 4 bytes), which the stream turns into an error.
  */
 export class PacketFramer {
-  readonly stats: FramerStats = { packets: 0, bytes: 0, realigned: 0 };
+  readonly stats: FramerStats = { packets: 0 };
   /** The fixed header while it arrives: first byte and up to 4 bytes of remaining length. */
   private readonly hdr = new Uint8Array(5);
   private hdrLen = 0;
@@ -54,6 +53,11 @@ export class PacketFramer {
     private readonly onPacket: (packet: Buffer) => void,
     /** MQTT 5 has properties between a PUBLISH's topic and its payload. */
     private readonly protocolVersion: () => number,
+    /**
+     * Align the payload of PUBLISH packets of at least this many bytes (smaller ones are left where
+     * they land). Default 0: every PUBLISH.
+     */
+    private readonly alignFromBytes = 0,
   ) {}
 
   /** True between packets (no partial packet held). */
@@ -81,7 +85,7 @@ export class PacketFramer {
         this.base.set(this.hdr.subarray(0, this.hdrLen), 0);
         this.filled = this.hdrLen;
         this.hdrLen = 0;
-        this.placed = this.hdr[0]! >> 4 !== PUBLISH;
+        this.placed = this.hdr[0]! >> 4 !== PUBLISH || this.total < this.alignFromBytes;
       }
       const take = Math.min(n - i, this.total - this.filled);
       if (take > 0) {
@@ -94,7 +98,6 @@ export class PacketFramer {
         const p = this.base.subarray(this.lead, this.lead + this.total);
         this.base = null;
         this.stats.packets++;
-        this.stats.bytes += p.length;
         this.onPacket(p);
       }
     }
@@ -133,7 +136,6 @@ export class PacketFramer {
     if (lead === this.lead) return;
     b.copyWithin(lead, this.lead, this.lead + this.filled);
     this.lead = lead;
-    this.stats.realigned++;
   }
 }
 
@@ -160,7 +162,8 @@ export class FramedSocket extends Duplex {
 
   constructor(o: FramedSocketOptions) {
     super({ readableObjectMode: true, allowHalfOpen: false });
-    this.framer = new PacketFramer((p) => this.onPacket(p), o.protocolVersion);
+    // small packets are concatenated into one chunk (onPacket), which would undo their alignment
+    this.framer = new PacketFramer((p) => this.onPacket(p), o.protocolVersion, BIG_PACKET_BYTES);
     const buffer = Buffer.allocUnsafe(o.readBufferBytes ?? 256 * 1024);
     this.socket = net.createConnection({
       host: o.host,
@@ -180,7 +183,6 @@ export class FramedSocket extends Duplex {
         },
       },
     });
-    this.socket.on("connect", () => this.emit("connect"));
     this.socket.on("end", () => {
       this.flushSmall();
       this.push(null);

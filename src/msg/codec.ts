@@ -185,7 +185,8 @@ function decodePacked(
   const f32 = new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
   // x * 0 is 0 for every finite x and NaN for +-Inf and NaN: one multiply-add per float, and the
   // index is looked up only on failure. Four accumulators, so that the adds do not wait on each
-  // other (one accumulator made the loop latency-bound: ~40 % slower per sweep).
+  // other: one accumulator made the loop latency-bound (a scratch timing of a 34,720-point sweep,
+  // alternated, while the test suite ran: 269 and 146 us with one, 206 and 87 us with four).
   let a0 = 0;
   let a1 = 0;
   let a2 = 0;
